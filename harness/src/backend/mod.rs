@@ -1,0 +1,47 @@
+//! Backends: the things that run a script's calls.
+//!
+//! Every backend numbers tasks in creation order (`t0` is [`TaskId`]`(0)`,
+//! each successful `fork`/`clone` takes the next number), reports a sleeping
+//! call as [`Step::Blocked`], and reports what a call did to other tasks as
+//! [`Event`]s: resumed calls in the order their tasks went to sleep, then
+//! killed tasks in creation order.
+
+use nscheck_model::{Event, Step, Syscall, TaskId};
+
+pub mod linux;
+pub mod model;
+
+/// Why a backend could not run a call.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    /// The backend does not implement this call (a script error, exit 2).
+    #[error("{0}")]
+    Unsupported(String),
+    /// The backend cannot run here at all, e.g. no namespaces (exit 3).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The backend broke while running (exit 1).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A system that runs calls on behalf of tasks.
+pub trait Backend {
+    /// Runs `call` as `task`.
+    fn call(&mut self, task: TaskId, call: &Syscall) -> Result<Step, BackendError>;
+
+    /// The events that the last call caused.
+    fn take_events(&mut self) -> Result<Vec<Event>, BackendError>;
+
+    /// `target`'s pid as `viewer` sees it; 0 where it is not visible.
+    fn pidof(&mut self, viewer: TaskId, target: TaskId) -> Result<i64, BackendError>;
+}
+
+/// The backends the CLI offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    /// The executable specification.
+    Model,
+    /// The real kernel, in fresh IPC and PID namespaces.
+    Linux,
+}

@@ -1,0 +1,37 @@
+//! The model backend: the executable specification itself.
+
+use nscheck_model::{CallError, Dialect, Event, Kernel, Step, Syscall, TaskId};
+
+use super::{Backend, BackendError};
+
+/// Runs calls on [`Kernel`].
+#[derive(Debug)]
+pub struct ModelBackend {
+    kernel: Kernel,
+}
+
+impl ModelBackend {
+    /// A fresh model in `dialect`.
+    pub fn new(dialect: Dialect) -> ModelBackend {
+        ModelBackend {
+            kernel: Kernel::new(dialect),
+        }
+    }
+}
+
+impl Backend for ModelBackend {
+    fn call(&mut self, task: TaskId, call: &Syscall) -> Result<Step, BackendError> {
+        self.kernel.call(task, call).map_err(|e| match e {
+            CallError::Unsupported(_) => BackendError::Unsupported(e.to_string()),
+            _ => BackendError::Failed(e.to_string()),
+        })
+    }
+
+    fn take_events(&mut self) -> Result<Vec<Event>, BackendError> {
+        Ok(self.kernel.take_events())
+    }
+
+    fn pidof(&mut self, viewer: TaskId, target: TaskId) -> Result<i64, BackendError> {
+        Ok(self.kernel.pidof(viewer, target))
+    }
+}

@@ -1,0 +1,103 @@
+//! The `nscheck` command line.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use nscheck_model::Dialect;
+
+use crate::backend::linux::LinuxBackend;
+use crate::backend::model::ModelBackend;
+use crate::backend::{Backend, BackendKind};
+use crate::run::{RunError, run};
+use crate::script::Script;
+
+/// Differential checker for Linux PID namespaces, System V message queues and MSG_COPY.
+#[derive(Debug, Parser)]
+#[command(name = "nscheck", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs a script and prints its trace.
+    Run {
+        /// Which system runs the calls.
+        #[arg(long, value_enum, default_value = "model")]
+        backend: BackendKind,
+        /// Which semantics the model follows.
+        #[arg(long, default_value = "mainline")]
+        dialect: Dialect,
+        /// The script.
+        file: PathBuf,
+    },
+}
+
+/// Reads and parses a script file; an unreadable file is a script error.
+pub fn load_script(path: &std::path::Path) -> Result<Script, RunError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| {
+        RunError::Script(crate::script::ScriptError {
+            file: name.clone(),
+            line: 0,
+            msg: format!("cannot read: {e}"),
+        })
+    })?;
+    let src = String::from_utf8(bytes).map_err(|e| {
+        let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        RunError::Script(crate::script::ScriptError {
+            file: name.clone(),
+            line,
+            msg: "the script is not valid UTF-8".to_string(),
+        })
+    })?;
+    Ok(Script::parse(&name, &src)?)
+}
+
+/// Makes a backend of `kind`.
+pub fn make_backend(kind: BackendKind, dialect: Dialect) -> Result<Box<dyn Backend>, RunError> {
+    Ok(match kind {
+        BackendKind::Model => Box::new(ModelBackend::new(dialect)),
+        BackendKind::Linux => {
+            if dialect != Dialect::Mainline {
+                return Err(RunError::Unavailable(format!(
+                    "the linux backend runs mainline semantics only, not --dialect {dialect}"
+                )));
+            }
+            Box::new(LinuxBackend::new().map_err(|e| RunError::Unavailable(e.to_string()))?)
+        }
+    })
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn main(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Run {
+            backend,
+            dialect,
+            file,
+        } => {
+            let result = load_script(&file).and_then(|script| {
+                let mut b = make_backend(backend, dialect)?;
+                run(&script, b.as_mut())
+            });
+            match result {
+                Ok(trace) => {
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(trace.text().as_bytes());
+                    0
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    e.exit_code()
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! `nscheck`: scripts, traces, backends and the checks that compare them.
+//!
+//! - [`script`]: the scenario language of `SCRIPT.md` (parser, static checks);
+//! - [`run`]: runs a script on a backend and formats the trace;
+//! - [`backend`]: the model, and the real kernel in fresh namespaces;
+//! - [`cli`]: the `nscheck` command line.
+
+pub mod backend;
+pub mod cli;
+pub mod run;
+pub mod script;

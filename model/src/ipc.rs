@@ -1,0 +1,815 @@
+//! System V message queues in IPC namespaces: `msgget`, `msgsnd`, `msgrcv`,
+//! `msgctl` and the msg sysctls.
+//!
+//! This file is the specification of those calls. Each function follows the
+//! check order of Linux 6.18 (`ipc/msg.c`, `ipc/util.c`), as tabulated in
+//! `msg-semantics.md` §4–§6; the rule numbers (R1…R42) are cited where they
+//! apply. The `rfc2012` dialect changes MSG_COPY only and is marked where it
+//! does.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::abi::*;
+use crate::dialect::Dialect;
+use crate::kernel::{Kernel, Wake};
+use crate::syscall::{Detail, MsgInfo, MsgSet, MsqidDs, Outcome, TaskId};
+
+/// The read and write permission requests of `ipcperms`.
+const S_IRUGO: i64 = 0o444;
+const S_IWUGO: i64 = 0o222;
+
+/// One IPC namespace: its id space, its sysctls and its counters.
+#[derive(Clone, Debug)]
+pub(crate) struct IpcNs {
+    /// `kernel.msgmax`.
+    pub msgmax: i64,
+    /// `kernel.msgmnb`.
+    pub msgmnb: i64,
+    /// `kernel.msgmni`.
+    pub msgmni: i64,
+    /// `kernel.msg_next_id`; -1 when unset.
+    pub next_id: i64,
+    /// Queues by index.
+    queues: BTreeMap<i64, MsgQueue>,
+    /// Non-private keys and the index of their queue.
+    keys: BTreeMap<i64, i64>,
+    /// `ids.seq`.
+    seq: i64,
+    /// `ids.last_idx`.
+    last_idx: i64,
+    /// `ids.max_idx`.
+    max_idx: i64,
+    /// The cyclic cursor of the idr (`idr_next`).
+    cursor: i64,
+    /// `msg_bytes`: bytes queued in the namespace.
+    bytes: i64,
+    /// `msg_hdrs`: messages queued in the namespace.
+    hdrs: i64,
+}
+
+impl IpcNs {
+    /// A namespace as `unshare(CLONE_NEWIPC)` creates it.
+    pub fn new() -> IpcNs {
+        IpcNs {
+            msgmax: MSGMAX,
+            msgmnb: MSGMNB,
+            msgmni: MSGMNI,
+            next_id: -1,
+            queues: BTreeMap::new(),
+            keys: BTreeMap::new(),
+            seq: 0,
+            last_idx: -1,
+            max_idx: -1,
+            cursor: 0,
+            bytes: 0,
+            hdrs: 0,
+        }
+    }
+
+    /// `ipc_obtain_object_check`: the queue with this id, checking the seq (R5, R39).
+    fn lookup(&self, msqid: i64) -> Result<i64, Errno> {
+        let idx = msqid & (IPCMNI - 1);
+        match self.queues.get(&idx) {
+            Some(q) if q.seq == msqid >> IPCMNI_SHIFT => Ok(idx),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// `ipc_idr_alloc` after the limit check of `ipc_addid` (R36, R38, R40).
+    fn alloc_id(&mut self) -> Result<(i64, i64), Errno> {
+        let limit = self.msgmni.min(IPCMNI);
+        if self.queues.len() as i64 >= limit {
+            return Err(Errno::ENOSPC);
+        }
+        let next_id = std::mem::replace(&mut self.next_id, -1);
+        let (idx, seq) = if next_id < 0 {
+            let in_use = self.queues.len() as i64;
+            let end = (in_use * 3 / 2).max(64).min(IPCMNI);
+            let free = |i: &i64| !self.queues.contains_key(i);
+            let start = self.cursor.max(0);
+            let idx = (start..end)
+                .find(free)
+                .or_else(|| (0..end.min(start)).find(free))
+                .ok_or(Errno::ENOSPC)?;
+            self.cursor = idx + 1;
+            if idx <= self.last_idx {
+                self.seq += 1;
+                if self.seq >= SEQ_LIMIT {
+                    self.seq = 0;
+                }
+            }
+            self.last_idx = idx;
+            (idx, self.seq)
+        } else {
+            let idx = (next_id & (IPCMNI - 1)..)
+                .find(|i| !self.queues.contains_key(i))
+                .expect("some index is free");
+            (idx, next_id >> IPCMNI_SHIFT)
+        };
+        self.max_idx = self.max_idx.max(idx);
+        Ok((idx, seq))
+    }
+
+    /// `ipc_rmid`.
+    fn remove(&mut self, idx: i64) -> MsgQueue {
+        let q = self.queues.remove(&idx).expect("queue exists");
+        if q.perm.key != IPC_PRIVATE {
+            self.keys.remove(&q.perm.key);
+        }
+        if idx == self.max_idx {
+            self.max_idx = self.queues.keys().next_back().copied().unwrap_or(-1);
+        }
+        q
+    }
+
+    /// `msgctl_info`'s return value (R29).
+    fn info_ret(&self) -> i64 {
+        let in_use = self.queues.len() as i64;
+        if in_use == 0 {
+            0
+        } else if in_use == IPCMNI {
+            IPCMNI - 1
+        } else {
+            self.max_idx.max(0)
+        }
+    }
+
+    /// Reads a msg sysctl.
+    pub fn sysctl(&self, name: crate::syscall::Sysctl) -> i64 {
+        use crate::syscall::Sysctl::*;
+        match name {
+            Msgmax => self.msgmax,
+            Msgmnb => self.msgmnb,
+            Msgmni => self.msgmni,
+            MsgNextId => self.next_id,
+            NsLastPid | PidMax => unreachable!("not an IPC sysctl"),
+        }
+    }
+
+    /// Writes a msg sysctl after the range check of its handler (R41).
+    pub fn set_sysctl(&mut self, name: crate::syscall::Sysctl, v: i64) -> Result<(), Errno> {
+        use crate::syscall::Sysctl::*;
+        let (max, slot) = match name {
+            Msgmax => (INT_MAX, &mut self.msgmax),
+            Msgmnb => (INT_MAX, &mut self.msgmnb),
+            Msgmni => (IPCMNI, &mut self.msgmni),
+            MsgNextId => (INT_MAX, &mut self.next_id),
+            NsLastPid | PidMax => unreachable!("not an IPC sysctl"),
+        };
+        if !(0..=max).contains(&v) {
+            return Err(Errno::EINVAL);
+        }
+        *slot = v;
+        Ok(())
+    }
+}
+
+/// A queued message.
+#[derive(Clone, Debug)]
+pub(crate) struct Msg {
+    mtype: i64,
+    text: Vec<u8>,
+}
+
+impl Msg {
+    fn size(&self) -> i64 {
+        self.text.len() as i64
+    }
+}
+
+/// `struct kern_ipc_perm`, the part the model needs.
+#[derive(Clone, Copy, Debug)]
+struct Perm {
+    key: i64,
+    uid: i64,
+    gid: i64,
+    cuid: i64,
+    cgid: i64,
+    mode: i64,
+}
+
+/// How `msgrcv` selects a message (`convert_mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Any,
+    Equal,
+    NotEqual,
+    LessEqual,
+    Number,
+}
+
+impl Mode {
+    /// `testmsg`.
+    fn matches(self, m: &Msg, t: i64) -> bool {
+        match self {
+            Mode::Any | Mode::Number => true,
+            Mode::LessEqual => m.mtype <= t,
+            Mode::Equal => m.mtype == t,
+            Mode::NotEqual => m.mtype != t,
+        }
+    }
+}
+
+/// A task sleeping in `msgrcv`.
+#[derive(Clone, Debug)]
+pub(crate) struct Receiver {
+    task: TaskId,
+    mode: Mode,
+    msgtyp: i64,
+    /// `r_maxsize`: `INT_MAX` with `MSG_NOERROR`, else `msgsz`.
+    maxsize: i64,
+    /// The size of the caller's buffer, for the copy-out.
+    msgsz: i64,
+    /// A waiting `MSG_COPY` of the `rfc2012` dialect.
+    copy: bool,
+}
+
+/// A task sleeping in `msgsnd`.
+#[derive(Clone, Debug)]
+struct Sender {
+    task: TaskId,
+    msgsz: i64,
+}
+
+/// `struct msg_queue`.
+#[derive(Clone, Debug)]
+struct MsgQueue {
+    perm: Perm,
+    seq: i64,
+    qbytes: i64,
+    cbytes: i64,
+    lspid: Option<TaskId>,
+    lrpid: Option<TaskId>,
+    messages: VecDeque<Msg>,
+    receivers: VecDeque<Receiver>,
+    senders: VecDeque<Sender>,
+    /// `q_copy_cnt` of the `rfc2012` dialect.
+    copy_cnt: usize,
+}
+
+impl MsgQueue {
+    fn qnum(&self) -> i64 {
+        self.messages.len() as i64
+    }
+
+    /// `msg_fits_inqueue` (R7). `qbytes` is an `unsigned long`.
+    fn fits(&self, msgsz: i64) -> bool {
+        let qbytes = self.qbytes as u64 as i128;
+        (msgsz + self.cbytes) as i128 <= qbytes && (self.qnum() + 1) as i128 <= qbytes
+    }
+}
+
+/// The credentials and capabilities `ipcperms` and friends look at.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cred {
+    pub uid: i64,
+    pub euid: i64,
+    pub suid: i64,
+    pub gid: i64,
+    pub egid: i64,
+    pub sgid: i64,
+    /// The effective capability set, one bit per capability.
+    pub caps: u64,
+    /// The bounding set.
+    pub bounding: u64,
+}
+
+impl Cred {
+    /// Root with every capability, as `t0` starts.
+    pub fn root() -> Cred {
+        let all = (1u64 << (CAP_LAST_CAP + 1)) - 1;
+        Cred {
+            uid: 0,
+            euid: 0,
+            suid: 0,
+            gid: 0,
+            egid: 0,
+            sgid: 0,
+            caps: all,
+            bounding: all,
+        }
+    }
+
+    /// Whether the effective set holds `cap`.
+    pub fn capable(&self, cap: u32) -> bool {
+        self.caps & (1 << cap) != 0
+    }
+
+    /// `ipcperms`: whether `flag` is denied on `perm`.
+    fn denied(&self, perm: &Perm, flag: i64) -> bool {
+        let req = ((flag >> 6) | (flag >> 3) | flag) & 7;
+        let granted = if self.euid == perm.cuid || self.euid == perm.uid {
+            perm.mode >> 6
+        } else if self.egid == perm.cgid || self.egid == perm.gid {
+            perm.mode >> 3
+        } else {
+            perm.mode
+        };
+        req & !granted & 7 != 0 && !self.capable(CAP_IPC_OWNER)
+    }
+
+    /// Owner, creator or `CAP_SYS_ADMIN`, as `IPC_SET` and `IPC_RMID` require.
+    fn owns(&self, perm: &Perm) -> bool {
+        self.euid == perm.cuid || self.euid == perm.uid || self.capable(CAP_SYS_ADMIN)
+    }
+}
+
+/// Arguments as the kernel sees them: `int` parameters keep their low 32 bits.
+fn int(v: i64) -> i64 {
+    v as i32 as i64
+}
+
+impl Kernel {
+    /// `msgget(key, msgflg)` (§4.1, R36, R37).
+    pub(crate) fn msgget(&mut self, task: TaskId, key: i64, msgflg: i64) -> Outcome {
+        let (key, msgflg) = (int(key), int(msgflg));
+        let cred = self.task(task).cred;
+        let ns = self.ipc_ns_mut(task);
+        if key != IPC_PRIVATE {
+            match ns.keys.get(&key) {
+                None if msgflg & IPC_CREAT == 0 => return Outcome::err(Errno::ENOENT),
+                None => {}
+                Some(_) if msgflg & IPC_CREAT != 0 && msgflg & IPC_EXCL != 0 => {
+                    return Outcome::err(Errno::EEXIST);
+                }
+                Some(&idx) => {
+                    let q = &ns.queues[&idx];
+                    if cred.denied(&q.perm, msgflg) {
+                        return Outcome::err(Errno::EACCES);
+                    }
+                    return Outcome::val((q.seq << IPCMNI_SHIFT) + idx);
+                }
+            }
+        }
+        let (idx, seq) = match ns.alloc_id() {
+            Ok(v) => v,
+            Err(e) => return Outcome::err(e),
+        };
+        let q = MsgQueue {
+            perm: Perm {
+                key,
+                uid: cred.euid,
+                gid: cred.egid,
+                cuid: cred.euid,
+                cgid: cred.egid,
+                mode: msgflg & 0o777,
+            },
+            seq,
+            qbytes: ns.msgmnb,
+            cbytes: 0,
+            lspid: None,
+            lrpid: None,
+            messages: VecDeque::new(),
+            receivers: VecDeque::new(),
+            senders: VecDeque::new(),
+            copy_cnt: 0,
+        };
+        ns.queues.insert(idx, q);
+        if key != IPC_PRIVATE {
+            ns.keys.insert(key, idx);
+        }
+        Outcome::val((seq << IPCMNI_SHIFT) + idx)
+    }
+
+    /// `msgsnd`: the checks before the queue loop (§4.2 steps 1–5).
+    pub(crate) fn msgsnd(
+        &mut self,
+        task: TaskId,
+        msqid: i64,
+        mtype: i64,
+        text: &[u8],
+        msgflg: i64,
+    ) -> Option<Outcome> {
+        let (msqid, msgflg) = (int(msqid), int(msgflg));
+        let msgsz = text.len() as i64;
+        let ns = self.ipc_ns(task);
+        if msgsz > ns.msgmax || msqid < 0 {
+            return Some(Outcome::err(Errno::EINVAL)); // R2
+        }
+        if mtype < 1 {
+            return Some(Outcome::err(Errno::EINVAL)); // R3
+        }
+        if let Err(e) = ns.lookup(msqid) {
+            return Some(Outcome::err(e)); // R5
+        }
+        let msg = Msg {
+            mtype,
+            text: text.to_vec(),
+        };
+        self.msgsnd_loop(task, msqid, msg, msgflg)
+    }
+
+    /// `msgsnd`'s loop under the queue lock (§4.2 step 6–7). `None` means the
+    /// task sleeps; a woken sender runs this again.
+    pub(crate) fn msgsnd_loop(
+        &mut self,
+        task: TaskId,
+        msqid: i64,
+        msg: Msg,
+        msgflg: i64,
+    ) -> Option<Outcome> {
+        let cred = self.task(task).cred;
+        let ns = self.ipc_ns_mut(task);
+        let Ok(idx) = ns.lookup(msqid) else {
+            return Some(Outcome::err(Errno::EIDRM)); // R8: removed while asleep.
+        };
+        let q = ns.queues.get_mut(&idx).expect("looked up");
+        if cred.denied(&q.perm, S_IWUGO) {
+            return Some(Outcome::err(Errno::EACCES)); // R6
+        }
+        if !q.fits(msg.size()) {
+            if msgflg & IPC_NOWAIT != 0 {
+                return Some(Outcome::err(Errno::EAGAIN)); // R7
+            }
+            q.senders.push_back(Sender {
+                task,
+                msgsz: msg.size(),
+            });
+            self.sleep(task, Wake::Send { msqid, msg, msgflg });
+            return None;
+        }
+        q.lspid = Some(task);
+        self.pipelined_send(task, msqid, idx, msg);
+        Some(Outcome::val(0))
+    }
+
+    /// `pipelined_send`, then queueing (§5.4, R23, R24).
+    fn pipelined_send(&mut self, task: TaskId, msqid: i64, idx: i64, msg: Msg) {
+        let dialect = self.dialect;
+        let ns = self.ipc_ns_mut(task);
+        let q = ns.queues.get_mut(&idx).expect("live queue");
+        let mut done = Vec::new();
+        let mut handed = false;
+        let mut i = 0;
+        while i < q.receivers.len() {
+            let r = &q.receivers[i];
+            if r.copy || !r.mode.matches(&msg, r.msgtyp) {
+                i += 1;
+                continue;
+            }
+            let r = q.receivers.remove(i).expect("in range");
+            if r.maxsize < msg.size() {
+                done.push((r.task, Outcome::err(Errno::E2BIG)));
+                continue;
+            }
+            q.lrpid = Some(r.task);
+            done.push((r.task, deliver(&msg, r.msgsz)));
+            handed = true;
+            break;
+        }
+        if !handed {
+            ns.bytes += msg.size();
+            ns.hdrs += 1;
+            q.cbytes += msg.size();
+            q.messages.push_back(msg);
+        }
+        for (t, o) in done {
+            self.complete(t, o);
+        }
+        if !handed && dialect == Dialect::Rfc2012 {
+            self.retry_copy_waiters(task, msqid, idx);
+        }
+    }
+
+    /// `msgrcv`: the checks before the queue loop (§4.3 steps 1–4).
+    pub(crate) fn msgrcv(
+        &mut self,
+        task: TaskId,
+        msqid: i64,
+        msgsz: i64,
+        msgtyp: i64,
+        msgflg: i64,
+    ) -> Option<Outcome> {
+        let (msqid, msgflg) = (int(msqid), int(msgflg));
+        if msqid < 0 || msgsz < 0 {
+            return Some(Outcome::err(Errno::EINVAL)); // R10
+        }
+        let copy = msgflg & MSG_COPY != 0;
+        let mainline_copy = copy && self.dialect == Dialect::Mainline;
+        if mainline_copy && (msgflg & MSG_EXCEPT != 0 || msgflg & IPC_NOWAIT == 0) {
+            return Some(Outcome::err(Errno::EINVAL)); // R11
+        }
+        let (mode, msgtyp) = if mainline_copy {
+            (Mode::Number, msgtyp)
+        } else if msgtyp == 0 {
+            (Mode::Any, 0)
+        } else if msgtyp < 0 {
+            (Mode::LessEqual, msgtyp.checked_neg().unwrap_or(i64::MAX))
+        } else if msgflg & MSG_EXCEPT != 0 {
+            (Mode::NotEqual, msgtyp)
+        } else {
+            (Mode::Equal, msgtyp)
+        };
+        if let Err(e) = self.ipc_ns(task).lookup(msqid) {
+            return Some(Outcome::err(e)); // R13
+        }
+        let r = Receiver {
+            task,
+            mode,
+            msgtyp,
+            maxsize: if msgflg & MSG_NOERROR != 0 {
+                INT_MAX
+            } else {
+                msgsz
+            },
+            msgsz,
+            copy,
+        };
+        self.msgrcv_loop(msqid, r, msgflg)
+    }
+
+    /// `msgrcv`'s loop (§4.3 step 5). `None` means the task sleeps; a task
+    /// woken by `IPC_SET` runs this again.
+    fn msgrcv_loop(&mut self, msqid: i64, r: Receiver, msgflg: i64) -> Option<Outcome> {
+        let task = r.task;
+        let dialect = self.dialect;
+        let cred = self.task(task).cred;
+        let ns = self.ipc_ns_mut(task);
+        let msgmax = ns.msgmax;
+        let Ok(idx) = ns.lookup(msqid) else {
+            return Some(Outcome::err(Errno::EIDRM)); // R25
+        };
+        let q = ns.queues.get_mut(&idx).expect("looked up");
+        if cred.denied(&q.perm, S_IRUGO) {
+            return Some(Outcome::err(Errno::EACCES)); // R14
+        }
+        let noerror = msgflg & MSG_NOERROR != 0;
+        if r.copy && dialect == Dialect::Rfc2012 {
+            // The RFC's copy: the `q_copy_cnt`-th message that matches the
+            // type, as its author stated; `copy_msg` refuses a short buffer
+            // with EINVAL before any E2BIG check (DIALECTS.md).
+            let found = q
+                .messages
+                .iter()
+                .filter(|m| r.mode.matches(m, r.msgtyp))
+                .nth(q.copy_cnt);
+            if let Some(m) = found {
+                if m.size() > r.msgsz {
+                    return Some(Outcome::err(Errno::EINVAL));
+                }
+                let out = deliver(m, r.msgsz);
+                q.copy_cnt += 1;
+                return Some(out);
+            }
+        } else if let Some(pos) = find_msg(&q.messages, r.mode, r.msgtyp) {
+            let m = &q.messages[pos];
+            if r.msgsz < m.size() && !noerror {
+                return Some(Outcome::err(Errno::E2BIG)); // R15
+            }
+            if r.copy {
+                if m.size() > r.msgsz.min(msgmax) {
+                    return Some(Outcome::err(Errno::EINVAL)); // R17, R18
+                }
+                return Some(deliver(m, r.msgsz)); // R21
+            }
+            let m = q.messages.remove(pos).expect("found");
+            q.cbytes -= m.size(); // R16: the full size.
+            q.lrpid = Some(task);
+            q.copy_cnt = q.copy_cnt.saturating_sub(1);
+            ns.bytes -= m.size();
+            ns.hdrs -= 1;
+            self.ss_wakeup(task, msqid, idx);
+            return Some(deliver(&m, r.msgsz));
+        }
+        if msgflg & IPC_NOWAIT != 0 {
+            return Some(Outcome::err(Errno::ENOMSG)); // R19
+        }
+        q.receivers.push_back(r.clone());
+        self.sleep(task, Wake::Recv { msqid, r, msgflg });
+        None
+    }
+
+    /// `ss_wakeup` with `kill == false` (§5.5): senders whose message now fits
+    /// are woken in FIFO order; the others move to the tail.
+    fn ss_wakeup(&mut self, task: TaskId, _msqid: i64, idx: i64) {
+        let q = self
+            .ipc_ns_mut(task)
+            .queues
+            .get_mut(&idx)
+            .expect("live queue");
+        let mut woken = Vec::new();
+        let mut stop: Option<TaskId> = None;
+        let mut pending: VecDeque<Sender> = std::mem::take(&mut q.senders);
+        while let Some(s) = pending.pop_front() {
+            if stop == Some(s.task) {
+                pending.push_front(s);
+                break;
+            }
+            if !q.fits(s.msgsz) {
+                stop.get_or_insert(s.task);
+                pending.push_back(s);
+                continue;
+            }
+            woken.push(s.task);
+        }
+        q.senders = pending;
+        for t in woken {
+            self.wake(t);
+        }
+    }
+
+    /// The `rfc2012` copy waiters re-check after a message was queued.
+    fn retry_copy_waiters(&mut self, task: TaskId, _msqid: i64, idx: i64) {
+        let q = self
+            .ipc_ns_mut(task)
+            .queues
+            .get_mut(&idx)
+            .expect("live queue");
+        let (copiers, others): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut q.receivers)
+            .into_iter()
+            .partition(|r| r.copy);
+        q.receivers = others;
+        for r in copiers {
+            self.wake(r.task);
+        }
+    }
+
+    /// Removes `task` from the sleeper lists of every queue (it was killed).
+    pub(crate) fn forget_sleeper(&mut self, task: TaskId) {
+        for ns in &mut self.ipc_nss {
+            for q in ns.queues.values_mut() {
+                q.receivers.retain(|r| r.task != task);
+                q.senders.retain(|s| s.task != task);
+            }
+        }
+    }
+
+    /// `msgctl(msqid, cmd, buf)` (§4.4, R28–R35).
+    pub(crate) fn msgctl(
+        &mut self,
+        task: TaskId,
+        msqid: i64,
+        cmd: i64,
+        set: Option<MsgSet>,
+    ) -> Outcome {
+        let (msqid, cmd) = (int(msqid), int(cmd));
+        if msqid < 0 || cmd < 0 {
+            return Outcome::err(Errno::EINVAL); // R28
+        }
+        let cred = self.task(task).cred;
+        let ns = self.ipc_ns(task);
+        match cmd {
+            IPC_INFO | MSG_INFO => {
+                let mut info = MsgInfo {
+                    msgpool: MSGPOOL,
+                    msgmap: MSGTQL,
+                    msgmax: ns.msgmax,
+                    msgmnb: ns.msgmnb,
+                    msgmni: ns.msgmni,
+                    msgssz: MSGSSZ,
+                    msgtql: MSGTQL,
+                    msgseg: MSGSEG,
+                };
+                if cmd == MSG_INFO {
+                    info.msgpool = ns.queues.len() as i64;
+                    info.msgmap = ns.hdrs.min(INT_MAX);
+                    info.msgtql = ns.bytes.min(INT_MAX);
+                }
+                Outcome::with(ns.info_ret(), Detail::Info(info))
+            }
+            IPC_STAT | MSG_STAT | MSG_STAT_ANY => {
+                let idx = if cmd == IPC_STAT {
+                    match ns.lookup(msqid) {
+                        Ok(idx) => idx,
+                        Err(e) => return Outcome::err(e),
+                    }
+                } else {
+                    msqid & (IPCMNI - 1)
+                };
+                let Some(q) = ns.queues.get(&idx) else {
+                    return Outcome::err(Errno::EINVAL);
+                };
+                if cmd != MSG_STAT_ANY && cred.denied(&q.perm, S_IRUGO) {
+                    return Outcome::err(Errno::EACCES); // R30–R32
+                }
+                let ret = if cmd == IPC_STAT {
+                    0
+                } else {
+                    (q.seq << IPCMNI_SHIFT) + idx
+                };
+                let ds = MsqidDs {
+                    key: q.perm.key,
+                    uid: q.perm.uid,
+                    gid: q.perm.gid,
+                    cuid: q.perm.cuid,
+                    cgid: q.perm.cgid,
+                    mode: q.perm.mode,
+                    seq: q.seq,
+                    qnum: q.qnum(),
+                    cbytes: q.cbytes,
+                    qbytes: q.qbytes,
+                    lspid: self.pid_vnr(task, q.lspid),
+                    lrpid: self.pid_vnr(task, q.lrpid),
+                };
+                Outcome::with(ret, Detail::Stat(ds))
+            }
+            IPC_SET => self.msgctl_set(task, msqid, set.unwrap_or_default()),
+            IPC_RMID => {
+                let idx = match ns.lookup(msqid) {
+                    Ok(idx) => idx,
+                    Err(e) => return Outcome::err(e),
+                };
+                if !cred.owns(&ns.queues[&idx].perm) {
+                    return Outcome::err(Errno::EPERM); // R35
+                }
+                let ns = self.ipc_ns_mut(task);
+                let q = ns.remove(idx);
+                ns.bytes -= q.cbytes;
+                ns.hdrs -= q.qnum();
+                for r in &q.receivers {
+                    self.complete(r.task, Outcome::err(Errno::EIDRM));
+                }
+                for s in &q.senders {
+                    self.complete(s.task, Outcome::err(Errno::EIDRM));
+                }
+                Outcome::val(0)
+            }
+            _ => Outcome::err(Errno::EINVAL),
+        }
+    }
+
+    /// `IPC_SET` (R33, R34, R27).
+    fn msgctl_set(&mut self, task: TaskId, msqid: i64, set: MsgSet) -> Outcome {
+        let cred = self.task(task).cred;
+        let ns = self.ipc_ns(task);
+        let idx = match ns.lookup(msqid) {
+            Ok(idx) => idx,
+            Err(e) => return Outcome::err(e),
+        };
+        let q = &ns.queues[&idx];
+        if !cred.owns(&q.perm) {
+            return Outcome::err(Errno::EPERM);
+        }
+        // `msg_qbytes` reaches `msgctl_down` as an `int` and is compared as
+        // an `unsigned int` (B16).
+        let qbytes = set.msg_qbytes.unwrap_or(q.qbytes) as i32;
+        if qbytes as u32 as i64 > ns.msgmnb && !cred.capable(CAP_SYS_RESOURCE) {
+            return Outcome::err(Errno::EPERM);
+        }
+        let uid = set.uid.unwrap_or(q.perm.uid) as u32;
+        let gid = set.gid.unwrap_or(q.perm.gid) as u32;
+        if uid == u32::MAX || gid == u32::MAX {
+            return Outcome::err(Errno::EINVAL);
+        }
+        let mode = set.mode.unwrap_or(q.perm.mode);
+        let q = self
+            .ipc_ns_mut(task)
+            .queues
+            .get_mut(&idx)
+            .expect("looked up");
+        q.perm.uid = uid as i64;
+        q.perm.gid = gid as i64;
+        q.perm.mode = (q.perm.mode & !0o777) | (mode & 0o777);
+        q.qbytes = qbytes as i64;
+        let receivers: Vec<TaskId> = q.receivers.drain(..).map(|r| r.task).collect();
+        for t in receivers {
+            self.wake(t);
+        }
+        self.ss_wakeup(task, msqid, idx);
+        Outcome::val(0)
+    }
+
+    /// Runs a woken sleeper's call again, as the task does when it runs.
+    pub(crate) fn rerun_msg(&mut self, task: TaskId, wake: Wake) -> Option<Outcome> {
+        match wake {
+            Wake::Send { msqid, msg, msgflg } => self.msgsnd_loop(task, msqid, msg, msgflg),
+            Wake::Recv { msqid, r, msgflg } => self.msgrcv_loop(msqid, r, msgflg),
+            Wake::Wait { .. } => unreachable!("waiters are completed, never rerun"),
+        }
+    }
+}
+
+/// `find_msg` (§5.1): the position of the message a receive selects.
+fn find_msg(messages: &VecDeque<Msg>, mode: Mode, msgtyp: i64) -> Option<usize> {
+    let mut t = msgtyp;
+    let mut found = None;
+    let mut count = 0;
+    for (pos, m) in messages.iter().enumerate() {
+        if !mode.matches(m, t) {
+            continue;
+        }
+        match mode {
+            // The lowest type wins; among equal types the earliest (R20).
+            Mode::LessEqual if m.mtype != 1 => {
+                t = m.mtype - 1;
+                found = Some(pos);
+            }
+            Mode::Number if count != msgtyp => {}
+            _ => return Some(pos),
+        }
+        count += 1;
+    }
+    found
+}
+
+/// The copy-out: `min(msgsz, size)` bytes and the type.
+fn deliver(m: &Msg, msgsz: i64) -> Outcome {
+    let n = m.size().min(msgsz).max(0) as usize;
+    Outcome::with(
+        n as i64,
+        Detail::Msg {
+            mtype: m.mtype,
+            text: m.text[..n].to_vec(),
+        },
+    )
+}

@@ -1,0 +1,30 @@
+//! `nscheck-model`: the executable specification.
+//!
+//! A sequential, deliberately plain model of the Linux semantics that nscheck
+//! checks: System V message queues in IPC namespaces (with `MSG_COPY`), and
+//! tasks in a PID namespace. It is errno-exact against Linux 6.18 and also
+//! carries the historical dialects of the seed patches ([`Dialect`]).
+//!
+//! The model depends on `std` only. Its whole interface is
+//! [`Kernel::call`]: one [`Syscall`] from one task, giving a [`Step`], and
+//! [`Kernel::take_events`] for what that call did to sleeping tasks.
+//!
+//! Where to find a call's specification:
+//! - `msgget`, `msgsnd`, `msgrcv`, `msgctl` and the msg sysctls: `ipc.rs`;
+//! - tasks, credentials, `fork`/`exit`/`waitpid`, sleeping and waking: `kernel.rs`;
+//! - the ABI numbers and errno names: `abi.rs`.
+
+#![forbid(unsafe_code)]
+
+pub mod abi;
+pub mod dialect;
+mod ipc;
+pub mod kernel;
+pub mod syscall;
+
+pub use abi::Errno;
+pub use dialect::Dialect;
+pub use kernel::{CallError, Kernel};
+pub use syscall::{
+    Detail, Event, MsgInfo, MsgSet, MsqidDs, Outcome, Ret, Step, Syscall, Sysctl, TaskId,
+};
