@@ -34,6 +34,50 @@ pub enum Command {
         /// The script.
         file: PathBuf,
     },
+    /// Runs a script on the model and on the kernel and compares the traces.
+    Diff {
+        /// The script.
+        file: PathBuf,
+    },
+    /// Generates random scripts and checks the model against the kernel.
+    Conform {
+        /// The campaign's seed; case N of seed S is always the same script.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Stop after this many cases.
+        #[arg(long, conflicts_with = "time")]
+        cases: Option<u64>,
+        /// Stop after this many seconds (default 60).
+        #[arg(long)]
+        time: Option<u64>,
+        /// Where a shrunk divergence is written.
+        #[arg(long, default_value = "corpus/regressions")]
+        regressions: PathBuf,
+    },
+    /// The default campaign: a time-boxed conformance run with a summary.
+    Check {
+        /// The campaign's seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The time budget in seconds.
+        #[arg(long, default_value_t = 60)]
+        time: u64,
+        /// Where a shrunk divergence is written.
+        #[arg(long, default_value = "corpus/regressions")]
+        regressions: PathBuf,
+    },
+    /// Prints generated scripts.
+    Gen {
+        /// The campaign's seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The first case.
+        #[arg(long, default_value_t = 0)]
+        case: u64,
+        /// How many cases.
+        #[arg(long, default_value_t = 1)]
+        count: u64,
+    },
 }
 
 /// Reads and parses a script file; an unreadable file is a script error.
@@ -77,7 +121,21 @@ pub fn make_backend(kind: BackendKind, dialect: Dialect) -> Result<Box<dyn Backe
 
 /// Runs the CLI; returns the process exit code.
 pub fn main(cli: Cli) -> i32 {
+    use crate::commands;
     match cli.command {
+        Command::Diff { file } => commands::diff(&file),
+        Command::Conform {
+            seed,
+            cases,
+            time,
+            regressions,
+        } => commands::conform(seed, commands::budget(cases, time, 60), regressions),
+        Command::Check {
+            seed,
+            time,
+            regressions,
+        } => commands::conform(seed, commands::budget(None, Some(time), 60), regressions),
+        Command::Gen { seed, case, count } => commands::gen_scripts(seed, case, count),
         Command::Run {
             backend,
             dialect,

@@ -7,5 +7,8 @@
 
 pub mod backend;
 pub mod cli;
+pub mod commands;
+pub mod conform;
+pub mod generate;
 pub mod run;
 pub mod script;

@@ -56,6 +56,8 @@ pub struct Trace {
     pub lines: Vec<String>,
     /// Every finished call in completion order.
     pub records: Vec<Record>,
+    /// The calls still asleep when the script ended, with their tasks' names.
+    pub blocked: Vec<(String, Syscall)>,
 }
 
 impl Trace {
@@ -67,6 +69,7 @@ impl Trace {
 
 /// A call that is asleep.
 struct Pending {
+    call: Syscall,
     name: &'static str,
     line: usize,
     bind: Option<String>,
@@ -99,7 +102,13 @@ pub fn run(script: &Script, backend: &mut dyn Backend) -> Result<Trace, RunError
     for stmt in &script.stmts {
         r.stmt(stmt)?;
     }
-    Ok(r.trace)
+    let mut trace = r.trace;
+    trace.blocked = r
+        .blocked
+        .into_iter()
+        .map(|(t, p)| (r.names[t.0].clone(), p.call))
+        .collect();
+    Ok(trace)
 }
 
 /// The byte pattern of `msgsnd(q, t, N, f)`: N bytes `a..z` repeating.
@@ -190,6 +199,7 @@ impl Runner<'_> {
                 self.blocked.insert(
                     task,
                     Pending {
+                        call: call.clone(),
                         name: stmt.spec.name,
                         line: stmt.line,
                         bind: stmt.bind.clone(),
