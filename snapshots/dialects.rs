@@ -1,0 +1,45 @@
+//! Snapshot traces of the dialect scripts in `corpus/dialects/`, one
+//! snapshot per script and dialect, so that a review shows side by side how
+//! mainline and the historical designs answer the same calls.
+
+use std::path::Path;
+
+use nscheck::backend::model::ModelBackend;
+use nscheck::run::run;
+use nscheck::script::Script;
+use nscheck_model::Dialect;
+
+#[test]
+fn dialect_traces() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/dialects");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("corpus/dialects exists")
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "nsc"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4, "the dialect corpus is missing");
+    for path in &files {
+        let src = std::fs::read_to_string(path).expect("readable");
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let script = Script::parse(&path.display().to_string(), &src).expect("parses");
+        let mut traces = Vec::new();
+        for &dialect in Dialect::ALL {
+            let trace = run(&script, &mut ModelBackend::new(dialect)).expect("runs");
+            insta::with_settings!({
+                snapshot_path => ".",
+                prepend_module_to_snapshot => false,
+                omit_expression => true,
+                description => format!("corpus/dialects/{name}.nsc --dialect {dialect}"),
+            }, {
+                insta::assert_snapshot!(format!("dialect__{name}@{dialect}"), trace.text());
+            });
+            traces.push(trace.text());
+        }
+        // Every dialect script exists to show a difference.
+        assert!(
+            traces.windows(2).any(|w| w[0] != w[1]),
+            "{name}: the dialects agree, so the script shows nothing"
+        );
+    }
+}
