@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The test command of the README: everything a change must pass.
+#
+# It installs what it needs (cargo-fuzz), so that it runs on a fresh machine,
+# and it runs as root in CI, where the Linux backend's tests create real IPC
+# and PID namespaces. Set NSCHECK_FUZZ_SECONDS=0 to skip the fuzz smoke run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TERM_COLOR=never
+# A snapshot mismatch fails and writes nothing (insta's CI mode).
+export INSTA_UPDATE=no
+fuzz_seconds=${NSCHECK_FUZZ_SECONDS:-30}
+
+step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
+
+step "rustfmt"
+cargo fmt --all -- --check
+(cd fuzz && cargo fmt --all -- --check)
+
+step "clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+if [ "$fuzz_seconds" != 0 ]; then
+  step "cargo-fuzz smoke run (stable, --sanitizer none, ${fuzz_seconds}s a target)"
+  command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+  for target in $(cd fuzz && cargo fuzz list); do
+    # The committed corpus is the seed; new units go to a scratch copy.
+    scratch=$(mktemp -d)
+    cp -r "corpus/$target/." "$scratch/" 2>/dev/null || true
+    log=$(mktemp)
+    if ! (cd fuzz && cargo fuzz run --sanitizer none "$target" "$scratch" -- \
+      -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -print_final_stats=1) >"$log" 2>&1; then
+      tail -n 60 "$log"
+      echo "fuzz target $target found a failure; its artifact is under fuzz/artifacts/$target/"
+      exit 1
+    fi
+    grep -E '^stat::(number_of_executed_units|average_exec_per_sec)' "$log" | sed "s/^/$target: /"
+    rm -f "$log"
+    rm -rf "$scratch"
+  done
+fi
+
+step "cargo test (unit, corpus replay, snapshots, bolero, Linux backend)"
+cargo test --workspace --locked
