@@ -171,6 +171,7 @@ impl Script {
             let stmt = Parser {
                 toks: &toks,
                 pos: 0,
+                depth: 0,
             }
             .stmt(line)
             .map_err(err)?;
@@ -233,9 +234,9 @@ impl Scope {
                 ..
             }) = s.args.first()
         {
-            let path = String::from_utf8_lossy(path);
-            if nscheck_model::Sysctl::from_path(&path).is_none() {
-                return Err(format!("unknown sysctl \"{path}\""));
+            // The name is quoted escaped, so the message stays one line.
+            if nscheck_model::Sysctl::from_path(&String::from_utf8_lossy(path)).is_none() {
+                return Err(format!("unknown sysctl \"{}\"", escape(path)));
             }
         }
         if let Some(b) = &s.bind {
@@ -421,7 +422,15 @@ fn lex_string(b: &[u8], mut i: usize) -> Result<(Vec<u8>, usize), String> {
                         u8::try_from(u32::from_str_radix(oct, 8).expect("octal digits"))
                             .map_err(|_| format!("octal escape `\\{oct}` is out of range"))?
                     }
-                    _ => return Err(format!("unknown escape `\\{}`", e as char)),
+                    _ => {
+                        // The line is valid UTF-8, so the escaped character
+                        // is decoded whole, and printed escaped itself.
+                        let ch = String::from_utf8_lossy(&b[i - 1..])
+                            .chars()
+                            .next()
+                            .expect("in bounds");
+                        return Err(format!("unknown escape `\\{}`", ch.escape_debug()));
+                    }
                 };
                 out.push(byte);
             }
@@ -430,9 +439,15 @@ fn lex_string(b: &[u8], mut i: usize) -> Result<(Vec<u8>, usize), String> {
     }
 }
 
+/// How deep lists and structs may nest; deeper input is an error rather
+/// than a stack overflow.
+const MAX_NESTING: usize = 32;
+
 struct Parser<'a> {
     toks: &'a [Tok],
     pos: usize,
+    /// How many lists and structs enclose the current value.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -517,6 +532,21 @@ impl Parser<'_> {
     }
 
     fn value(&mut self) -> Result<Value, String> {
+        if matches!(self.peek(0), Some(Tok::Punct('[' | '{'))) {
+            if self.depth == MAX_NESTING {
+                return Err(format!(
+                    "lists and structs nest too deep (at most {MAX_NESTING} levels)"
+                ));
+            }
+            self.depth += 1;
+            let v = self.value_inner();
+            self.depth -= 1;
+            return v;
+        }
+        self.value_inner()
+    }
+
+    fn value_inner(&mut self) -> Result<Value, String> {
         match self.peek(0) {
             Some(Tok::Str(s)) => {
                 let s = s.clone();
