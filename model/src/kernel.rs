@@ -1,12 +1,13 @@
 //! The model's kernel: tasks, credentials, namespaces, sleeping and waking,
 //! and the dispatch of each [`Syscall`] to the file that specifies it.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
 use crate::abi::*;
 use crate::dialect::Dialect;
 use crate::ipc::{Cred, IpcNs, Msg, Receiver};
+use crate::pid::{MAX_PID_NS_LEVEL, NsId, PidId, Pids};
 use crate::syscall::{Event, Outcome, Ret, Step, Syscall, Sysctl, TaskId};
 
 /// Why the model refused a call outright (not an errno: a misuse of the model).
@@ -66,43 +67,21 @@ enum State {
 
 #[derive(Clone, Debug)]
 pub(crate) struct Task {
-    pid: i64,
+    /// `PIDTYPE_PID` (and `TGID`: every task is a single-threaded process).
+    pid: PidId,
+    /// `PIDTYPE_PGID`.
+    pgrp: PidId,
+    /// `PIDTYPE_SID`.
+    session: PidId,
+    /// `signal->leader`: the task made its session with `setsid`.
+    session_leader: bool,
+    /// `nsproxy->pid_ns_for_children`.
+    ns_for_children: NsId,
+    /// `real_parent`; `None` for `t0`, whose parent is outside the script.
     parent: Option<TaskId>,
     ipc_ns: usize,
     pub cred: Cred,
     state: State,
-}
-
-/// The single PID namespace of the IPC model: an IDR with a cyclic cursor.
-#[derive(Clone, Debug)]
-struct PidNs {
-    cursor: i64,
-    pid_max: i64,
-    used: BTreeSet<i64>,
-}
-
-/// `RESERVED_PIDS`: after the first wrap, numbers below it are skipped.
-const RESERVED_PIDS: i64 = 300;
-
-impl PidNs {
-    /// `alloc_pid` at one level: `idr_alloc_cyclic(pid_min, pid_max)`.
-    fn alloc(&mut self) -> Result<i64, Errno> {
-        let start = if self.cursor > RESERVED_PIDS {
-            RESERVED_PIDS
-        } else {
-            1
-        };
-        let end = self.pid_max;
-        let curr = self.cursor.max(start);
-        let free = |n: &i64| !self.used.contains(n);
-        let nr = (curr..end)
-            .find(free)
-            .or_else(|| (start..curr.min(end)).find(free))
-            .ok_or(Errno::EAGAIN)?;
-        self.used.insert(nr);
-        self.cursor = nr + 1;
-        Ok(nr)
-    }
 }
 
 /// The whole modelled system: every task and namespace.
@@ -111,7 +90,7 @@ pub struct Kernel {
     pub(crate) dialect: Dialect,
     tasks: Vec<Task>,
     pub(crate) ipc_nss: Vec<IpcNs>,
-    pid_ns: PidNs,
+    pids: Pids,
     blocked: BTreeMap<TaskId, Blocked>,
     next_order: u64,
     runqueue: VecDeque<TaskId>,
@@ -123,23 +102,29 @@ impl Kernel {
     /// A fresh system whose only task, `t0`, is pid 1 of a new PID namespace
     /// in a new IPC namespace, running as root with every capability.
     pub fn new(dialect: Dialect) -> Kernel {
-        let mut pid_ns = PidNs {
-            cursor: 0,
-            pid_max: PID_MAX_DEFAULT,
-            used: BTreeSet::new(),
-        };
-        let pid = pid_ns.alloc().expect("a new namespace has room");
+        let mut pids = Pids::new();
+        let root = pids.root();
+        let pid = pids
+            .alloc(root, &[], |_| true)
+            .expect("a new namespace has room");
+        pids.ns_mut(root).child_reaper = Some(TaskId(0));
+        // `t0` starts in the host's process group and session.
+        let outside = pids.outside();
         Kernel {
             dialect,
             tasks: vec![Task {
                 pid,
+                pgrp: outside,
+                session: outside,
+                session_leader: false,
+                ns_for_children: root,
                 parent: None,
                 ipc_ns: 0,
                 cred: Cred::root(),
                 state: State::Running,
             }],
             ipc_nss: vec![IpcNs::new()],
-            pid_ns,
+            pids,
             blocked: BTreeMap::new(),
             next_order: 0,
             runqueue: VecDeque::new(),
@@ -183,17 +168,14 @@ impl Kernel {
                 .map_or(Step::Blocked, Step::Done)),
             Syscall::Msgctl { msqid, cmd, set } => done(self.msgctl(task, msqid, cmd, set)),
             Syscall::Sysctl { name, value } => done(self.sysctl(task, name, value)?),
-            Syscall::Fork => done(self.fork(task, 0)),
+            Syscall::Fork => done(self.fork(task, 0, &[])?),
             Syscall::Clone { flags, ref set_tid } => {
-                if flags & CLONE_NEWPID != 0 || !set_tid.is_empty() {
-                    return Err(CallError::Unsupported("PID namespaces and set_tid"));
-                }
-                if flags & !CLONE_NEWIPC != 0 {
+                if flags & !(CLONE_NEWIPC | CLONE_NEWPID) != 0 {
                     return Err(CallError::Unsupported(
-                        "clone flags other than CLONE_NEWIPC",
+                        "clone flags other than CLONE_NEWIPC and CLONE_NEWPID",
                     ));
                 }
-                done(self.fork(task, flags))
+                done(self.fork(task, flags, set_tid)?)
             }
             Syscall::Unshare { flags } => done(self.unshare(task, flags)?),
             Syscall::Exit { .. } => {
@@ -204,15 +186,15 @@ impl Kernel {
                 })
             }
             Syscall::Waitpid { pid } => self.waitpid(task, pid),
-            Syscall::Getpid => done(Outcome::val(self.tasks[task.0].pid)),
+            Syscall::Getpid => done(Outcome::val(self.pidof(task, task))),
             Syscall::Getppid => {
-                let ppid = self.tasks[task.0].parent.map_or(0, |p| self.tasks[p.0].pid);
+                let ppid = self.tasks[task.0].parent.map_or(0, |p| self.pidof(task, p));
                 done(Outcome::val(ppid))
             }
-            Syscall::Setsid
-            | Syscall::Getsid { .. }
-            | Syscall::Setpgid { .. }
-            | Syscall::Getpgid { .. } => Err(CallError::Unsupported("sessions and process groups")),
+            Syscall::Setsid => done(self.setsid(task)),
+            Syscall::Getsid { pid } => done(self.get_pgid_sid(task, pid, true)),
+            Syscall::Getpgid { pid } => done(self.get_pgid_sid(task, pid, false)),
+            Syscall::Setpgid { pid, pgid } => done(self.setpgid(task, pid, pgid)),
             Syscall::Setuid { uid } => done(self.setid(task, uid, true)),
             Syscall::Setgid { gid } => done(self.setid(task, gid, false)),
             Syscall::Capdrop { cap } => done(self.capdrop(task, cap)),
@@ -235,9 +217,13 @@ impl Kernel {
             .collect()
     }
 
-    /// `target`'s pid as `viewer` sees it, 0 where it is not visible.
+    /// `target`'s pid as `viewer` sees it, 0 where it is not visible or
+    /// where `target` has been reaped.
     pub fn pidof(&self, viewer: TaskId, target: TaskId) -> i64 {
-        self.pid_vnr(viewer, Some(target))
+        match self.tasks.get(target.0) {
+            Some(t) if t.state != State::Reaped => self.pid_vnr(viewer, Some(target)),
+            _ => 0,
+        }
     }
 
     /// The number of tasks created so far.
@@ -270,9 +256,18 @@ impl Kernel {
         &mut self.ipc_nss[ns]
     }
 
-    /// `pid_vnr` of a recorded `struct pid`: 0 where there is none.
-    pub(crate) fn pid_vnr(&self, _viewer: TaskId, target: Option<TaskId>) -> i64 {
-        target.map_or(0, |t| self.tasks[t.0].pid)
+    /// The caller's active PID namespace (`task_active_pid_ns`).
+    fn active_ns(&self, task: TaskId) -> NsId {
+        self.pids.owner(self.tasks[task.0].pid)
+    }
+
+    /// `pid_vnr` of a task's `struct pid`, recorded earlier (it may have
+    /// exited since): its number in the viewer's namespace, 0 where there is
+    /// none or it is not visible.
+    pub(crate) fn pid_vnr(&self, viewer: TaskId, target: Option<TaskId>) -> i64 {
+        target.map_or(0, |t| {
+            self.pids.nr_in(self.tasks[t.0].pid, self.active_ns(viewer))
+        })
     }
 
     /// Puts `task` to sleep. A task that sleeps again after a wake-up keeps
@@ -319,27 +314,24 @@ impl Kernel {
         value: Option<i64>,
     ) -> Result<Outcome, CallError> {
         let cred = self.tasks[task.0].cred;
+        let ns = self.active_ns(task);
         let Some(v) = value else {
             return Ok(Outcome::val(match name {
-                Sysctl::NsLastPid => self.pid_ns.cursor - 1,
-                Sysctl::PidMax => self.pid_ns.pid_max,
+                Sysctl::NsLastPid => self.pids.last_pid(ns),
+                Sysctl::PidMax => self.pids.ns(ns).pid_max,
                 _ => self.ipc_ns(task).sysctl(name),
             }));
         };
         let cr_capable = cred.capable(CAP_SYS_ADMIN) || cred.capable(CAP_CHECKPOINT_RESTORE);
         Ok(Outcome::from(match name {
-            Sysctl::PidMax => return Err(CallError::Unsupported("writing kernel.pid_max")),
-            Sysctl::NsLastPid => {
-                // Mode 0666; the handler wants checkpoint/restore rights.
-                if !cr_capable {
-                    Err(Errno::EPERM)
-                } else if !(0..=self.pid_ns.pid_max).contains(&v) {
-                    Err(Errno::EINVAL)
-                } else {
-                    self.pid_ns.cursor = v + 1;
-                    Ok(0)
-                }
-            }
+            // Owner-writable for the namespace's root or CAP_SYS_ADMIN
+            // (`pid_table_root_permissions`), then the range (R10).
+            Sysctl::PidMax if cred.euid != 0 && !cred.capable(CAP_SYS_ADMIN) => Err(Errno::EACCES),
+            Sysctl::PidMax => self.pids.set_pid_max(ns, v).map(|()| 0),
+            // Mode 0666; the handler wants checkpoint/restore rights before
+            // it checks the range (R6).
+            Sysctl::NsLastPid if !cr_capable => Err(Errno::EPERM),
+            Sysctl::NsLastPid => self.pids.set_last_pid(ns, v).map(|()| 0),
             // The msg sysctls are 0644, owned by the namespace's root; with
             // checkpoint/restore rights `msg_next_id` is 0666 (`ipc_permissions`).
             _ if cred.euid != 0 && !(name == Sysctl::MsgNextId && cr_capable) => Err(Errno::EACCES),
@@ -348,15 +340,39 @@ impl Kernel {
         }))
     }
 
-    /// `fork()`, or `clone3()` with `CLONE_NEWIPC`.
-    fn fork(&mut self, parent: TaskId, flags: i64) -> Outcome {
-        let p = &self.tasks[parent.0];
-        if flags & CLONE_NEWIPC != 0 && !p.cred.capable(CAP_SYS_ADMIN) {
-            return Outcome::err(Errno::EPERM);
+    /// `fork()`, or `clone3(flags, set_tid)` with `CLONE_NEWIPC` and
+    /// `CLONE_NEWPID` (§1.3, §1.9, §1.10 of `pid-semantics.md`).
+    fn fork(&mut self, parent: TaskId, flags: i64, set_tid: &[i64]) -> Result<Outcome, CallError> {
+        let p = self.tasks[parent.0].clone();
+        if set_tid.len() > MAX_PID_NS_LEVEL {
+            return Ok(Outcome::err(Errno::EINVAL)); // R17: clone3's own check.
         }
-        let pid = match self.pid_ns.alloc() {
+        if flags & (CLONE_NEWIPC | CLONE_NEWPID) != 0 && !p.cred.capable(CAP_SYS_ADMIN) {
+            return Ok(Outcome::err(Errno::EPERM));
+        }
+        let active = self.active_ns(parent);
+        let target = if flags & CLONE_NEWPID != 0 {
+            if p.ns_for_children != active {
+                return Ok(Outcome::err(Errno::EINVAL)); // R24
+            }
+            match self.pids.create_ns(active) {
+                Ok(ns) => ns,
+                Err(e) => return Ok(Outcome::err(e)), // R29
+            }
+        } else {
+            p.ns_for_children
+        };
+        let cred = p.cred;
+        let privileged =
+            |_: NsId| cred.capable(CAP_SYS_ADMIN) || cred.capable(CAP_CHECKPOINT_RESTORE);
+        let pid = match self.pids.alloc(target, set_tid, privileged) {
             Ok(pid) => pid,
-            Err(e) => return Outcome::err(e),
+            Err(Some(e)) => return Ok(Outcome::err(e)),
+            Err(None) => {
+                return Err(CallError::Unsupported(
+                    "a set_tid entry for the host's PID namespace",
+                ));
+            }
         };
         let ipc_ns = if flags & CLONE_NEWIPC != 0 {
             self.ipc_nss.push(IpcNs::new());
@@ -364,78 +380,127 @@ impl Kernel {
         } else {
             p.ipc_ns
         };
-        let child = Task {
+        let child = TaskId(self.tasks.len());
+        if self.pids.nr_in(pid, target) == 1 {
+            self.pids.ns_mut(target).child_reaper = Some(child);
+        }
+        self.tasks.push(Task {
             pid,
+            pgrp: p.pgrp,
+            session: p.session,
+            session_leader: false,
+            ns_for_children: target,
             parent: Some(parent),
             ipc_ns,
-            cred: p.cred,
+            cred,
             state: State::Running,
-        };
-        self.tasks.push(child);
-        Outcome::val(pid)
+        });
+        Ok(Outcome::val(self.pidof(parent, child)))
     }
 
     fn unshare(&mut self, task: TaskId, flags: i64) -> Result<Outcome, CallError> {
-        if flags & CLONE_NEWPID != 0 {
-            return Err(CallError::Unsupported("unshare(CLONE_NEWPID)"));
-        }
-        if flags & !CLONE_NEWIPC != 0 {
+        if flags & !(CLONE_NEWIPC | CLONE_NEWPID) != 0 {
             return Err(CallError::Unsupported(
-                "unshare flags other than CLONE_NEWIPC",
+                "unshare flags other than CLONE_NEWIPC and CLONE_NEWPID",
             ));
         }
-        if flags & CLONE_NEWIPC != 0 {
-            if !self.tasks[task.0].cred.capable(CAP_SYS_ADMIN) {
-                return Ok(Outcome::err(Errno::EPERM));
+        if flags != 0 && !self.tasks[task.0].cred.capable(CAP_SYS_ADMIN) {
+            return Ok(Outcome::err(Errno::EPERM));
+        }
+        // `create_new_namespaces` makes the IPC namespace before the PID one,
+        // but nothing is installed unless both succeed.
+        if flags & CLONE_NEWPID != 0 {
+            let active = self.active_ns(task);
+            if self.tasks[task.0].ns_for_children != active {
+                return Ok(Outcome::err(Errno::EINVAL)); // R24
             }
+            match self.pids.create_ns(active) {
+                Ok(ns) => self.tasks[task.0].ns_for_children = ns,
+                Err(e) => return Ok(Outcome::err(e)),
+            }
+        }
+        if flags & CLONE_NEWIPC != 0 {
             self.ipc_nss.push(IpcNs::new());
             self.tasks[task.0].ipc_ns = self.ipc_nss.len() - 1;
         }
         Ok(Outcome::val(0))
     }
 
-    /// `exit()`: the task becomes a zombie; its children go to the namespace's
-    /// init; if it is that init, every other task is killed.
+    /// `exit()`: the task becomes a zombie and its children go to its
+    /// namespace's init. If it is that init, every other task of the
+    /// namespace (nested ones included) is killed and reaped, and the
+    /// namespace takes no new pids (`zap_pid_ns_processes`, R13).
     fn exit(&mut self, task: TaskId) {
-        let mut dying = vec![task];
-        if self.tasks[task.0].pid == 1 {
+        let ns = self.active_ns(task);
+        let mut victims = Vec::new();
+        if self.pids.ns(ns).child_reaper == Some(task) {
             for (i, t) in self.tasks.iter().enumerate() {
-                if i != task.0 && t.state == State::Running {
-                    dying.push(TaskId(i));
-                    self.killed.push(TaskId(i));
+                if i != task.0 && t.state != State::Reaped && self.pids.nr_in(t.pid, ns) != 0 {
+                    victims.push(TaskId(i));
                 }
             }
         }
-        for &t in &dying {
-            self.blocked.remove(&t);
-            self.forget_sleeper(t);
-            self.tasks[t.0].state = State::Zombie;
+        for &v in &victims {
+            if self.tasks[v.0].state == State::Running {
+                self.killed.push(v);
+            }
+            let vns = self.active_ns(v);
+            if self.pids.ns(vns).child_reaper == Some(v) {
+                self.pids.disable(vns);
+            }
+            self.blocked.remove(&v);
+            self.forget_sleeper(v);
+            self.tasks[v.0].state = State::Zombie;
         }
-        let init = TaskId(0);
+        if !victims.is_empty() || self.pids.ns(ns).child_reaper == Some(task) {
+            self.pids.disable(ns);
+        }
+        for &v in &victims {
+            self.release(v);
+        }
+        self.blocked.remove(&task);
+        self.forget_sleeper(task);
+        self.tasks[task.0].state = State::Zombie;
+        let reaper = self.pids.ns(ns).child_reaper.filter(|&r| r != task);
         for t in &mut self.tasks {
-            if t.parent.is_some_and(|p| dying.contains(&p)) && !dying.contains(&init) {
-                t.parent = Some(init);
+            if t.parent == Some(task) && t.state != State::Reaped {
+                t.parent = reaper;
             }
         }
-        // A parent asleep in `waitpid` for a dying child reaps it now.
-        let waiting: Vec<(TaskId, TaskId)> = self
-            .blocked
-            .iter()
-            .filter_map(|(&w, b)| match b.wake {
-                Wake::Wait { child } if dying.contains(&child) => Some((w, child)),
-                _ => None,
-            })
-            .collect();
-        for (waiter, child) in waiting {
-            let outcome = self.reap(waiter, child);
-            self.complete(waiter, outcome);
+        // A parent asleep in `waitpid` for this task reaps it now.
+        let waiter = self.blocked.iter().find_map(|(&w, b)| match b.wake {
+            Wake::Wait { child } if child == task => Some(w),
+            _ => None,
+        });
+        if let Some(w) = waiter {
+            let outcome = self.reap(w, task);
+            self.complete(w, outcome);
+        }
+    }
+
+    /// `release_task`: the task is gone; the numbers no task links to any
+    /// more are freed (a process group or session keeps its number while a
+    /// member is left, R12).
+    fn release(&mut self, task: TaskId) {
+        self.tasks[task.0].state = State::Reaped;
+        let t = &self.tasks[task.0];
+        for pid in [t.pid, t.pgrp, t.session] {
+            self.free_if_unused(pid);
+        }
+    }
+
+    fn free_if_unused(&mut self, pid: PidId) {
+        let used = self.tasks.iter().any(|t| {
+            t.state != State::Reaped && (t.pid == pid || t.pgrp == pid || t.session == pid)
+        });
+        if !used {
+            self.pids.free(pid);
         }
     }
 
     fn reap(&mut self, waiter: TaskId, child: TaskId) -> Outcome {
         let pid = self.pid_vnr(waiter, Some(child));
-        self.tasks[child.0].state = State::Reaped;
-        self.pid_ns.used.remove(&self.tasks[child.0].pid);
+        self.release(child);
         Outcome::val(pid)
     }
 
@@ -443,11 +508,11 @@ impl Kernel {
         if pid <= 0 {
             return Err(CallError::Unsupported("waitpid for a pid <= 0"));
         }
-        let child = self
-            .tasks
-            .iter()
-            .position(|t| t.pid == pid && t.parent == Some(task) && t.state != State::Reaped);
-        let Some(child) = child.map(TaskId) else {
+        let child = (0..self.tasks.len()).map(TaskId).find(|&c| {
+            let t = &self.tasks[c.0];
+            t.parent == Some(task) && t.state != State::Reaped && self.pidof(task, c) == pid
+        });
+        let Some(child) = child else {
             return Ok(Step::Done(Outcome::err(Errno::ECHILD)));
         };
         if self.tasks[child.0].state == State::Zombie {
@@ -455,6 +520,95 @@ impl Kernel {
         }
         self.sleep(task, Wake::Wait { child });
         Ok(Step::Blocked)
+    }
+
+    /// `find_task_by_vpid`: the task with number `nr` in the caller's namespace.
+    fn find_task(&self, caller: TaskId, nr: i64) -> Option<TaskId> {
+        let pid = self.pids.find(self.active_ns(caller), nr)?;
+        (0..self.tasks.len())
+            .map(TaskId)
+            .find(|t| self.tasks[t.0].pid == pid && self.tasks[t.0].state != State::Reaped)
+    }
+
+    /// Whether some task still links to `pid` as its process group.
+    fn is_pgrp(&self, pid: PidId) -> bool {
+        self.tasks
+            .iter()
+            .any(|t| t.state != State::Reaped && t.pgrp == pid)
+    }
+
+    /// `getsid(pid)` (`sid`) or `getpgid(pid)`.
+    fn get_pgid_sid(&self, task: TaskId, pid: i64, sid: bool) -> Outcome {
+        let target = if pid == 0 {
+            task
+        } else {
+            match self.find_task(task, pid) {
+                Some(t) => t,
+                None => return Outcome::err(Errno::ESRCH),
+            }
+        };
+        let t = &self.tasks[target.0];
+        let id = if sid { t.session } else { t.pgrp };
+        Outcome::val(self.pids.nr_in(id, self.active_ns(task)))
+    }
+
+    /// `setsid()`: EPERM for a process group leader (its number names a group).
+    fn setsid(&mut self, task: TaskId) -> Outcome {
+        let pid = self.tasks[task.0].pid;
+        if self.is_pgrp(pid) {
+            return Outcome::err(Errno::EPERM);
+        }
+        let t = &mut self.tasks[task.0];
+        let (old_pgrp, old_session) = (t.pgrp, t.session);
+        t.pgrp = pid;
+        t.session = pid;
+        t.session_leader = true;
+        self.free_if_unused(old_pgrp);
+        self.free_if_unused(old_session);
+        Outcome::val(self.pidof(task, task))
+    }
+
+    /// `setpgid(pid, pgid)`, in the check order of `kernel/sys.c`.
+    fn setpgid(&mut self, task: TaskId, pid: i64, pgid: i64) -> Outcome {
+        let pid = if pid == 0 {
+            self.pidof(task, task)
+        } else {
+            pid
+        };
+        let pgid = if pgid == 0 { pid } else { pgid };
+        if pgid < 0 {
+            return Outcome::err(Errno::EINVAL);
+        }
+        let Some(p) = self.find_task(task, pid) else {
+            return Outcome::err(Errno::ESRCH);
+        };
+        let caller_session = self.tasks[task.0].session;
+        if self.tasks[p.0].parent == Some(task) {
+            if self.tasks[p.0].session != caller_session {
+                return Outcome::err(Errno::EPERM);
+            }
+            // Our children never exec, so `PF_FORKNOEXEC` holds: no EACCES.
+        } else if p != task {
+            return Outcome::err(Errno::ESRCH);
+        }
+        if self.tasks[p.0].session_leader {
+            return Outcome::err(Errno::EPERM);
+        }
+        let mut pgrp = self.tasks[p.0].pid;
+        if pgid != pid {
+            let found = self.pids.find(self.active_ns(task), pgid).filter(|&g| {
+                self.tasks
+                    .iter()
+                    .any(|t| t.state != State::Reaped && t.pgrp == g && t.session == caller_session)
+            });
+            match found {
+                Some(g) => pgrp = g,
+                None => return Outcome::err(Errno::EPERM),
+            }
+        }
+        let old = std::mem::replace(&mut self.tasks[p.0].pgrp, pgrp);
+        self.free_if_unused(old);
+        Outcome::val(0)
     }
 
     /// `setuid` (`is_uid`) or `setgid`.

@@ -20,6 +20,7 @@ pub mod abi;
 pub mod dialect;
 mod ipc;
 pub mod kernel;
+mod pid;
 pub mod syscall;
 
 pub use abi::Errno;
