@@ -9,7 +9,7 @@ use nscheck_model::Dialect;
 use crate::backend::linux::LinuxBackend;
 use crate::backend::model::ModelBackend;
 use crate::backend::{Backend, BackendKind};
-use crate::run::{RunError, run};
+use crate::run::{RunError, run_partial};
 use crate::script::Script;
 
 /// Differential checker for Linux PID namespaces, System V message queues and MSG_COPY.
@@ -78,6 +78,10 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         count: u64,
     },
+    /// Internal: the launcher of the linux backend's tasks (started by
+    /// `nscheck` itself in fresh namespaces).
+    #[command(name = "__agent", hide = true)]
+    Agent,
 }
 
 /// Reads and parses a script file; an unreadable file is a script error.
@@ -114,7 +118,11 @@ pub fn make_backend(kind: BackendKind, dialect: Dialect) -> Result<Box<dyn Backe
                     "the linux backend runs mainline semantics only, not --dialect {dialect}"
                 )));
             }
-            Box::new(LinuxBackend::new().map_err(|e| RunError::Unavailable(e.to_string()))?)
+            // The agent is this very executable (`nscheck __agent`).
+            let exe = std::env::current_exe().map_err(|e| {
+                RunError::Unavailable(format!("cannot find the nscheck executable: {e}"))
+            })?;
+            Box::new(LinuxBackend::new(&exe).map_err(|e| RunError::Unavailable(e.to_string()))?)
         }
     })
 }
@@ -136,6 +144,7 @@ pub fn main(cli: Cli) -> i32 {
             regressions,
         } => commands::conform(seed, commands::budget(None, Some(time), 60), regressions),
         Command::Gen { seed, case, count } => commands::gen_scripts(seed, case, count),
+        Command::Agent => crate::backend::linux::agent_main(),
         Command::Run {
             backend,
             dialect,
@@ -143,15 +152,14 @@ pub fn main(cli: Cli) -> i32 {
         } => {
             let result = load_script(&file).and_then(|script| {
                 let mut b = make_backend(backend, dialect)?;
-                run(&script, b.as_mut())
+                Ok(run_partial(&script, b.as_mut()))
             });
-            match result {
-                Ok(trace) => {
-                    let mut out = std::io::stdout().lock();
-                    let _ = out.write_all(trace.text().as_bytes());
-                    0
-                }
-                Err(e) => {
+            // The trace up to an error is printed too: nothing is lost.
+            let (trace, error) = result.unwrap_or_else(|e| (Default::default(), Some(e)));
+            let _ = std::io::stdout().lock().write_all(trace.text().as_bytes());
+            match error {
+                None => 0,
+                Some(e) => {
                     eprintln!("{e}");
                     e.exit_code()
                 }

@@ -89,6 +89,15 @@ struct Runner<'a> {
 
 /// Runs `script` on `backend`.
 pub fn run(script: &Script, backend: &mut dyn Backend) -> Result<Trace, RunError> {
+    match run_partial(script, backend) {
+        (trace, None) => Ok(trace),
+        (_, Some(e)) => Err(e),
+    }
+}
+
+/// Runs `script` on `backend` and returns the trace as far as it got, with
+/// the error that stopped it, if any.
+pub fn run_partial(script: &Script, backend: &mut dyn Backend) -> (Trace, Option<RunError>) {
     let mut r = Runner {
         script,
         backend,
@@ -99,16 +108,14 @@ pub fn run(script: &Script, backend: &mut dyn Backend) -> Result<Trace, RunError
         gone: BTreeMap::new(),
         trace: Trace::default(),
     };
-    for stmt in &script.stmts {
-        r.stmt(stmt)?;
-    }
+    let error = script.stmts.iter().find_map(|stmt| r.stmt(stmt).err());
     let mut trace = r.trace;
     trace.blocked = r
         .blocked
         .into_iter()
         .map(|(t, p)| (r.names[t.0].clone(), p.call))
         .collect();
-    Ok(trace)
+    (trace, error)
 }
 
 /// The byte pattern of `msgsnd(q, t, N, f)`: N bytes `a..z` repeating.
