@@ -120,17 +120,20 @@ fn linux_matches_model() {
     for path in &files {
         let name = stem(path);
         let script = parse(path);
-        let mut backend = match LinuxBackend::new() {
-            Ok(b) => b,
-            Err(BackendError::Unavailable(why)) => {
-                eprintln!("linux_matches_model: skipped, the Linux backend cannot run here: {why}");
-                return;
-            }
-            Err(e) => {
-                failures.push(format!("{name}: the Linux backend did not start: {e}"));
-                continue;
-            }
-        };
+        let mut backend =
+            match LinuxBackend::new(std::path::Path::new(env!("CARGO_BIN_EXE_nscheck"))) {
+                Ok(b) => b,
+                Err(BackendError::Unavailable(why)) => {
+                    eprintln!(
+                        "linux_matches_model: skipped, the Linux backend cannot run here: {why}"
+                    );
+                    return;
+                }
+                Err(e) => {
+                    failures.push(format!("{name}: the Linux backend did not start: {e}"));
+                    continue;
+                }
+            };
         let linux = match run(&script, &mut backend) {
             Ok(t) => t.text(),
             Err(RunError::Unavailable(why)) => {

@@ -1,32 +1,538 @@
 //! The Linux backend: real system calls in fresh IPC and PID namespaces.
+//!
+//! # Processes
+//!
+//! The controller (this code, inside the `nscheck` process) stays in the
+//! host's namespaces and never makes an IPC call itself. It re-executes the
+//! agent executable as `nscheck __agent` with `unshare(CLONE_NEWIPC |
+//! CLONE_NEWPID)` done between fork and exec; that launcher is in the new IPC
+//! namespace, and its first child, `t0`, is pid 1 of the new PID namespace.
+//! Every task of a script is a real process, an agent (see [`agent`]) that
+//! makes the calls it is sent; a `fork` in a script is a real fork by the
+//! parent task. The controller talks to each agent over its own socket (see
+//! [`proto`]).
+//!
+//! # Blocking, waking and dying
+//!
+//! A call that sleeps never answers, so the controller watches the task in
+//! `/proc` (see [`procfs`]) while it waits: the call is blocked once the task
+//! is asleep (`S`) inside that very system call (`msgsnd`, `msgrcv` or
+//! `wait4`). After every call each blocked task is settled: by the time the
+//! waker's call has returned, the kernel has already made every task it woke
+//! runnable, so a blocked task has either answered (it resumed), or is seen
+//! asleep in its call again (it was not woken, or went back to sleep). The
+//! one exception is a `waitpid` whose child has exited: it always returns, but
+//! `/proc` may show the child as a zombie an instant before the parent is
+//! woken, so such a waiter is settled only by its answer. Nothing here
+//! sleeps and hopes: every wait polls for a definite state, and gives up with
+//! [`BackendError::Failed`] after [`TIMEOUT`].
+//!
+//! When a task exits, every other task that died with it (everyone, when
+//! `t0`, the PID namespace's init, exits) is reported as killed, in creation
+//! order, after the resumed calls.
+//!
+//! # Lifetime
+//!
+//! Dropping the backend kills `t0` with SIGKILL, which kills the whole PID
+//! namespace, and reaps the launcher. The launcher also dies (and takes the
+//! namespace with it) if the thread that created the backend exits
+//! (`PR_SET_PDEATHSIG`), so a backend must be used and dropped on the thread
+//! that created it, or on a thread that outlives it.
 
-use nscheck_model::{Event, Step, Syscall, TaskId};
+mod agent;
+mod procfs;
+mod proto;
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nscheck_model::abi::{CLONE_NEWIPC, CLONE_NEWPID};
+use nscheck_model::{Event, Outcome, Ret, Step, Syscall, TaskId};
 
 use super::{Backend, BackendError};
 
+pub use agent::launcher_main as agent_main;
+
+/// How long the controller waits for any one thing (an answer, a task going
+/// to sleep, a task dying) before it declares the backend broken.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the controller sleeps between two looks at a task.
+const POLL: Duration = Duration::from_micros(100);
+
+/// Whether a task can still make calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Life {
+    Alive,
+    /// It called `exit` (a zombie until reaped, then gone).
+    Exited,
+    /// It was killed by SIGKILL.
+    Killed,
+}
+
+/// One task: a process running an agent.
+#[derive(Debug)]
+struct Task {
+    /// The controller's end of the agent's socket.
+    chan: OwnedFd,
+    /// `/proc/PID` of the process, which stays bound to it.
+    proc_dir: OwnedFd,
+    /// Its pid in the controller's `/proc`.
+    host_pid: i64,
+    /// Its pid in its own PID namespace (where `t0` is 1).
+    ns_pid: i64,
+    life: Life,
+}
+
+/// A task asleep in a call.
+#[derive(Debug)]
+struct Sleeper {
+    task: TaskId,
+    /// The system call number it sleeps in.
+    nr: i64,
+    /// For `waitpid`: the child it waits for.
+    child: Option<TaskId>,
+}
+
 /// Runs calls on the real kernel.
 #[derive(Debug)]
-pub struct LinuxBackend {}
+pub struct LinuxBackend {
+    /// The launcher, the parent of `t0` outside the new PID namespace.
+    launcher: Option<Child>,
+    /// Every task, in creation order (`TaskId` is the index).
+    tasks: Vec<Task>,
+    /// The blocked tasks, in the order they went to sleep.
+    sleepers: Vec<Sleeper>,
+    /// The events of the last call.
+    events: Vec<Event>,
+}
 
-impl LinuxBackend {
-    /// Starts `t0` in fresh namespaces.
-    pub fn new() -> Result<LinuxBackend, BackendError> {
-        Err(BackendError::Unavailable(
-            "the linux backend is not built yet".into(),
-        ))
+/// The system call a call may sleep in, if it can sleep at all.
+fn sleeping_nr(call: &Syscall) -> Option<i64> {
+    match call {
+        Syscall::Msgsnd { .. } => Some(libc::SYS_msgsnd),
+        Syscall::Msgrcv { .. } => Some(libc::SYS_msgrcv),
+        Syscall::Waitpid { .. } => Some(libc::SYS_wait4),
+        _ => None,
     }
 }
 
+/// What the controller cannot run (yet).
+fn unsupported(call: &Syscall) -> Option<String> {
+    let pidns = "(pid namespaces come with issue 3)";
+    match *call {
+        Syscall::Clone { flags, ref set_tid } => {
+            if flags & CLONE_NEWPID != 0 || !set_tid.is_empty() {
+                Some(format!("clone with CLONE_NEWPID or set_tid {pidns}"))
+            } else if flags & !CLONE_NEWIPC != 0 {
+                Some("clone flags other than CLONE_NEWIPC".to_string())
+            } else {
+                None
+            }
+        }
+        Syscall::Unshare { flags } => {
+            if flags & CLONE_NEWPID != 0 {
+                Some(format!("unshare(CLONE_NEWPID) {pidns}"))
+            } else if flags & !CLONE_NEWIPC != 0 {
+                Some("unshare flags other than CLONE_NEWIPC".to_string())
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Waits up to `timeout` for `fd` to be readable (or closed).
+fn readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos().into(),
+    };
+    // SAFETY: one live pollfd and a timespec; no signal mask change.
+    let n = unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
+    match n {
+        -1 => {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(e)
+            }
+        }
+        0 => Ok(false),
+        _ => Ok(true),
+    }
+}
+
+/// A failure of the backend itself.
+fn failed(msg: impl Into<String>) -> BackendError {
+    BackendError::Failed(msg.into())
+}
+
+impl LinuxBackend {
+    /// Starts `t0` in fresh namespaces, running `agent_exe __agent` (the
+    /// `nscheck` executable) as the launcher. Fails with
+    /// [`BackendError::Unavailable`] where namespaces cannot be created.
+    pub fn new(agent_exe: &Path) -> Result<LinuxBackend, BackendError> {
+        let (ours, theirs) =
+            socket_pair().map_err(|e| BackendError::Unavailable(format!("socketpair: {e}")))?;
+        let mut cmd = Command::new(agent_exe);
+        cmd.arg("__agent")
+            .stdin(Stdio::from(theirs))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        // SAFETY: the closure runs between fork and exec and makes one raw
+        // system call, which is async-signal-safe, and allocates nothing.
+        unsafe {
+            cmd.pre_exec(|| {
+                let flags = (CLONE_NEWIPC | CLONE_NEWPID) as libc::c_int;
+                if libc::unshare(flags) == -1 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(())
+                }
+            });
+        }
+        let launcher = cmd.spawn().map_err(|e| {
+            BackendError::Unavailable(match e.raw_os_error() {
+                Some(libc::EPERM | libc::EINVAL | libc::ENOSPC | libc::EUSERS) => format!(
+                    "the linux backend cannot create fresh IPC and PID namespaces \
+                     (unshare(CLONE_NEWIPC|CLONE_NEWPID): {e}); it needs CAP_SYS_ADMIN, e.g. root"
+                ),
+                _ => format!("cannot start the agent {}: {e}", agent_exe.display()),
+            })
+        })?;
+        let mut backend = LinuxBackend {
+            launcher: Some(launcher),
+            tasks: Vec::new(),
+            sleepers: Vec::new(),
+            events: Vec::new(),
+        };
+        let t0 = backend.adopt(ours).map_err(|e| match e {
+            BackendError::Failed(m) => {
+                BackendError::Unavailable(format!("the linux backend cannot start t0: {m}"))
+            }
+            e => e,
+        })?;
+        if t0.ns_pid != 1 {
+            return Err(failed(format!(
+                "t0 has pid {} in its namespace, not 1",
+                t0.ns_pid
+            )));
+        }
+        backend.tasks.push(t0);
+        Ok(backend)
+    }
+
+    /// Reads a new agent's introduction from `chan` and opens its `/proc`.
+    fn adopt(&mut self, chan: OwnedFd) -> Result<Task, BackendError> {
+        let (reply, _) = self.recv(chan.as_fd(), "a new task")?;
+        let (host_pid, ns_pid) = match reply {
+            proto::Reply::Hello { host_pid, ns_pid } => (host_pid, ns_pid),
+            proto::Reply::Failure(m) => return Err(failed(m)),
+            other => {
+                return Err(failed(format!(
+                    "a new task said {other:?} instead of hello"
+                )));
+            }
+        };
+        let proc_dir =
+            procfs::open(host_pid).map_err(|e| failed(format!("open /proc/{host_pid}: {e}")))?;
+        // The task reported its pid as /proc shows it; check that it is
+        // really this process by its pid in its own namespace.
+        let nspids = procfs::ns_pids(proc_dir.as_fd())
+            .map_err(|e| failed(format!("/proc/{host_pid}/status: {e}")))?;
+        if nspids.as_ref().and_then(|p| p.last()) != Some(&ns_pid) {
+            return Err(failed(format!(
+                "/proc/{host_pid} is not the new task (NSpid {nspids:?}, expected pid {ns_pid}); \
+                 is /proc mounted for another PID namespace?"
+            )));
+        }
+        Ok(Task {
+            chan,
+            proc_dir,
+            host_pid,
+            ns_pid,
+            life: Life::Alive,
+        })
+    }
+
+    /// Waits for one reply on `chan`, with the fds that came with it.
+    fn recv(
+        &self,
+        chan: BorrowedFd<'_>,
+        who: &str,
+    ) -> Result<(proto::Reply, Vec<OwnedFd>), BackendError> {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if readable(chan, POLL).map_err(|e| failed(format!("poll: {e}")))? {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(failed(format!("{who} did not answer within {TIMEOUT:?}")));
+            }
+        }
+        match proto::recv_frame(chan) {
+            Ok(Some((frame, fds))) => {
+                let reply =
+                    proto::decode_reply(&frame).map_err(|e| failed(format!("{who}: {e}")))?;
+                Ok((reply, fds))
+            }
+            Ok(None) => Err(failed(format!("{who} is gone (its socket closed)"))),
+            Err(e) => Err(failed(format!("{who}: {e}"))),
+        }
+    }
+
+    /// Turns a reply into the call's outcome.
+    fn outcome(who: &str, reply: proto::Reply) -> Result<Outcome, BackendError> {
+        match reply {
+            proto::Reply::Outcome(o) => o.to_outcome().ok_or_else(|| {
+                failed(format!("{who}: errno {} has no name in the model", o.value))
+            }),
+            proto::Reply::Failure(m) => Err(failed(format!("{who}: {m}"))),
+            proto::Reply::Hello { .. } => Err(failed(format!("{who} said hello again"))),
+        }
+    }
+
+    fn name(task: TaskId) -> String {
+        format!("task #{}", task.0)
+    }
+
+    /// Whether `task` is asleep (`S`) inside system call `nr`. The state is
+    /// read between two looks at the system call, so that a task that left
+    /// the call in between is never taken for asleep in it.
+    fn asleep_in(&self, task: TaskId, nr: i64) -> Result<bool, BackendError> {
+        let t = &self.tasks[task.0];
+        let dir = t.proc_dir.as_fd();
+        let err =
+            |e: io::Error| failed(format!("/proc/{} of {}: {e}", t.host_pid, Self::name(task)));
+        Ok(procfs::blocked_syscall(dir).map_err(err)? == Some(nr)
+            && procfs::state(dir).map_err(err)? == Some(b'S')
+            && procfs::blocked_syscall(dir).map_err(err)? == Some(nr))
+    }
+
+    /// Whether `task`'s process has exited (or was killed).
+    fn has_exited(&self, task: TaskId) -> Result<bool, BackendError> {
+        let t = &self.tasks[task.0];
+        procfs::has_exited(t.proc_dir.as_fd())
+            .map_err(|e| failed(format!("/proc/{} of {}: {e}", t.host_pid, Self::name(task))))
+    }
+
+    /// Waits for a call's answer; `None` once the task is asleep in system
+    /// call `nr` (if given).
+    fn await_call(&self, task: TaskId, nr: Option<i64>) -> Result<Option<Outcome>, BackendError> {
+        let who = Self::name(task);
+        let chan = self.tasks[task.0].chan.as_fd();
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if readable(chan, POLL).map_err(|e| failed(format!("poll: {e}")))? {
+                let (reply, _) = self.recv(chan, &who)?;
+                return Self::outcome(&who, reply).map(Some);
+            }
+            if let Some(nr) = nr
+                && self.asleep_in(task, nr)?
+            {
+                return Ok(None);
+            }
+            if Instant::now() > deadline {
+                return Err(failed(format!(
+                    "{who} neither returned nor went to sleep in its call within {TIMEOUT:?}"
+                )));
+            }
+        }
+    }
+
+    /// Waits until `task`'s process has exited.
+    fn await_exit(&self, task: TaskId) -> Result<(), BackendError> {
+        let deadline = Instant::now() + TIMEOUT;
+        while !self.has_exited(task)? {
+            if Instant::now() > deadline {
+                return Err(failed(format!(
+                    "{} did not exit within {TIMEOUT:?}",
+                    Self::name(task)
+                )));
+            }
+            std::thread::sleep(POLL);
+        }
+        Ok(())
+    }
+
+    /// Settles every blocked task (see the module documentation) and records
+    /// the resumed ones, in the order they went to sleep.
+    fn settle(&mut self) -> Result<(), BackendError> {
+        let deadline = Instant::now() + TIMEOUT;
+        let mut i = 0;
+        while i < self.sleepers.len() {
+            let s = &self.sleepers[i];
+            let task = s.task;
+            let who = Self::name(task);
+            let chan = self.tasks[task.0].chan.as_fd();
+            if readable(chan, Duration::ZERO).map_err(|e| failed(format!("poll: {e}")))? {
+                let (reply, _) = self.recv(chan, &who)?;
+                let outcome = Self::outcome(&who, reply)?;
+                self.sleepers.remove(i);
+                self.events.push(Event::Resumed { task, outcome });
+                continue;
+            }
+            let must_return = s.child.is_some_and(|c| self.tasks[c.0].life != Life::Alive);
+            if !must_return && self.asleep_in(task, s.nr)? {
+                i += 1;
+                continue;
+            }
+            if Instant::now() > deadline {
+                return Err(failed(format!(
+                    "{who} was woken but neither returned nor went back to sleep within {TIMEOUT:?}"
+                )));
+            }
+            // The woken task is still running; look again shortly.
+            let _ = readable(chan, POLL);
+        }
+        Ok(())
+    }
+
+    /// `exit` of `task`: waits for it to die, then finds every task that died
+    /// with it, in creation order.
+    fn exit(&mut self, task: TaskId) -> Result<Vec<TaskId>, BackendError> {
+        self.await_exit(task)?;
+        self.tasks[task.0].life = Life::Exited;
+        // A PID namespace's init only becomes a zombie after the kernel has
+        // killed and released every other task of the namespace, so the
+        // victims are all gone by now.
+        let mut killed = Vec::new();
+        for i in 0..self.tasks.len() {
+            if self.tasks[i].life == Life::Alive && self.has_exited(TaskId(i))? {
+                self.tasks[i].life = Life::Killed;
+                self.sleepers.retain(|s| s.task != TaskId(i));
+                killed.push(TaskId(i));
+            }
+        }
+        Ok(killed)
+    }
+
+    /// `fork`/`clone` by `task`: the reply carries the child's socket.
+    fn spawn(&mut self, task: TaskId) -> Result<Outcome, BackendError> {
+        let who = Self::name(task);
+        let (reply, mut fds) = self.recv(self.tasks[task.0].chan.as_fd(), &who)?;
+        let outcome = Self::outcome(&who, reply)?;
+        if let Ret::Val(_) = outcome.ret {
+            let chan = fds
+                .pop()
+                .ok_or_else(|| failed(format!("{who} forked but passed no socket")))?;
+            let child = self.adopt(chan)?;
+            self.tasks.push(child);
+        }
+        Ok(outcome)
+    }
+}
+
+/// A close-on-exec `AF_UNIX` stream socket pair.
+fn socket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    Ok((a.into(), b.into()))
+}
+
 impl Backend for LinuxBackend {
-    fn call(&mut self, _task: TaskId, _call: &Syscall) -> Result<Step, BackendError> {
-        unimplemented!()
+    fn call(&mut self, task: TaskId, call: &Syscall) -> Result<Step, BackendError> {
+        let who = Self::name(task);
+        match self.tasks.get(task.0) {
+            None => return Err(failed(format!("{who} does not exist"))),
+            Some(t) if t.life != Life::Alive => return Err(failed(format!("{who} is gone"))),
+            Some(_) if self.sleepers.iter().any(|s| s.task == task) => {
+                return Err(failed(format!("{who} is blocked")));
+            }
+            Some(_) => {}
+        }
+        if let Some(why) = unsupported(call) {
+            return Err(BackendError::Unsupported(format!(
+                "the linux backend does not run {why}"
+            )));
+        }
+        let frame = proto::encode_call(call);
+        proto::send_frame(self.tasks[task.0].chan.as_fd(), &frame, None)
+            .map_err(|e| failed(format!("sending to {who}: {e}")))?;
+        let mut killed = Vec::new();
+        let step = match call {
+            Syscall::Exit { .. } => {
+                killed = self.exit(task)?;
+                Step::Done(Outcome {
+                    ret: Ret::NoReturn,
+                    detail: Default::default(),
+                })
+            }
+            Syscall::Fork | Syscall::Clone { .. } => Step::Done(self.spawn(task)?),
+            _ => match self.await_call(task, sleeping_nr(call))? {
+                Some(outcome) => Step::Done(outcome),
+                None => {
+                    let child = match *call {
+                        Syscall::Waitpid { pid } => {
+                            self.tasks.iter().rposition(|t| t.ns_pid == pid).map(TaskId)
+                        }
+                        _ => None,
+                    };
+                    self.sleepers.push(Sleeper {
+                        task,
+                        nr: sleeping_nr(call).unwrap_or(-1),
+                        child,
+                    });
+                    Step::Blocked
+                }
+            },
+        };
+        self.settle()?;
+        self.events
+            .extend(killed.into_iter().map(|task| Event::Killed { task }));
+        Ok(step)
     }
 
     fn take_events(&mut self) -> Result<Vec<Event>, BackendError> {
-        unimplemented!()
+        Ok(std::mem::take(&mut self.events))
     }
 
-    fn pidof(&mut self, _viewer: TaskId, _target: TaskId) -> Result<i64, BackendError> {
-        unimplemented!()
+    fn pidof(&mut self, _viewer: TaskId, target: TaskId) -> Result<i64, BackendError> {
+        // Every task shares t0's PID namespace until CLONE_NEWPID is
+        // supported; then this must translate through the viewer's namespace.
+        self.tasks
+            .get(target.0)
+            .map(|t| t.ns_pid)
+            .ok_or_else(|| failed(format!("{} does not exist", Self::name(target))))
+    }
+}
+
+impl Drop for LinuxBackend {
+    fn drop(&mut self) {
+        // SIGKILL to t0, the PID namespace's init, kills every task. A
+        // `/proc/PID` directory fd serves as a pidfd, so this never hits a
+        // recycled pid.
+        let killed_t0 = self.tasks.first().is_some_and(|t0| {
+            // SAFETY: a live directory fd, a signal number and no siginfo.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    t0.proc_dir.as_raw_fd(),
+                    libc::SIGKILL,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                )
+            };
+            r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+        });
+        if let Some(mut launcher) = self.launcher.take() {
+            // Without t0 the launcher would wait forever; killing it takes t0
+            // down too (PR_SET_PDEATHSIG).
+            if !killed_t0 {
+                let _ = launcher.kill();
+            }
+            let _ = launcher.wait();
+        }
     }
 }

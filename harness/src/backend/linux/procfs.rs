@@ -1,0 +1,106 @@
+//! What `/proc` says about a task, read through a `/proc/PID` directory fd.
+//!
+//! A directory fd stays bound to the process it was opened for: once that
+//! process is reaped, every file under it fails with `ESRCH` or `ENOENT`,
+//! even if the pid number is reused. So a task's `/proc` entry is opened once,
+//! when the task introduces itself, and used for every later look.
+
+use std::ffi::CStr;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+/// Whether an error means that the process is gone (reaped).
+fn is_gone(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ESRCH | libc::ENOENT))
+}
+
+/// The contents of `name` under `dir`; `None` once the process is gone.
+fn read_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Option<Vec<u8>>> {
+    // SAFETY: `name` is NUL-terminated and `dir` is a live fd.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd == -1 {
+        let e = io::Error::last_os_error();
+        return if is_gone(&e) { Ok(None) } else { Err(e) };
+    }
+    // SAFETY: openat just returned this fd and nothing else owns it.
+    let mut f = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let mut buf = Vec::with_capacity(512);
+    match f.read_to_end(&mut buf) {
+        Ok(_) => Ok(Some(buf)),
+        Err(e) if is_gone(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Opens `/proc/PID` of `host_pid`.
+pub fn open(host_pid: i64) -> io::Result<OwnedFd> {
+    Ok(File::open(format!("/proc/{host_pid}"))?.into())
+}
+
+/// The one-letter state of `/proc/PID/stat` (`R`, `S`, `D`, `Z`, ...);
+/// `None` once the process is gone.
+pub fn state(dir: BorrowedFd<'_>) -> io::Result<Option<u8>> {
+    let Some(stat) = read_at(dir, c"stat")? else {
+        return Ok(None);
+    };
+    // The command name may contain anything, but it ends at the last ')'.
+    let after = stat
+        .iter()
+        .rposition(|&b| b == b')')
+        .and_then(|i| stat.get(i + 2))
+        .copied();
+    match after {
+        Some(c) => Ok(Some(c)),
+        None => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "unreadable /proc/PID/stat",
+        )),
+    }
+}
+
+/// The number of the system call the process is blocked in, from the first
+/// field of `/proc/PID/syscall`; `None` while it runs (`running`), when it is
+/// blocked outside a system call (`-1`), or once it is gone.
+///
+/// The kernel only reports a number for a task that is off the CPU, and it
+/// checks that the task did not run while the registers were read.
+pub fn blocked_syscall(dir: BorrowedFd<'_>) -> io::Result<Option<i64>> {
+    let Some(text) = read_at(dir, c"syscall")? else {
+        return Ok(None);
+    };
+    let first = text
+        .split(|&b| b == b' ' || b == b'\n')
+        .next()
+        .unwrap_or(&[]);
+    Ok(std::str::from_utf8(first)
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .filter(|&nr| nr >= 0))
+}
+
+/// The `NSpid` line of `/proc/PID/status`: the pid in each PID namespace,
+/// outermost first; `None` once the process is gone.
+pub fn ns_pids(dir: BorrowedFd<'_>) -> io::Result<Option<Vec<i64>>> {
+    let Some(text) = read_at(dir, c"status")? else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(&text);
+    let line = text.lines().find_map(|l| l.strip_prefix("NSpid:"));
+    Ok(line.map(|l| {
+        l.split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect()
+    }))
+}
+
+/// Whether the process has exited: a zombie, dead, or already reaped.
+pub fn has_exited(dir: BorrowedFd<'_>) -> io::Result<bool> {
+    Ok(matches!(state(dir)?, None | Some(b'Z' | b'X' | b'x')))
+}
