@@ -84,7 +84,7 @@ impl IpcNs {
         let next_id = std::mem::replace(&mut self.next_id, -1);
         let (idx, seq) = if next_id < 0 {
             let in_use = self.queues.len() as i64;
-            let end = (in_use * 3 / 2).max(64).min(IPCMNI);
+            let end = (in_use * 3 / 2).clamp(64, IPCMNI);
             let free = |i: &i64| !self.queues.contains_key(i);
             let start = self.cursor.max(0);
             let idx = (start..end)
