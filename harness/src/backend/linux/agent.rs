@@ -293,7 +293,12 @@ fn spawn(chan: BorrowedFd<'_>, clone: Option<(i64, &Vec<i64>)>) -> Option<OwnedF
             let args = CloneArgs {
                 flags: flags as u64,
                 exit_signal: libc::SIGCHLD as u64,
-                set_tid: set_tid.as_ptr() as u64,
+                // The kernel rejects a non-null `set_tid` of size 0.
+                set_tid: if set_tid.is_empty() {
+                    0
+                } else {
+                    set_tid.as_ptr() as u64
+                },
                 set_tid_size: set_tid.len() as u64,
                 ..CloneArgs::default()
             };
