@@ -499,12 +499,19 @@ impl Backend for LinuxBackend {
     }
 
     fn pidof(&mut self, _viewer: TaskId, target: TaskId) -> Result<i64, BackendError> {
-        // Every task shares t0's PID namespace until CLONE_NEWPID is
-        // supported; then this must translate through the viewer's namespace.
-        self.tasks
+        let t = self
+            .tasks
             .get(target.0)
-            .map(|t| t.ns_pid)
-            .ok_or_else(|| failed(format!("{} does not exist", Self::name(target))))
+            .ok_or_else(|| failed(format!("{} does not exist", Self::name(target))))?;
+        // A reaped task has no pid any more. Its `/proc/PID` directory fd
+        // stays bound to it, so a recycled pid is never mistaken for it.
+        let reaped = procfs::state(t.proc_dir.as_fd())
+            .map_err(|e| failed(format!("/proc/{}: {e}", t.host_pid)))?
+            .is_none();
+        // Every task shares t0's PID namespace until CLONE_NEWPID is
+        // supported; then this must translate through the viewer's namespace
+        // (the `NSpid` line of `/proc/PID/status` lists every level).
+        Ok(if reaped { 0 } else { t.ns_pid })
     }
 }
 
