@@ -1,6 +1,7 @@
 //! Malformed scripts and bad command lines: `nscheck run` must exit 2 with
-//! `FILE:LINE: message` on standard error and print nothing on standard
-//! output, and it must never panic.
+//! `FILE:LINE: message` on standard error, and it must never panic. An error
+//! found before running prints nothing on standard output; one found while
+//! running prints the trace up to the failing statement.
 //!
 //! Each case writes its script to a file of its own under the target's
 //! temporary directory and runs the built binary there, so the file name in
@@ -19,14 +20,29 @@ struct Case {
     line: usize,
     /// The message after `FILE:LINE: `.
     msg: &'static str,
+    /// The trace printed before the error (runtime errors only).
+    stdout: &'static str,
 }
 
+/// A case that fails before running, so with nothing on standard output.
 const fn case(name: &'static str, script: &'static str, line: usize, msg: &'static str) -> Case {
+    runtime(name, script, line, msg, "")
+}
+
+/// A case that fails while running, after printing `stdout`.
+const fn runtime(
+    name: &'static str,
+    script: &'static str,
+    line: usize,
+    msg: &'static str,
+    stdout: &'static str,
+) -> Case {
     Case {
         name,
         script: script.as_bytes(),
         line,
         msg,
+        stdout,
     }
 }
 
@@ -273,24 +289,29 @@ const CASES: &[Case] = &[
         2,
         "`c` is already bound",
     ),
-    // Runtime errors, found by the runner: the trace so far is not printed.
-    case(
+    // Runtime errors, found by the runner after the trace so far.
+    runtime(
         "task_blocked",
         "c = fork()\nq = msgget(IPC_PRIVATE, 0600)\nc: msgrcv(q, 10, 0, 0)\nc: getpid()\n",
         4,
         "task `c` is still blocked in msgrcv() from line 3",
+        "t0: fork() = 2\n\
+         t0: msgget(IPC_PRIVATE, 0600) = 0\n\
+         c: msgrcv(0, 10, 0, 0) <unfinished ...>\n",
     ),
-    case(
+    runtime(
         "task_exited",
         "c = fork()\nc: exit(0)\nc: getpid()\n",
         3,
         "task `c` has exited",
+        "t0: fork() = 2\nc: exit(0) = ?\n",
     ),
-    case(
+    runtime(
         "text_too_long",
         "q = msgget(IPC_PRIVATE, 0600)\nmsgsnd(q, 1, -1, 0)\n",
         2,
         "byte count -1 is out of range (0 to 16777216)",
+        "t0: msgget(IPC_PRIVATE, 0600) = 0\n",
     ),
     // The file itself.
     Case {
@@ -298,6 +319,7 @@ const CASES: &[Case] = &[
         script: b"getpid()\n# \xff\xfe\ngetpid()\n",
         line: 2,
         msg: "the script is not valid UTF-8",
+        stdout: "",
     },
 ];
 
@@ -318,8 +340,13 @@ fn nscheck(dir: &PathBuf, args: &[&str]) -> Output {
 }
 
 /// Checks that `out` is a script error: exit 2, `expected` on standard
-/// error, and nothing on standard output.
-fn check_script_error(what: &str, out: &Output, expected: &str) -> Result<(), String> {
+/// error, and `stdout` on standard output.
+fn check_script_error(
+    what: &str,
+    out: &Output,
+    expected: &str,
+    stdout: &str,
+) -> Result<(), String> {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let mut problems = Vec::new();
     if out.status.code() != Some(2) {
@@ -328,9 +355,9 @@ fn check_script_error(what: &str, out: &Output, expected: &str) -> Result<(), St
     if stderr != expected {
         problems.push(format!("stderr is {stderr:?} instead of {expected:?}"));
     }
-    if !out.stdout.is_empty() {
+    if out.stdout != stdout.as_bytes() {
         problems.push(format!(
-            "stdout is {:?} instead of empty",
+            "stdout is {:?} instead of {stdout:?}",
             String::from_utf8_lossy(&out.stdout)
         ));
     }
@@ -350,7 +377,7 @@ fn malformed_scripts_exit_2_with_file_and_line() {
         std::fs::write(dir.join(&file), c.script).expect("write the script");
         let out = nscheck(&dir, &["run", &file]);
         let expected = format!("{file}:{}: {}\n", c.line, c.msg);
-        if let Err(e) = check_script_error(c.name, &out, &expected) {
+        if let Err(e) = check_script_error(c.name, &out, &expected, c.stdout) {
             failures.push(e);
         }
     }
@@ -371,7 +398,7 @@ fn missing_file_exits_2() {
     let out = nscheck(&dir, &["run", "no_such_file.ns"]);
     // A file that cannot be read has no line, so the error is on line 0.
     let expected = "no_such_file.ns:0: cannot read: No such file or directory (os error 2)\n";
-    if let Err(e) = check_script_error("missing file", &out, expected) {
+    if let Err(e) = check_script_error("missing file", &out, expected, "") {
         panic!("{e}");
     }
 }
