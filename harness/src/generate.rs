@@ -211,7 +211,8 @@ impl Writer {
                     .pick(&["1", "1", "2", "2", "3", "5", "0", "-1"])
                     .to_string();
                 let text = if self.d.chance(50) {
-                    format!("\"{}\"", escape(*self.d.pick(TEXTS)))
+                    let bytes = TEXTS[self.d.below(TEXTS.len())];
+                    format!("\"{}\"", escape(bytes))
                 } else {
                     self.d.pick(SIZES).to_string()
                 };
