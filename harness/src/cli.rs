@@ -112,6 +112,12 @@ pub fn load_script(path: &std::path::Path) -> Result<Script, RunError> {
 pub fn make_backend(kind: BackendKind, dialect: Dialect) -> Result<Box<dyn Backend>, RunError> {
     Ok(match kind {
         BackendKind::Model => Box::new(ModelBackend::new(dialect)),
+        BackendKind::Concurrent if dialect != Dialect::Mainline => {
+            return Err(RunError::Unavailable(format!(
+                "the concurrent backend runs mainline semantics only, not --dialect {dialect}"
+            )));
+        }
+        BackendKind::Concurrent => Box::new(crate::backend::concurrent::ConcurrentBackend::new()),
         BackendKind::Linux => {
             if dialect != Dialect::Mainline {
                 return Err(RunError::Unavailable(format!(

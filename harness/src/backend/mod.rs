@@ -8,6 +8,7 @@
 
 use nscheck_model::{Event, Step, Syscall, TaskId};
 
+pub mod concurrent;
 pub mod linux;
 pub mod model;
 
@@ -44,4 +45,6 @@ pub enum BackendKind {
     Model,
     /// The real kernel, in fresh IPC and PID namespaces.
     Linux,
+    /// The thread-safe implementation, one thread per task.
+    Concurrent,
 }

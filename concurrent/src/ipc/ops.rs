@@ -1,0 +1,291 @@
+//! `msgget`, `msgsnd`, `msgrcv` and `msgctl`, each in Linux 6.18's check
+//! order (`msg-semantics.md` §4). Integer parameters have the C types of the
+//! system calls: `int` arguments arrive already truncated to 32 bits.
+
+use super::ns::{Ids, IpcNamespace};
+use super::queue::{
+    Locked, Mode, Msg, Perm, Queue, RecvReq, RecvWaiter, S_IRUGO, S_IWUGO, SendWaiter,
+};
+use super::{
+    Ctl, INT_MAX, IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_NOWAIT, IPC_PRIVATE, IPC_RMID, IPC_SET,
+    IPC_STAT, MSG_COPY, MSG_EXCEPT, MSG_INFO, MSG_NOERROR, MSG_STAT, MSG_STAT_ANY, MSGPOOL, MSGSEG,
+    MSGSSZ, MSGTQL, MsgInfo, MsgSet, Received,
+};
+use crate::errno::Errno;
+use crate::sync::{Arc, Ordering, write};
+use crate::task::{CAP_SYS_RESOURCE, Task, Wakeup};
+
+/// The id of the existing queue `q` for `msgget(key, msgflg)`.
+fn open_existing(task: &Task, q: &Queue, msgflg: i32) -> Result<i32, Errno> {
+    if msgflg & IPC_CREAT != 0 && msgflg & IPC_EXCL != 0 {
+        return Err(Errno::EEXIST);
+    }
+    if q.lock().st.perm.denied(&task.cred, msgflg.into()) {
+        return Err(Errno::EACCES);
+    }
+    Ok(q.id() as i32)
+}
+
+/// `msgget(key, msgflg)`.
+pub fn msgget(task: &Task, key: i32, msgflg: i32) -> Result<i32, Errno> {
+    let ns = &task.ipc_ns;
+    let key = i64::from(key);
+    if key != i64::from(IPC_PRIVATE) {
+        // The common case, an existing key, needs only the read lock.
+        match ns.ids().by_key(key) {
+            Some(q) => return open_existing(task, q, msgflg),
+            None if msgflg & IPC_CREAT == 0 => return Err(Errno::ENOENT),
+            None => {}
+        }
+    }
+    let mut ids = write(&ns.ids);
+    if key != i64::from(IPC_PRIVATE)
+        && let Some(q) = ids.by_key(key)
+    {
+        // Created by someone else since the read above.
+        return open_existing(task, q, msgflg);
+    }
+    let (idx, seq) = ids.alloc(ns)?;
+    let perm = Perm {
+        uid: task.cred.euid,
+        gid: task.cred.egid,
+        cuid: task.cred.euid,
+        cgid: task.cred.egid,
+        mode: i64::from(msgflg & 0o777),
+    };
+    let q = Queue::new(key, idx, seq, perm, ns.msgmnb());
+    let id = q.id() as i32;
+    ids.insert(Arc::new(q));
+    Ok(id)
+}
+
+/// The queue with id `msqid`, from the read-mostly registry.
+fn find(ns: &IpcNamespace, msqid: i32) -> Result<Arc<Queue>, Errno> {
+    ns.ids().lookup(msqid.into()).cloned()
+}
+
+/// Sleeps on the task's parking spot after registering under `q`'s lock;
+/// if killed, forgets the registration and returns `EINTR`.
+fn sleep(task: &Task, q: Locked<'_>, queue: &Queue) -> Wakeup {
+    drop(q);
+    if let Some(w) = task.sleeper.wait() {
+        return w;
+    }
+    let mut q = queue.lock();
+    q.remove_sleeper(&task.sleeper);
+    drop(q);
+    // A waker may have finished the call just before the kill.
+    task.sleeper.take().unwrap_or(Wakeup::Err(Errno::EINTR))
+}
+
+/// `msgsnd(msqid, {mtype, text}, text.len(), msgflg)`.
+pub fn msgsnd(task: &Task, msqid: i32, mtype: i64, text: &[u8], msgflg: i32) -> Result<(), Errno> {
+    let ns = &task.ipc_ns;
+    if text.len() as i64 > ns.msgmax() || msqid < 0 {
+        return Err(Errno::EINVAL);
+    }
+    if mtype < 1 {
+        return Err(Errno::EINVAL);
+    }
+    let queue = find(ns, msqid)?;
+    let msg = Msg {
+        mtype,
+        text: text.to_vec(),
+    };
+    let mut q = queue.lock();
+    if q.st.deleted {
+        return Err(Errno::EIDRM);
+    }
+    if q.st.perm.denied(&task.cred, S_IWUGO) {
+        return Err(Errno::EACCES);
+    }
+    if q.fits(text.len() as i64) {
+        q.send(task.pid, msg);
+        return Ok(());
+    }
+    if msgflg & IPC_NOWAIT != 0 {
+        return Err(Errno::EAGAIN);
+    }
+    if !task.sleeper.may_sleep() {
+        return Err(Errno::EINTR);
+    }
+    q.add_sender(SendWaiter {
+        sleeper: task.sleeper.clone(),
+        pid: task.pid,
+        cred: task.cred,
+        msg,
+    });
+    match sleep(task, q, &queue) {
+        Wakeup::Sent => Ok(()),
+        Wakeup::Err(e) => Err(e),
+        Wakeup::Msg(_) => unreachable!("a sender is never handed a message"),
+    }
+}
+
+/// `msgrcv(msqid, buf, msgsz, msgtyp, msgflg)`.
+pub fn msgrcv(
+    task: &Task,
+    msqid: i32,
+    msgsz: i64,
+    msgtyp: i64,
+    msgflg: i32,
+) -> Result<Received, Errno> {
+    let ns = &task.ipc_ns;
+    if msqid < 0 || msgsz < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let copy = msgflg & MSG_COPY != 0;
+    if copy && (msgflg & MSG_EXCEPT != 0 || msgflg & IPC_NOWAIT == 0) {
+        return Err(Errno::EINVAL);
+    }
+    let (mode, msgtyp) = if copy {
+        (Mode::Number, msgtyp)
+    } else if msgtyp == 0 {
+        (Mode::Any, 0)
+    } else if msgtyp < 0 {
+        (Mode::LessEqual, msgtyp.checked_neg().unwrap_or(i64::MAX))
+    } else if msgflg & MSG_EXCEPT != 0 {
+        (Mode::NotEqual, msgtyp)
+    } else {
+        (Mode::Equal, msgtyp)
+    };
+    let req = RecvReq {
+        mode,
+        msgtyp,
+        msgsz,
+        noerror: msgflg & MSG_NOERROR != 0,
+    };
+    let queue = find(ns, msqid)?;
+    let mut q = queue.lock();
+    if q.st.deleted {
+        return Err(Errno::EIDRM);
+    }
+    if q.st.perm.denied(&task.cred, S_IRUGO) {
+        return Err(Errno::EACCES);
+    }
+    if let Some(result) = q.receive(task.pid, &req, ns.msgmax()) {
+        q.run_woken(ns.msgmax());
+        return result;
+    }
+    if msgflg & IPC_NOWAIT != 0 {
+        return Err(Errno::ENOMSG);
+    }
+    if !task.sleeper.may_sleep() {
+        return Err(Errno::EINTR);
+    }
+    q.add_receiver(RecvWaiter {
+        sleeper: task.sleeper.clone(),
+        pid: task.pid,
+        cred: task.cred,
+        req,
+    });
+    match sleep(task, q, &queue) {
+        Wakeup::Msg(m) => Ok(m),
+        Wakeup::Err(e) => Err(e),
+        Wakeup::Sent => unreachable!("a receiver is never completed as a sender"),
+    }
+}
+
+/// `msgctl(msqid, cmd, buf)`; `set` holds the fields of `IPC_SET`.
+pub fn msgctl(task: &Task, msqid: i32, cmd: i32, set: Option<&MsgSet>) -> Result<Ctl, Errno> {
+    let ns = &task.ipc_ns;
+    if msqid < 0 || cmd < 0 {
+        return Err(Errno::EINVAL);
+    }
+    match cmd {
+        IPC_INFO | MSG_INFO => Ok(info(ns, cmd)),
+        IPC_STAT | MSG_STAT | MSG_STAT_ANY => {
+            let queue = {
+                let ids = ns.ids();
+                if cmd == IPC_STAT {
+                    ids.lookup(msqid.into())?.clone()
+                } else {
+                    ids.by_index(msqid.into()).ok_or(Errno::EINVAL)?.clone()
+                }
+            };
+            let q = queue.lock();
+            if q.st.deleted {
+                return Err(Errno::EIDRM);
+            }
+            if cmd != MSG_STAT_ANY && q.st.perm.denied(&task.cred, S_IRUGO) {
+                return Err(Errno::EACCES);
+            }
+            let ret = if cmd == IPC_STAT { 0 } else { queue.id() };
+            Ok(Ctl::Stat(ret, q.stat()))
+        }
+        IPC_SET => set_queue(task, msqid, set.copied().unwrap_or_default()),
+        IPC_RMID => {
+            let mut ids = write(&ns.ids);
+            let queue = ids.lookup(msqid.into())?.clone();
+            let mut q = queue.lock();
+            if !q.st.perm.owned_by(&task.cred) {
+                return Err(Errno::EPERM);
+            }
+            Ids::remove(&mut ids, queue.idx);
+            drop(ids);
+            q.destroy();
+            Ok(Ctl::Done)
+        }
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// `IPC_INFO` and `MSG_INFO`.
+fn info(ns: &IpcNamespace, cmd: i32) -> Ctl {
+    let mut info = MsgInfo {
+        msgpool: MSGPOOL,
+        msgmap: MSGTQL,
+        msgmax: ns.msgmax(),
+        msgmnb: ns.msgmnb(),
+        msgmni: ns.msgmni.load(Ordering::Relaxed),
+        msgssz: MSGSSZ,
+        msgtql: MSGTQL,
+        msgseg: MSGSEG,
+    };
+    let ids = ns.ids();
+    if cmd == MSG_INFO {
+        // The per-queue counters summed, as the kernel sums its percpu ones.
+        let (mut hdrs, mut bytes) = (0, 0);
+        for q in ids.queues() {
+            hdrs += q.counters.hdrs.load(Ordering::Relaxed);
+            bytes += q.counters.bytes.load(Ordering::Relaxed);
+        }
+        info.msgpool = ids.in_use() as i64;
+        info.msgmap = hdrs.min(INT_MAX);
+        info.msgtql = bytes.min(INT_MAX);
+    }
+    Ctl::Info(ids.info_ret(), info)
+}
+
+/// `IPC_SET`.
+fn set_queue(task: &Task, msqid: i32, set: MsgSet) -> Result<Ctl, Errno> {
+    let ns = &task.ipc_ns;
+    let queue = find(ns, msqid)?;
+    let mut q = queue.lock();
+    if q.st.deleted {
+        return Err(Errno::EIDRM);
+    }
+    let perm = q.st.perm;
+    if !perm.owned_by(&task.cred) {
+        return Err(Errno::EPERM);
+    }
+    // `msg_qbytes` reaches `msgctl_down` as an `int` and is compared as an
+    // `unsigned int`.
+    let qbytes = set.msg_qbytes.unwrap_or(q.st.qbytes) as i32;
+    if i64::from(qbytes as u32) > ns.msgmnb() && !task.cred.capable(CAP_SYS_RESOURCE) {
+        return Err(Errno::EPERM);
+    }
+    let uid = set.uid.unwrap_or(perm.uid.into()) as u32;
+    let gid = set.gid.unwrap_or(perm.gid.into()) as u32;
+    if uid == u32::MAX || gid == u32::MAX {
+        return Err(Errno::EINVAL);
+    }
+    let mode = set.mode.unwrap_or(perm.mode);
+    q.st.perm.uid = uid;
+    q.st.perm.gid = gid;
+    q.st.perm.mode = (perm.mode & !0o777) | (mode & 0o777);
+    q.st.qbytes = qbytes.into();
+    q.wake_all_for_set();
+    q.run_woken(ns.msgmax());
+    Ok(Ctl::Done)
+}

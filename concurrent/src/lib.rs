@@ -1,0 +1,33 @@
+//! `nscheck-concurrent`: the thread-safe implementation under test.
+//!
+//! It implements, for real threads, what `nscheck-model` specifies
+//! sequentially: System V message queues in IPC namespaces, with blocking,
+//! direct hand-off and `MSG_COPY`, following Linux 6.18. Run one task per
+//! thread and the calls block for real; driven one call at a time, it gives
+//! exactly the model's results.
+//!
+//! **Architecture invariant:** this crate does not depend on the model. It
+//! has its own errno, credential and result types; only the harness knows
+//! both and translates.
+//!
+//! **Architecture invariant:** every lock, condition variable, atomic and
+//! `Arc` comes from [`sync`], so that `loom` (`--cfg nscheck_loom`) and
+//! `shuttle` (`--cfg nscheck_shuttle`) see all synchronization.
+//!
+//! - [`task`]: the caller's context ([`Task`]) and its parking spot
+//!   ([`Sleeper`]), with the [`SleepObserver`] hook a driver uses to learn,
+//!   without timing, that a call went to sleep;
+//! - [`ipc`]: namespaces and queues, and the four calls.
+//!
+//! The PID half will live beside `ipc/` as `pid/`.
+
+#![forbid(unsafe_code)]
+
+pub mod errno;
+pub mod ipc;
+pub mod sync;
+pub mod task;
+
+pub use errno::Errno;
+pub use ipc::IpcNamespace;
+pub use task::{Cred, SleepObserver, Sleeper, Task};

@@ -1,0 +1,724 @@
+//! The concurrent backend: `nscheck-concurrent`, one OS thread per task.
+//!
+//! Every script task that makes an IPC call gets its own worker thread, so a
+//! call that sleeps really blocks inside the implementation. The backend
+//! learns what happened without timing: the implementation reports through
+//! [`SleepObserver`] when a task is registered as a sleeper (`parked`) and
+//! when a waker has finished a sleeper's call (`woken`); workers report when
+//! a call returns. After each call the backend waits until no task is
+//! running, so every wake-up the call caused has finished. Sleepers that
+//! finished are reported in the order they went to sleep.
+//!
+//! The task calls (`fork`, `exit`, `waitpid`, credentials, `unshare` of the
+//! IPC namespace, the PID sysctls) are handled by a small task table here,
+//! mirroring the model's `kernel.rs` for a single PID namespace. PID
+//! namespaces, `set_tid`, sessions and process groups are not implemented
+//! by this backend yet.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::mpsc::{Sender, channel};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use nscheck_concurrent::ipc::{self, Ctl, IpcNamespace, MsgSysctl};
+use nscheck_concurrent::{Cred, SleepObserver, Sleeper, Task};
+use nscheck_model::abi::{
+    CAP_CHECKPOINT_RESTORE, CAP_LAST_CAP, CAP_SETGID, CAP_SETPCAP, CAP_SETUID, CAP_SYS_ADMIN,
+    CLONE_NEWIPC, CLONE_NEWPID, PID_MAX_DEFAULT,
+};
+use nscheck_model::{
+    Detail, Errno, Event, MsgInfo, MsgSet, MsqidDs, Outcome, Ret, Step, Syscall, Sysctl, TaskId,
+};
+
+use super::{Backend, BackendError};
+
+/// `RESERVED_PIDS`: after the first wrap, numbers below it are skipped.
+const RESERVED_PIDS: i64 = 300;
+/// The smallest `kernel.pid_max`.
+const PID_MAX_MIN: i64 = RESERVED_PIDS + 1;
+
+/// Where a task's worker is, as the board sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    /// No call in progress, or the call has returned.
+    Idle,
+    /// A call is running (or a sleeper was woken and is finishing).
+    Running,
+    /// The call is registered as a sleeper and waits.
+    Parked,
+}
+
+/// What the workers and the implementation report to the backend.
+#[derive(Debug, Default)]
+struct Board {
+    status: Vec<Status>,
+    /// The outcome of each task's last call, until collected.
+    done: Vec<Option<Outcome>>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    board: Mutex<Board>,
+    changed: Condvar,
+}
+
+impl Shared {
+    fn board(&self) -> MutexGuard<'_, Board> {
+        self.board.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set(&self, token: u64, status: Status) {
+        self.board().status[token as usize] = status;
+        self.changed.notify_all();
+    }
+
+    /// Waits until no task is running.
+    fn quiesce(&self) -> MutexGuard<'_, Board> {
+        let mut b = self.board();
+        while b.status.contains(&Status::Running) {
+            b = self.changed.wait(b).unwrap_or_else(|e| e.into_inner());
+        }
+        b
+    }
+}
+
+/// The backend's [`SleepObserver`].
+#[derive(Debug)]
+struct Observer(Arc<Shared>);
+
+impl SleepObserver for Observer {
+    fn parked(&self, token: u64) {
+        self.0.set(token, Status::Parked);
+    }
+
+    fn woken(&self, token: u64) {
+        self.0.set(token, Status::Running);
+    }
+}
+
+/// One call for a worker.
+struct Job {
+    task: Task,
+    call: Syscall,
+}
+
+#[derive(Debug)]
+struct Worker {
+    jobs: Sender<Job>,
+    thread: JoinHandle<()>,
+}
+
+/// The full credentials the task calls need.
+#[derive(Clone, Copy, Debug)]
+struct Creds {
+    uid: i64,
+    euid: i64,
+    suid: i64,
+    gid: i64,
+    egid: i64,
+    sgid: i64,
+    caps: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Running,
+    Zombie,
+    Reaped,
+}
+
+/// Why a task sleeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wait {
+    /// In an IPC call, on its worker thread.
+    Ipc,
+    /// In `waitpid` for this child.
+    Child(TaskId),
+}
+
+#[derive(Debug)]
+struct TaskEntry {
+    pid: i64,
+    parent: Option<TaskId>,
+    ipc_ns: Arc<IpcNamespace>,
+    cred: Creds,
+    state: State,
+    sleeper: Arc<Sleeper>,
+    worker: Option<Worker>,
+}
+
+/// The single PID namespace: a cyclic allocator, as the model's.
+#[derive(Debug)]
+struct PidTable {
+    used: BTreeSet<i64>,
+    cursor: i64,
+    pid_max: i64,
+    /// False once init has died.
+    adding: bool,
+}
+
+impl PidTable {
+    fn alloc(&mut self) -> Result<i64, Errno> {
+        let start = if self.cursor > RESERVED_PIDS {
+            RESERVED_PIDS
+        } else {
+            1
+        };
+        let end = self.pid_max;
+        let from = self.cursor.max(start);
+        let free = |n: &i64| !self.used.contains(n);
+        let nr = (from..end)
+            .find(free)
+            .or_else(|| (start..from.min(end)).find(free))
+            .ok_or(Errno::EAGAIN)?;
+        if !self.adding {
+            return Err(Errno::ENOMEM);
+        }
+        self.used.insert(nr);
+        self.cursor = nr + 1;
+        Ok(nr)
+    }
+}
+
+/// Runs calls on `nscheck-concurrent`.
+#[derive(Debug)]
+pub struct ConcurrentBackend {
+    shared: Arc<Shared>,
+    tasks: Vec<TaskEntry>,
+    pids: PidTable,
+    /// Sleeping tasks, with the order in which they went to sleep.
+    blocked: BTreeMap<TaskId, (u64, Wait)>,
+    next_order: u64,
+    events: Vec<Event>,
+}
+
+impl Default for ConcurrentBackend {
+    fn default() -> Self {
+        ConcurrentBackend::new()
+    }
+}
+
+fn unsupported(what: &str) -> BackendError {
+    BackendError::Unsupported(format!("not implemented by the concurrent backend: {what}"))
+}
+
+impl ConcurrentBackend {
+    /// `t0`: pid 1, root with every capability, in a fresh IPC namespace.
+    pub fn new() -> ConcurrentBackend {
+        let mut b = ConcurrentBackend {
+            shared: Arc::new(Shared::default()),
+            tasks: Vec::new(),
+            pids: PidTable {
+                used: BTreeSet::new(),
+                cursor: 0,
+                pid_max: PID_MAX_DEFAULT,
+                adding: true,
+            },
+            blocked: BTreeMap::new(),
+            next_order: 0,
+            events: Vec::new(),
+        };
+        let pid = b.pids.alloc().expect("a new namespace has room");
+        let all = (1u64 << (CAP_LAST_CAP + 1)) - 1;
+        let cred = Creds {
+            uid: 0,
+            euid: 0,
+            suid: 0,
+            gid: 0,
+            egid: 0,
+            sgid: 0,
+            caps: all,
+        };
+        b.add_task(pid, None, Arc::new(IpcNamespace::new()), cred);
+        b
+    }
+
+    fn add_task(&mut self, pid: i64, parent: Option<TaskId>, ns: Arc<IpcNamespace>, cred: Creds) {
+        let token = self.tasks.len() as u64;
+        let observer = Box::new(Observer(self.shared.clone()));
+        self.tasks.push(TaskEntry {
+            pid,
+            parent,
+            ipc_ns: ns,
+            cred,
+            state: State::Running,
+            sleeper: Arc::new(Sleeper::new(token, Some(observer))),
+            worker: None,
+        });
+        let mut b = self.shared.board();
+        b.status.push(Status::Idle);
+        b.done.push(None);
+    }
+
+    /// The worker thread of `task`, started on first use.
+    fn worker(&mut self, task: TaskId) -> &Sender<Job> {
+        let shared = self.shared.clone();
+        let entry = &mut self.tasks[task.0];
+        &entry
+            .worker
+            .get_or_insert_with(|| {
+                let (jobs, rx) = channel::<Job>();
+                let thread = std::thread::Builder::new()
+                    .name(format!("task-{}", task.0))
+                    .spawn(move || {
+                        for job in rx {
+                            let outcome = run_ipc(&job.task, &job.call);
+                            let mut b = shared.board();
+                            b.done[task.0] = Some(outcome);
+                            b.status[task.0] = Status::Idle;
+                            drop(b);
+                            shared.changed.notify_all();
+                        }
+                    })
+                    .expect("spawn a task thread");
+                Worker { jobs, thread }
+            })
+            .jobs
+    }
+
+    /// Runs an IPC call on `task`'s thread and waits until everything it
+    /// set off has settled.
+    fn ipc_call(&mut self, task: TaskId, call: &Syscall) -> Result<Step, BackendError> {
+        let e = &self.tasks[task.0];
+        let ctx = Task {
+            pid: e.pid,
+            cred: Cred {
+                euid: e.cred.euid as u32,
+                egid: e.cred.egid as u32,
+                caps: e.cred.caps,
+            },
+            ipc_ns: e.ipc_ns.clone(),
+            sleeper: e.sleeper.clone(),
+        };
+        self.shared.set(task.0 as u64, Status::Running);
+        let job = Job {
+            task: ctx,
+            call: call.clone(),
+        };
+        self.worker(task)
+            .send(job)
+            .map_err(|_| BackendError::Failed(format!("task #{} lost its thread", task.0)))?;
+        let mut board = self.shared.quiesce();
+        let step = match board.done[task.0].take() {
+            Some(outcome) => Step::Done(outcome),
+            None => {
+                self.next_order += 1;
+                self.blocked.insert(task, (self.next_order, Wait::Ipc));
+                Step::Blocked
+            }
+        };
+        // Sleepers whose calls were finished by this one.
+        let mut resumed = Vec::new();
+        for (&t, &(order, wait)) in &self.blocked {
+            if wait == Wait::Ipc
+                && let Some(outcome) = board.done[t.0].take()
+            {
+                resumed.push((order, t, outcome));
+            }
+        }
+        drop(board);
+        resumed.sort_by_key(|r| r.0);
+        for (_, t, outcome) in resumed {
+            self.blocked.remove(&t);
+            self.events.push(Event::Resumed { task: t, outcome });
+        }
+        Ok(step)
+    }
+
+    fn pid_of(&self, _viewer: TaskId, target: TaskId) -> i64 {
+        match self.tasks.get(target.0) {
+            Some(t) if t.state != State::Reaped => t.pid,
+            _ => 0,
+        }
+    }
+
+    fn sysctl(&mut self, task: TaskId, name: Sysctl, value: Option<i64>) -> Outcome {
+        let t = &self.tasks[task.0];
+        let ipc_name = match name {
+            Sysctl::Msgmax => Some(MsgSysctl::Msgmax),
+            Sysctl::Msgmnb => Some(MsgSysctl::Msgmnb),
+            Sysctl::Msgmni => Some(MsgSysctl::Msgmni),
+            Sysctl::MsgNextId => Some(MsgSysctl::MsgNextId),
+            Sysctl::NsLastPid | Sysctl::PidMax => None,
+        };
+        let capable = |cap: u32| t.cred.caps & (1 << cap) != 0;
+        let cr_capable = capable(CAP_SYS_ADMIN) || capable(CAP_CHECKPOINT_RESTORE);
+        match (ipc_name, value) {
+            (Some(n), None) => Outcome::val(t.ipc_ns.sysctl(n)),
+            (Some(n), Some(v)) => {
+                let r = t.ipc_ns.write_sysctl(&ipc_cred(&t.cred), n, v);
+                Outcome::from(r.map(|()| 0).map_err(errno))
+            }
+            (None, None) if name == Sysctl::NsLastPid => Outcome::val(self.pids.cursor - 1),
+            (None, None) => Outcome::val(self.pids.pid_max),
+            (None, Some(v)) if name == Sysctl::NsLastPid => {
+                if !cr_capable {
+                    Outcome::err(Errno::EPERM)
+                } else if !(0..=self.pids.pid_max).contains(&v) {
+                    Outcome::err(Errno::EINVAL)
+                } else {
+                    self.pids.cursor = v + 1;
+                    Outcome::val(0)
+                }
+            }
+            (None, Some(v)) => {
+                if t.cred.euid != 0 && !capable(CAP_SYS_ADMIN) {
+                    Outcome::err(Errno::EACCES)
+                } else if !(PID_MAX_MIN..=PID_MAX_DEFAULT).contains(&v) {
+                    Outcome::err(Errno::EINVAL)
+                } else {
+                    self.pids.pid_max = v;
+                    Outcome::val(0)
+                }
+            }
+        }
+    }
+
+    /// `fork()`, or `clone3(CLONE_NEWIPC)`.
+    fn fork(&mut self, parent: TaskId, flags: i64) -> Outcome {
+        let p = &self.tasks[parent.0];
+        if flags & CLONE_NEWIPC != 0 && p.cred.caps & (1 << CAP_SYS_ADMIN) == 0 {
+            return Outcome::err(Errno::EPERM);
+        }
+        let (cred, ns) = (p.cred, p.ipc_ns.clone());
+        let pid = match self.pids.alloc() {
+            Ok(pid) => pid,
+            Err(e) => return Outcome::err(e),
+        };
+        let ns = if flags & CLONE_NEWIPC != 0 {
+            Arc::new(IpcNamespace::new())
+        } else {
+            ns
+        };
+        self.add_task(pid, Some(parent), ns, cred);
+        Outcome::val(pid)
+    }
+
+    /// Stops `task`'s worker thread, killing the call it sleeps in if any.
+    fn stop_worker(&mut self, task: TaskId) {
+        let e = &mut self.tasks[task.0];
+        e.sleeper.kill();
+        if let Some(w) = e.worker.take() {
+            drop(w.jobs);
+            let _ = w.thread.join();
+        }
+        let mut b = self.shared.board();
+        b.status[task.0] = Status::Idle;
+        b.done[task.0] = None;
+    }
+
+    fn release(&mut self, task: TaskId) {
+        self.tasks[task.0].state = State::Reaped;
+        self.pids.used.remove(&self.tasks[task.0].pid);
+    }
+
+    fn reap(&mut self, waiter: TaskId, child: TaskId) -> Outcome {
+        let pid = self.pid_of(waiter, child);
+        self.release(child);
+        Outcome::val(pid)
+    }
+
+    /// `exit()`: as the model's, with init (`t0`) killing every other task.
+    fn exit(&mut self, task: TaskId) {
+        let is_init = task.0 == 0;
+        let mut killed = Vec::new();
+        if is_init {
+            let victims: Vec<TaskId> = (1..self.tasks.len())
+                .map(TaskId)
+                .filter(|v| self.tasks[v.0].state != State::Reaped)
+                .collect();
+            for &v in &victims {
+                if self.tasks[v.0].state == State::Running {
+                    killed.push(v);
+                }
+                self.blocked.remove(&v);
+                self.stop_worker(v);
+                self.tasks[v.0].state = State::Zombie;
+            }
+            self.pids.adding = false;
+            for &v in &victims {
+                self.release(v);
+            }
+        }
+        self.blocked.remove(&task);
+        self.stop_worker(task);
+        self.tasks[task.0].state = State::Zombie;
+        let reaper = (!is_init).then_some(TaskId(0));
+        for t in &mut self.tasks {
+            if t.parent == Some(task) && t.state != State::Reaped {
+                t.parent = reaper;
+            }
+        }
+        let waiter = self
+            .blocked
+            .iter()
+            .find_map(|(&w, &(_, wait))| (wait == Wait::Child(task)).then_some(w));
+        if let Some(w) = waiter {
+            let outcome = self.reap(w, task);
+            self.blocked.remove(&w);
+            self.events.push(Event::Resumed { task: w, outcome });
+        }
+        self.events
+            .extend(killed.into_iter().map(|task| Event::Killed { task }));
+    }
+
+    fn waitpid(&mut self, task: TaskId, pid: i64) -> Result<Step, BackendError> {
+        if pid <= 0 {
+            return Err(unsupported("waitpid for a pid <= 0"));
+        }
+        let child = (0..self.tasks.len()).map(TaskId).find(|&c| {
+            let t = &self.tasks[c.0];
+            t.parent == Some(task) && t.state != State::Reaped && self.pid_of(task, c) == pid
+        });
+        let Some(child) = child else {
+            return Ok(Step::Done(Outcome::err(Errno::ECHILD)));
+        };
+        if self.tasks[child.0].state == State::Zombie {
+            return Ok(Step::Done(self.reap(task, child)));
+        }
+        self.next_order += 1;
+        self.blocked
+            .insert(task, (self.next_order, Wait::Child(child)));
+        Ok(Step::Blocked)
+    }
+
+    /// `setuid` (`is_uid`) or `setgid`.
+    fn setid(&mut self, task: TaskId, id: i64, is_uid: bool) -> Outcome {
+        let cred = &mut self.tasks[task.0].cred;
+        let id = id as u32;
+        if id == u32::MAX {
+            return Outcome::err(Errno::EINVAL);
+        }
+        let id = i64::from(id);
+        let (cap, real, saved) = if is_uid {
+            (CAP_SETUID, cred.uid, cred.suid)
+        } else {
+            (CAP_SETGID, cred.gid, cred.sgid)
+        };
+        let privileged = cred.caps & (1 << cap) != 0;
+        if !privileged && id != real && id != saved {
+            return Outcome::err(Errno::EPERM);
+        }
+        match (is_uid, privileged) {
+            (true, true) => (cred.uid, cred.euid, cred.suid) = (id, id, id),
+            (true, false) => cred.euid = id,
+            (false, true) => (cred.gid, cred.egid, cred.sgid) = (id, id, id),
+            (false, false) => cred.egid = id,
+        }
+        // Leaving uid 0 clears the permitted and effective sets.
+        if is_uid && cred.uid != 0 && cred.euid != 0 && cred.suid != 0 {
+            cred.caps = 0;
+        }
+        Outcome::val(0)
+    }
+
+    fn capdrop(&mut self, task: TaskId, cap: i64) -> Outcome {
+        let cred = &mut self.tasks[task.0].cred;
+        if !(0..=i64::from(CAP_LAST_CAP)).contains(&cap) {
+            return Outcome::err(Errno::EINVAL);
+        }
+        if cred.caps & (1 << CAP_SETPCAP) == 0 {
+            return Outcome::err(Errno::EPERM);
+        }
+        cred.caps &= !(1 << cap);
+        Outcome::val(0)
+    }
+}
+
+impl Drop for ConcurrentBackend {
+    fn drop(&mut self) {
+        for t in 0..self.tasks.len() {
+            self.stop_worker(TaskId(t));
+        }
+    }
+}
+
+impl Backend for ConcurrentBackend {
+    fn call(&mut self, task: TaskId, call: &Syscall) -> Result<Step, BackendError> {
+        match self.tasks.get(task.0) {
+            None => {
+                return Err(BackendError::Failed(format!(
+                    "there is no task #{}",
+                    task.0
+                )));
+            }
+            Some(t) if t.state != State::Running => {
+                return Err(BackendError::Failed(format!("task #{} has exited", task.0)));
+            }
+            Some(_) if self.blocked.contains_key(&task) => {
+                return Err(BackendError::Failed(format!(
+                    "task #{} is blocked in an earlier call",
+                    task.0
+                )));
+            }
+            Some(_) => {}
+        }
+        let done = |o: Outcome| Ok(Step::Done(o));
+        match *call {
+            Syscall::Msgget { .. }
+            | Syscall::Msgsnd { .. }
+            | Syscall::Msgrcv { .. }
+            | Syscall::Msgctl { .. } => self.ipc_call(task, call),
+            Syscall::Sysctl { name, value } => done(self.sysctl(task, name, value)),
+            Syscall::Fork => done(self.fork(task, 0)),
+            Syscall::Clone { flags, ref set_tid } => {
+                if flags & CLONE_NEWPID != 0 || !set_tid.is_empty() {
+                    return Err(unsupported("PID namespaces and set_tid"));
+                }
+                if flags & !CLONE_NEWIPC != 0 {
+                    return Err(unsupported("clone flags other than CLONE_NEWIPC"));
+                }
+                done(self.fork(task, flags))
+            }
+            Syscall::Unshare { flags } => {
+                if flags & CLONE_NEWPID != 0 {
+                    return Err(unsupported("unshare(CLONE_NEWPID)"));
+                }
+                if flags & !CLONE_NEWIPC != 0 {
+                    return Err(unsupported("unshare flags other than CLONE_NEWIPC"));
+                }
+                let t = &mut self.tasks[task.0];
+                if flags != 0 {
+                    if t.cred.caps & (1 << CAP_SYS_ADMIN) == 0 {
+                        return done(Outcome::err(Errno::EPERM));
+                    }
+                    t.ipc_ns = Arc::new(IpcNamespace::new());
+                }
+                done(Outcome::val(0))
+            }
+            Syscall::Exit { .. } => {
+                self.exit(task);
+                done(Outcome {
+                    ret: Ret::NoReturn,
+                    detail: Detail::None,
+                })
+            }
+            Syscall::Waitpid { pid } => self.waitpid(task, pid),
+            Syscall::Getpid => done(Outcome::val(self.pid_of(task, task))),
+            Syscall::Getppid => {
+                let ppid = self.tasks[task.0]
+                    .parent
+                    .map_or(0, |p| self.pid_of(task, p));
+                done(Outcome::val(ppid))
+            }
+            Syscall::Setsid
+            | Syscall::Getsid { .. }
+            | Syscall::Setpgid { .. }
+            | Syscall::Getpgid { .. } => Err(unsupported("sessions and process groups")),
+            Syscall::Setuid { uid } => done(self.setid(task, uid, true)),
+            Syscall::Setgid { gid } => done(self.setid(task, gid, false)),
+            Syscall::Capdrop { cap } => done(self.capdrop(task, cap)),
+        }
+    }
+
+    fn take_events(&mut self) -> Result<Vec<Event>, BackendError> {
+        Ok(std::mem::take(&mut self.events))
+    }
+
+    fn pidof(&mut self, viewer: TaskId, target: TaskId) -> Result<i64, BackendError> {
+        Ok(self.pid_of(viewer, target))
+    }
+}
+
+fn ipc_cred(c: &Creds) -> Cred {
+    Cred {
+        euid: c.euid as u32,
+        egid: c.egid as u32,
+        caps: c.caps,
+    }
+}
+
+/// The model's errno for the implementation's.
+fn errno(e: nscheck_concurrent::Errno) -> Errno {
+    Errno::from_number(e.number()).expect("the model knows every errno the implementation returns")
+}
+
+fn outcome<T>(r: Result<T, nscheck_concurrent::Errno>, ok: impl FnOnce(T) -> Outcome) -> Outcome {
+    match r {
+        Ok(v) => ok(v),
+        Err(e) => Outcome::err(errno(e)),
+    }
+}
+
+/// Runs one IPC call on the calling thread. Integer arguments of type `int`
+/// keep their low 32 bits, as at the system-call boundary.
+fn run_ipc(task: &Task, call: &Syscall) -> Outcome {
+    match *call {
+        Syscall::Msgget { key, msgflg } => {
+            outcome(ipc::msgget(task, key as i32, msgflg as i32), |id| {
+                Outcome::val(id.into())
+            })
+        }
+        Syscall::Msgsnd {
+            msqid,
+            mtype,
+            ref text,
+            msgflg,
+        } => outcome(
+            ipc::msgsnd(task, msqid as i32, mtype, text, msgflg as i32),
+            |()| Outcome::val(0),
+        ),
+        Syscall::Msgrcv {
+            msqid,
+            msgsz,
+            msgtyp,
+            msgflg,
+        } => outcome(
+            ipc::msgrcv(task, msqid as i32, msgsz, msgtyp, msgflg as i32),
+            |m| {
+                Outcome::with(
+                    m.text.len() as i64,
+                    Detail::Msg {
+                        mtype: m.mtype,
+                        text: m.text,
+                    },
+                )
+            },
+        ),
+        Syscall::Msgctl { msqid, cmd, set } => {
+            let set = set.map(|s: MsgSet| ipc::MsgSet {
+                msg_qbytes: s.msg_qbytes,
+                uid: s.uid,
+                gid: s.gid,
+                mode: s.mode,
+            });
+            outcome(
+                ipc::msgctl(task, msqid as i32, cmd as i32, set.as_ref()),
+                |c| match c {
+                    Ctl::Done => Outcome::val(0),
+                    Ctl::Stat(ret, s) => Outcome::with(
+                        ret,
+                        Detail::Stat(MsqidDs {
+                            key: s.key,
+                            uid: s.uid,
+                            gid: s.gid,
+                            cuid: s.cuid,
+                            cgid: s.cgid,
+                            mode: s.mode,
+                            seq: s.seq,
+                            qnum: s.qnum,
+                            cbytes: s.cbytes,
+                            qbytes: s.qbytes,
+                            lspid: s.lspid,
+                            lrpid: s.lrpid,
+                        }),
+                    ),
+                    Ctl::Info(ret, i) => Outcome::with(
+                        ret,
+                        Detail::Info(MsgInfo {
+                            msgpool: i.msgpool,
+                            msgmap: i.msgmap,
+                            msgmax: i.msgmax,
+                            msgmnb: i.msgmnb,
+                            msgmni: i.msgmni,
+                            msgssz: i.msgssz,
+                            msgtql: i.msgtql,
+                            msgseg: i.msgseg,
+                        }),
+                    ),
+                },
+            )
+        }
+        _ => unreachable!("only IPC calls run on task threads"),
+    }
+}
