@@ -66,7 +66,10 @@ struct GenTask {
 struct Writer {
     d: Draw,
     lines: Vec<String>,
+    /// Names of queues that should exist.
     queues: Vec<String>,
+    /// Names of queues that were removed or never created.
+    dead: Vec<String>,
     tasks: Vec<GenTask>,
     dialect: Dialect,
 }
@@ -77,6 +80,7 @@ pub fn generate(seed: u64, case: u64) -> String {
         d: Draw(case_rng(seed, case)),
         lines: Vec::new(),
         queues: Vec::new(),
+        dead: Vec::new(),
         tasks: vec![GenTask {
             name: "t0".into(),
             exited: false,
@@ -93,24 +97,37 @@ pub fn generate(seed: u64, case: u64) -> String {
 }
 
 const TEXTS: &[&[u8]] = &[b"", b"a", b"hello", b"world", b"x\ny", b"\x00\xff\"\\"];
-const SIZES: &[i64] = &[0, 1, 2, 4, 5, 10, 100, 4096, 8192];
+/// Message sizes to send: mostly small, sometimes at the limits.
+const SEND_SIZES: &[i64] = &[0, 1, 2, 3, 5, 5, 10, 10, 20, 100, 4096, 8192];
+/// Receive buffer sizes: mostly large enough, sometimes too small.
+const RECV_SIZES: &[i64] = &[100, 100, 100, 8192, 8192, 10, 4, 2, 0];
 const TYPES: &[&str] = &[
     "0", "1", "2", "3", "5", "-1", "-2", "-3", "-5", "LONG_MIN", "LONG_MAX",
 ];
 const STALE: &[&str] = &["0", "1", "2", "32768", "65536", "-1", "100"];
 
 impl Writer {
-    /// The model's view of the script so far: which tasks are blocked and in what.
-    fn blocked(&self) -> Option<Vec<(String, Syscall)>> {
+    /// The model's view of the script so far: which tasks are blocked and
+    /// in what; queues whose `msgget` failed are dropped from the live list.
+    fn observe(&mut self) -> Option<Vec<(String, Syscall)>> {
         let src: String = self.lines.iter().map(|l| format!("{l}\n")).collect();
         let script = Script::parse("gen", &src).ok()?;
         let mut model = ModelBackend::new(self.dialect);
-        run(&script, &mut model).ok().map(|t| t.blocked)
+        let trace = run(&script, &mut model).ok()?;
+        let failed: Vec<String> = self
+            .queues
+            .iter()
+            .filter(|q| trace.values.get(*q).is_some_and(|&v| v < 0))
+            .cloned()
+            .collect();
+        self.queues.retain(|q| !failed.contains(q));
+        self.dead.extend(failed);
+        Some(trace.blocked)
     }
 
     fn write(&mut self) {
         self.lines.push("capdrop(CAP_SYS_RESOURCE)".into());
-        if self.d.chance(30) {
+        if self.d.chance(15) {
             self.sysctl_write("t0");
         }
         self.new_queue("t0");
@@ -128,22 +145,26 @@ impl Writer {
             let ti = *self.d.pick(&free);
             let before = self.lines.len();
             self.op(ti, &blocked);
-            match self.blocked() {
+            match self.observe() {
                 Some(b) => blocked = b,
                 None => self.lines.truncate(before),
             }
         }
     }
 
+    /// A queue to use: mostly a live one, sometimes a removed or made-up id.
     fn queue(&mut self) -> String {
-        if self.queues.is_empty() || self.d.chance(4) {
+        if !self.dead.is_empty() && self.d.chance(3) {
+            return self.d.pick(&self.dead).clone();
+        }
+        if self.queues.is_empty() || self.d.chance(2) {
             return self.d.pick(STALE).to_string();
         }
         self.d.pick(&self.queues).clone()
     }
 
     fn new_queue(&mut self, task: &str) {
-        let name = format!("q{}", self.queues.len());
+        let name = format!("q{}", self.queues.len() + self.dead.len());
         let key = if self.d.chance(60) {
             "IPC_PRIVATE".to_string()
         } else {
@@ -214,7 +235,7 @@ impl Writer {
                     let bytes = TEXTS[self.d.below(TEXTS.len())];
                     format!("\"{}\"", escape(bytes))
                 } else {
-                    self.d.pick(SIZES).to_string()
+                    self.d.pick(SEND_SIZES).to_string()
                 };
                 // Only children sleep, and at most one sender at a time, so
                 // that no wake-up can release two senders at once.
@@ -224,7 +245,7 @@ impl Writer {
             }
             1 => {
                 let q = self.queue();
-                let size = *self.d.pick(SIZES);
+                let size = *self.d.pick(RECV_SIZES);
                 let typ = *self.d.pick(TYPES);
                 let mut flags = Vec::new();
                 let copy = self.d.chance(20);
@@ -290,6 +311,9 @@ impl Writer {
             4 => {
                 let q = self.queue();
                 self.call(&task, format!("msgctl({q}, IPC_RMID)"));
+                if let Some(i) = self.queues.iter().position(|x| *x == q) {
+                    self.dead.push(self.queues.remove(i));
+                }
             }
             5 => self.new_queue(&task),
             6 => {

@@ -58,6 +58,8 @@ pub struct Trace {
     pub records: Vec<Record>,
     /// The calls still asleep when the script ended, with their tasks' names.
     pub blocked: Vec<(String, Syscall)>,
+    /// The names bound to values when the script ended.
+    pub values: BTreeMap<String, i64>,
 }
 
 impl Trace {
@@ -115,6 +117,7 @@ pub fn run_partial(script: &Script, backend: &mut dyn Backend) -> (Trace, Option
         .into_iter()
         .map(|(t, p)| (r.names[t.0].clone(), p.call))
         .collect();
+    trace.values = r.values;
     (trace, error)
 }
 
