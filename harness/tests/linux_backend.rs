@@ -105,6 +105,26 @@ msgctl(q, IPC_STAT)
 }
 
 #[test]
+fn a_woken_sender_hands_off_to_a_sleeping_receiver() {
+    // The receive wakes the sender, whose send wakes the receiver that went
+    // to sleep first: both resume after the receive, in blocking order.
+    same(
+        "a_woken_sender_hands_off_to_a_sleeping_receiver",
+        r#"
+q = msgget(IPC_PRIVATE, 0600)
+msgctl(q, IPC_SET, {msg_qbytes=10})
+r = fork()
+r: msgrcv(q, 100, 5, 0)
+msgsnd(q, 1, 10, 0)
+s = fork()
+s: msgsnd(q, 5, 4, 0)
+msgrcv(q, 100, 1, 0)
+msgctl(q, IPC_STAT)
+"#,
+    );
+}
+
+#[test]
 fn rmid_wakes_every_sleeper_in_order() {
     same(
         "rmid_wakes_every_sleeper_in_order",

@@ -92,6 +92,8 @@ struct Task {
 #[derive(Debug)]
 struct Sleeper {
     task: TaskId,
+    /// When it went to sleep, relative to the others.
+    order: u64,
     /// The system call number it sleeps in.
     nr: i64,
     /// For `waitpid`: the child it waits for.
@@ -107,6 +109,8 @@ pub struct LinuxBackend {
     tasks: Vec<Task>,
     /// The blocked tasks, in the order they went to sleep.
     sleepers: Vec<Sleeper>,
+    /// The `order` of the next task to go to sleep.
+    next_order: u64,
     /// The events of the last call.
     events: Vec<Event>,
 }
@@ -216,6 +220,7 @@ impl LinuxBackend {
             launcher: Some(launcher),
             tasks: Vec::new(),
             sleepers: Vec::new(),
+            next_order: 0,
             events: Vec::new(),
         };
         let t0 = backend.adopt(ours).map_err(|e| match e {
@@ -369,34 +374,54 @@ impl LinuxBackend {
 
     /// Settles every blocked task (see the module documentation) and records
     /// the resumed ones, in the order they went to sleep.
+    ///
+    /// A resumed call may itself wake others before it returns (a sender
+    /// woken by a receive hands its message to a sleeping receiver), so the
+    /// look goes round all sleepers again after any of them resumed, until
+    /// one full round, which started after the last answer, finds them all
+    /// asleep.
     fn settle(&mut self) -> Result<(), BackendError> {
         let deadline = Instant::now() + TIMEOUT;
-        let mut i = 0;
-        while i < self.sleepers.len() {
-            let s = &self.sleepers[i];
-            let task = s.task;
-            let who = Self::name(task);
-            let chan = self.tasks[task.0].chan.as_fd();
-            if readable(chan, Duration::ZERO).map_err(|e| failed(format!("poll: {e}")))? {
-                let (reply, _) = self.recv(chan, &who)?;
-                let outcome = Self::outcome(&who, reply)?;
-                self.sleepers.remove(i);
-                self.events.push(Event::Resumed { task, outcome });
-                continue;
+        let mut resumed = Vec::new();
+        loop {
+            let mut progress = false;
+            let mut i = 0;
+            while i < self.sleepers.len() {
+                let s = &self.sleepers[i];
+                let task = s.task;
+                let who = Self::name(task);
+                let chan = self.tasks[task.0].chan.as_fd();
+                if readable(chan, Duration::ZERO).map_err(|e| failed(format!("poll: {e}")))? {
+                    let (reply, _) = self.recv(chan, &who)?;
+                    let outcome = Self::outcome(&who, reply)?;
+                    let s = self.sleepers.remove(i);
+                    resumed.push((s.order, task, outcome));
+                    progress = true;
+                    continue;
+                }
+                let must_return = s.child.is_some_and(|c| self.tasks[c.0].life != Life::Alive);
+                if !must_return && self.asleep_in(task, s.nr)? {
+                    i += 1;
+                    continue;
+                }
+                if Instant::now() > deadline {
+                    return Err(failed(format!(
+                        "{who} was woken but neither returned nor went back to sleep within {TIMEOUT:?}"
+                    )));
+                }
+                // The woken task is still running; look again shortly.
+                let _ = readable(chan, POLL);
             }
-            let must_return = s.child.is_some_and(|c| self.tasks[c.0].life != Life::Alive);
-            if !must_return && self.asleep_in(task, s.nr)? {
-                i += 1;
-                continue;
+            if !progress {
+                break;
             }
-            if Instant::now() > deadline {
-                return Err(failed(format!(
-                    "{who} was woken but neither returned nor went back to sleep within {TIMEOUT:?}"
-                )));
-            }
-            // The woken task is still running; look again shortly.
-            let _ = readable(chan, POLL);
         }
+        resumed.sort_by_key(|&(order, _, _)| order);
+        self.events.extend(
+            resumed
+                .into_iter()
+                .map(|(_, task, outcome)| Event::Resumed { task, outcome }),
+        );
         Ok(())
     }
 
@@ -479,8 +504,10 @@ impl Backend for LinuxBackend {
                         }
                         _ => None,
                     };
+                    self.next_order += 1;
                     self.sleepers.push(Sleeper {
                         task,
+                        order: self.next_order,
                         nr: sleeping_nr(call).unwrap_or(-1),
                         child,
                     });
