@@ -180,6 +180,15 @@ fn launch(chan: OwnedFd) -> Result<i32, String> {
         // t0. Die with the launcher, which dies with the controller.
         // SAFETY: prctl with integer arguments only.
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+        // Only the controller starts the launcher, in fresh namespaces; an
+        // agent started any other way must not make calls in the host's.
+        // SAFETY: getpid has no preconditions.
+        if unsafe { libc::getpid() } != 1 {
+            let msg = "t0 is not pid 1: the launcher was not started in fresh namespaces";
+            let _ = fail(&chan, msg.to_string());
+            // SAFETY: _exit ends the process without running anything else.
+            unsafe { libc::_exit(1) };
+        }
         serve(chan);
     }
     // Only t0 and its descendants may hold the socket, so that it reads as
