@@ -262,7 +262,11 @@ impl Scope {
                         && abi::constant(id).is_none()
                         && !self.names.contains_key(id)
                     {
-                        return Err(format!("unknown name `{id}`"));
+                        let known = abi::CONSTANTS
+                            .iter()
+                            .map(|(c, _)| *c)
+                            .chain(self.names.keys().map(String::as_str));
+                        return Err(format!("unknown name `{id}`{}", did_you_mean(id, known)));
                     }
                 }
                 return Ok(());
@@ -489,7 +493,10 @@ impl Parser<'_> {
             self.pos += 1;
         }
         let call = self.ident("a call")?;
-        let spec = call_spec(&call).ok_or_else(|| format!("unknown call `{call}`"))?;
+        let spec = call_spec(&call).ok_or_else(|| {
+            let hint = did_you_mean(&call, CALLS.iter().map(|c| c.name));
+            format!("unknown call `{call}`{hint}")
+        })?;
         self.expect('(')?;
         let mut args = Vec::new();
         if !matches!(self.peek(0), Some(Tok::Punct(')'))) {
@@ -621,6 +628,18 @@ impl Parser<'_> {
             None => Err("expected a value at end of line".to_string()),
         }
     }
+}
+
+/// `"; did you mean `X`?"` for the closest candidate, if it is within a
+/// typo's distance (one edit, or one in four characters).
+fn did_you_mean<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+    let limit = (word.len() / 4).max(1);
+    candidates
+        .map(|c| (strsim::levenshtein(word, c), c))
+        .filter(|&(d, _)| d <= limit)
+        .min()
+        .map(|(_, c)| format!("; did you mean `{c}`?"))
+        .unwrap_or_default()
 }
 
 /// Escapes bytes as a C string body: printable ASCII as is, `\"`, `\\`, `\n`,

@@ -184,6 +184,18 @@ const CASES: &[Case] = &[
         "unknown name `IPC_FOO`",
     ),
     case(
+        "name_misspelled_constant",
+        "msgget(IPC_PRIVATE, IPC_CREAT|IPC_EXCLL)\n",
+        1,
+        "unknown name `IPC_EXCLL`; did you mean `IPC_EXCL`?",
+    ),
+    case(
+        "call_misspelled",
+        "q = msgget(IPC_PRIVATE, 0600)\nmsgsend(q, 1, \"x\", 0)\n",
+        2,
+        "unknown call `msgsend`; did you mean `msgsnd`?",
+    ),
+    case(
         "name_unbound",
         "msgsnd(q, 1, \"hi\", 0)\n",
         1,
