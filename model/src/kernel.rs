@@ -332,10 +332,14 @@ impl Kernel {
             // it checks the range (R6).
             Sysctl::NsLastPid if !cr_capable => Err(Errno::EPERM),
             Sysctl::NsLastPid => self.pids.set_last_pid(ns, v).map(|()| 0),
-            // The msg sysctls are 0644, owned by the namespace's root; with
-            // checkpoint/restore rights `msg_next_id` is 0666 (`ipc_permissions`).
-            _ if cred.euid != 0 && !(name == Sysctl::MsgNextId && cr_capable) => Err(Errno::EACCES),
-            Sysctl::MsgNextId if !cr_capable => Err(Errno::EPERM),
+            // `msg_next_id` is 0444 unless the caller has checkpoint/restore
+            // rights, which make it 0666 (`ipc_permissions`), so without them
+            // the open fails, even for root. The other msg sysctls are 0644,
+            // owned by the namespace's root.
+            Sysctl::MsgNextId if !cr_capable => Err(Errno::EACCES),
+            Sysctl::Msgmax | Sysctl::Msgmnb | Sysctl::Msgmni if cred.euid != 0 => {
+                Err(Errno::EACCES)
+            }
             _ => self.ipc_ns_mut(task).set_sysctl(name, v).map(|()| 0),
         }))
     }
