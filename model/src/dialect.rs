@@ -15,17 +15,28 @@ pub enum Dialect {
     Mainline,
     /// The 2012 `q_copy_cnt` MSG_COPY RFC (seed `001`, first half).
     Rfc2012,
+    /// The 2007 flat pid namespaces, two numbers per pid (seed `002`).
+    Flat2007,
+    /// The 2006 OpenVZ virtual pids, linear and sparse (seed `003`).
+    Openvz2006,
 }
 
 impl Dialect {
     /// Every dialect, in the order the CLI lists them.
-    pub const ALL: &[Dialect] = &[Dialect::Mainline, Dialect::Rfc2012];
+    pub const ALL: &[Dialect] = &[
+        Dialect::Mainline,
+        Dialect::Rfc2012,
+        Dialect::Flat2007,
+        Dialect::Openvz2006,
+    ];
 
     /// The name used by `--dialect`.
     pub fn name(self) -> &'static str {
         match self {
             Dialect::Mainline => "mainline",
             Dialect::Rfc2012 => "rfc2012",
+            Dialect::Flat2007 => "flat2007",
+            Dialect::Openvz2006 => "openvz2006",
         }
     }
 }

@@ -485,7 +485,8 @@ impl Kernel {
             return Some(Outcome::err(Errno::EINVAL)); // R10
         }
         let copy = msgflg & MSG_COPY != 0;
-        let mainline_copy = copy && self.dialect == Dialect::Mainline;
+        // Only `rfc2012` changes MSG_COPY; every other dialect is mainline here.
+        let mainline_copy = copy && self.dialect != Dialect::Rfc2012;
         if mainline_copy && (msgflg & MSG_EXCEPT != 0 || msgflg & IPC_NOWAIT == 0) {
             return Some(Outcome::err(Errno::EINVAL)); // R11
         }

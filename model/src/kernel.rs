@@ -7,7 +7,8 @@ use std::fmt;
 use crate::abi::*;
 use crate::dialect::Dialect;
 use crate::ipc::{Cred, IpcNs, Msg, Receiver};
-use crate::pid::{MAX_PID_NS_LEVEL, NsId, PidId, Pids};
+use crate::pid::{MAX_PID_NS_LEVEL, NsId, PidId};
+use crate::pid_space::PidSpace;
 use crate::syscall::{Event, Outcome, Ret, Step, Syscall, Sysctl, TaskId};
 
 /// Why the model refused a call outright (not an errno: a misuse of the model).
@@ -90,7 +91,8 @@ pub struct Kernel {
     pub(crate) dialect: Dialect,
     tasks: Vec<Task>,
     pub(crate) ipc_nss: Vec<IpcNs>,
-    pids: Pids,
+    /// The pid numbers, under the dialect's rules (`pid_space.rs`).
+    pids: PidSpace,
     blocked: BTreeMap<TaskId, Blocked>,
     next_order: u64,
     runqueue: VecDeque<TaskId>,
@@ -102,12 +104,12 @@ impl Kernel {
     /// A fresh system whose only task, `t0`, is pid 1 of a new PID namespace
     /// in a new IPC namespace, running as root with every capability.
     pub fn new(dialect: Dialect) -> Kernel {
-        let mut pids = Pids::new();
+        let mut pids = PidSpace::new(dialect);
         let root = pids.root();
         let pid = pids
             .alloc(root, &[], |_| true)
             .expect("a new namespace has room");
-        pids.ns_mut(root).child_reaper = Some(TaskId(0));
+        pids.set_child_reaper(root, TaskId(0));
         // `t0` starts in the host's process group and session.
         let outside = pids.outside();
         Kernel {
@@ -318,7 +320,7 @@ impl Kernel {
         let Some(v) = value else {
             return Ok(Outcome::val(match name {
                 Sysctl::NsLastPid => self.pids.last_pid(ns),
-                Sysctl::PidMax => self.pids.ns(ns).pid_max,
+                Sysctl::PidMax => self.pids.pid_max(ns),
                 _ => self.ipc_ns(task).sysctl(name),
             }));
         };
@@ -386,7 +388,7 @@ impl Kernel {
         };
         let child = TaskId(self.tasks.len());
         if self.pids.nr_in(pid, target) == 1 {
-            self.pids.ns_mut(target).child_reaper = Some(child);
+            self.pids.set_child_reaper(target, child);
         }
         self.tasks.push(Task {
             pid,
@@ -437,7 +439,7 @@ impl Kernel {
     fn exit(&mut self, task: TaskId) {
         let ns = self.active_ns(task);
         let mut victims = Vec::new();
-        if self.pids.ns(ns).child_reaper == Some(task) {
+        if self.pids.child_reaper(ns) == Some(task) {
             for (i, t) in self.tasks.iter().enumerate() {
                 if i != task.0 && t.state != State::Reaped && self.pids.nr_in(t.pid, ns) != 0 {
                     victims.push(TaskId(i));
@@ -449,14 +451,14 @@ impl Kernel {
                 self.killed.push(v);
             }
             let vns = self.active_ns(v);
-            if self.pids.ns(vns).child_reaper == Some(v) {
+            if self.pids.child_reaper(vns) == Some(v) {
                 self.pids.disable(vns);
             }
             self.blocked.remove(&v);
             self.forget_sleeper(v);
             self.tasks[v.0].state = State::Zombie;
         }
-        if !victims.is_empty() || self.pids.ns(ns).child_reaper == Some(task) {
+        if !victims.is_empty() || self.pids.child_reaper(ns) == Some(task) {
             self.pids.disable(ns);
         }
         for &v in &victims {
@@ -465,7 +467,7 @@ impl Kernel {
         self.blocked.remove(&task);
         self.forget_sleeper(task);
         self.tasks[task.0].state = State::Zombie;
-        let reaper = self.pids.ns(ns).child_reaper.filter(|&r| r != task);
+        let reaper = self.pids.child_reaper(ns).filter(|&r| r != task);
         for t in &mut self.tasks {
             if t.parent == Some(task) && t.state != State::Reaped {
                 t.parent = reaper;

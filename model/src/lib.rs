@@ -12,6 +12,9 @@
 //! Where to find a call's specification:
 //! - `msgget`, `msgsnd`, `msgrcv`, `msgctl` and the msg sysctls: `ipc.rs`;
 //! - tasks, credentials, `fork`/`exit`/`waitpid`, sleeping and waking: `kernel.rs`;
+//! - pid numbers: `pid.rs` (mainline), `pid_flat.rs` (`flat2007`),
+//!   `pid_openvz.rs` (`openvz2006`), `pid_bitmap.rs` (their allocator), and
+//!   `pid_space.rs`, which picks one for the dialect;
 //! - the ABI numbers and errno names: `abi.rs`.
 
 #![forbid(unsafe_code)]
@@ -21,6 +24,10 @@ pub mod dialect;
 mod ipc;
 pub mod kernel;
 mod pid;
+mod pid_bitmap;
+mod pid_flat;
+mod pid_openvz;
+mod pid_space;
 pub mod syscall;
 
 pub use abi::Errno;
