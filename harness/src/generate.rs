@@ -56,35 +56,49 @@ impl Draw {
     }
 }
 
-/// A task of the script being written.
-struct GenTask {
-    name: String,
-    exited: bool,
+/// What a case exercises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Message queues, with a few tasks.
+    Msg,
+    /// Process trees across nested PID namespaces, sessions, groups, and
+    /// the pid sysctls.
+    Pid,
+    /// Both, so that `msg_lspid` and `msg_lrpid` are seen across namespaces.
+    Mixed,
 }
 
 /// The state of one script being written.
 struct Writer {
     d: Draw,
+    kind: Kind,
     lines: Vec<String>,
     /// Names of queues that should exist.
     queues: Vec<String>,
     /// Names of queues that were removed or never created.
     dead: Vec<String>,
-    tasks: Vec<GenTask>,
+    /// Every task created so far, `t0` first.
+    tasks: Vec<String>,
+    /// Tasks that exited or were killed.
+    gone: Vec<String>,
+    /// Calls asleep, with their tasks.
+    blocked: Vec<(String, Syscall)>,
     dialect: Dialect,
 }
 
 /// Generates the script of case `case` of campaign `seed`.
 pub fn generate(seed: u64, case: u64) -> String {
+    let mut d = Draw(case_rng(seed, case));
+    let kind = [Kind::Msg, Kind::Pid, Kind::Mixed][d.weighted(&[50, 25, 25])];
     let mut w = Writer {
-        d: Draw(case_rng(seed, case)),
+        d,
+        kind,
         lines: Vec::new(),
         queues: Vec::new(),
         dead: Vec::new(),
-        tasks: vec![GenTask {
-            name: "t0".into(),
-            exited: false,
-        }],
+        tasks: vec!["t0".into()],
+        gone: Vec::new(),
+        blocked: Vec::new(),
         dialect: Dialect::Mainline,
     };
     w.write();
@@ -105,15 +119,22 @@ const TYPES: &[&str] = &[
     "0", "1", "2", "3", "5", "-1", "-2", "-3", "-5", "LONG_MIN", "LONG_MAX",
 ];
 const STALE: &[&str] = &["0", "1", "2", "32768", "65536", "-1", "100"];
+/// At most this many tasks a script.
+const MAX_TASKS: usize = 8;
 
 impl Writer {
-    /// The model's view of the script so far: which tasks are blocked and
-    /// in what; queues whose `msgget` failed are dropped from the live list.
-    fn observe(&mut self) -> Option<Vec<(String, Syscall)>> {
+    /// Runs the script so far on the model and learns what the next
+    /// statement may use: the tasks that exist, are asleep or are gone, and
+    /// the queues whose `msgget` failed. `false` if the script does not run.
+    fn observe(&mut self) -> bool {
         let src: String = self.lines.iter().map(|l| format!("{l}\n")).collect();
-        let script = Script::parse("gen", &src).ok()?;
+        let Ok(script) = Script::parse("gen", &src) else {
+            return false;
+        };
         let mut model = ModelBackend::new(self.dialect);
-        let trace = run(&script, &mut model).ok()?;
+        let Ok(trace) = run(&script, &mut model) else {
+            return false;
+        };
         let failed: Vec<String> = self
             .queues
             .iter()
@@ -122,33 +143,142 @@ impl Writer {
             .collect();
         self.queues.retain(|q| !failed.contains(q));
         self.dead.extend(failed);
-        Some(trace.blocked)
+        self.tasks = trace.tasks;
+        self.gone = trace.gone;
+        self.blocked = trace.blocked;
+        true
     }
 
     fn write(&mut self) {
         self.lines.push("capdrop(CAP_SYS_RESOURCE)".into());
-        if self.d.chance(15) {
-            self.sysctl_write("t0");
+        if self.kind != Kind::Pid {
+            if self.d.chance(15) {
+                self.sysctl_write("t0");
+            }
+            self.new_queue("t0");
         }
-        self.new_queue("t0");
         let n = 4 + self.d.below(27);
-        let mut blocked = Vec::new();
         for _ in 0..n {
-            let free: Vec<usize> = (0..self.tasks.len())
-                .filter(|&i| {
-                    !self.tasks[i].exited && !blocked.iter().any(|(t, _)| *t == self.tasks[i].name)
-                })
+            let free: Vec<String> = self
+                .tasks
+                .iter()
+                .filter(|t| !self.gone.contains(t) && !self.blocked.iter().any(|(b, _)| b == *t))
+                .cloned()
                 .collect();
             if free.is_empty() {
                 break;
             }
-            let ti = *self.d.pick(&free);
+            let task = self.d.pick(&free).clone();
             let before = self.lines.len();
-            self.op(ti, &blocked);
-            match self.observe() {
-                Some(b) => blocked = b,
-                None => self.lines.truncate(before),
+            match self.kind {
+                Kind::Msg => self.msg_op(&task),
+                Kind::Pid => self.pid_op(&task),
+                Kind::Mixed if self.d.chance(50) => self.msg_op(&task),
+                Kind::Mixed => self.pid_op(&task),
             }
+            if !self.observe() {
+                self.lines.truncate(before);
+                self.observe();
+            }
+        }
+    }
+
+    /// A task name to use as an argument.
+    fn any_task(&mut self) -> String {
+        self.d.pick(&self.tasks).clone()
+    }
+
+    /// The name for the next task.
+    fn next_task_name(&self) -> String {
+        format!("c{}", self.lines.len())
+    }
+
+    /// One statement about processes and PID namespaces.
+    fn pid_op(&mut self, task: &str) {
+        let room = self.tasks.len() < MAX_TASKS;
+        match self.d.weighted(&[20, 10, 6, 5, 8, 6, 8, 8, 8, 6, 5, 4, 3]) {
+            0 if room => {
+                let name = self.next_task_name();
+                let bind = self.prefix(task, &name);
+                self.lines.push(format!("{bind} = fork()"));
+            }
+            1 if room => {
+                let name = self.next_task_name();
+                let bind = self.prefix(task, &name);
+                let tids = match self.d.below(4) {
+                    0 => ", set_tid=[1]".to_string(),
+                    1 => format!(", set_tid=[1, {}]", self.d.pick(&[2, 5, 300, 1000])),
+                    _ => String::new(),
+                };
+                self.lines
+                    .push(format!("{bind} = clone(CLONE_NEWPID{tids})"));
+            }
+            2 if room => {
+                let name = self.next_task_name();
+                let bind = self.prefix(task, &name);
+                let tid = self
+                    .d
+                    .pick(&[1, 2, 5, 100, 299, 300, 301, 4194303, 4194304, 0]);
+                self.lines
+                    .push(format!("{bind} = clone(0, set_tid=[{tid}])"));
+            }
+            3 => self.call(task, "unshare(CLONE_NEWPID)".into()),
+            4 if task != "t0" || self.d.chance(5) => {
+                let code = self.d.below(3);
+                self.call(task, format!("exit({code})"));
+            }
+            5 => {
+                // Waiting for a running child sleeps, which only children may.
+                let child = self.any_task();
+                let may_block = task != "t0" || self.gone.contains(&child);
+                if may_block {
+                    self.call(task, format!("waitpid({child})"));
+                }
+            }
+            6 => self.call(task, "setsid()".into()),
+            7 => {
+                let (a, b) = (self.pid_arg(), self.pid_arg());
+                self.call(task, format!("setpgid({a}, {b})"));
+            }
+            8 => {
+                let call = *self.d.pick(&["getsid", "getpgid"]);
+                let a = self.pid_arg();
+                self.call(task, format!("{call}({a})"));
+            }
+            9 => {
+                let target = self.any_task();
+                self.call(task, format!("pidof({target})"));
+            }
+            10 => {
+                let v = *self.d.pick(&[
+                    "0", "1", "5", "99", "298", "299", "300", "1000", "-1", "4194304",
+                ]);
+                if self.d.chance(30) {
+                    self.call(task, "sysctl(\"kernel.ns_last_pid\")".into());
+                } else {
+                    self.call(task, format!("sysctl(\"kernel.ns_last_pid\", {v})"));
+                }
+            }
+            11 => {
+                let v = *self.d.pick(&[
+                    "300", "301", "305", "310", "400", "1000", "4194304", "4194305",
+                ]);
+                self.call(task, format!("sysctl(\"kernel.pid_max\", {v})"));
+            }
+            12 => {
+                let call = *self.d.pick(&["getpid", "getppid"]);
+                self.call(task, format!("{call}()"));
+            }
+            _ => {}
+        }
+    }
+
+    /// A pid argument: 0, a task (its pid as the caller sees it) or a number.
+    fn pid_arg(&mut self) -> String {
+        match self.d.below(4) {
+            0 => "0".into(),
+            1 => self.d.pick(&["1", "2", "3", "-1", "1000"]).to_string(),
+            _ => self.any_task(),
         }
     }
 
@@ -215,14 +345,20 @@ impl Writer {
         self.call(task, format!("sysctl(\"kernel.{name}\", {v})"));
     }
 
-    fn op(&mut self, ti: usize, blocked: &[(String, Syscall)]) {
-        let task = self.tasks[ti].name.clone();
-        let is_t0 = ti == 0;
-        let senders = blocked
+    /// One statement about message queues.
+    fn msg_op(&mut self, task: &str) {
+        let task = task.to_string();
+        let is_t0 = task == "t0";
+        let senders = self
+            .blocked
             .iter()
             .filter(|(_, c)| matches!(c, Syscall::Msgsnd { .. }))
             .count();
-        let receivers = blocked.len() - senders;
+        let receivers = self
+            .blocked
+            .iter()
+            .filter(|(_, c)| matches!(c, Syscall::Msgrcv { .. }))
+            .count();
         let kind = self.d.weighted(&[25, 25, 10, 5, 3, 8, 5, 4, 3, 2, 2, 1]);
         match kind {
             0 => {
@@ -325,12 +461,8 @@ impl Writer {
                 }
             }
             7 if is_t0 && self.tasks.len() < 4 => {
-                let name = format!("c{}", self.tasks.len());
+                let name = self.next_task_name();
                 self.lines.push(format!("{name} = fork()"));
-                self.tasks.push(GenTask {
-                    name,
-                    exited: false,
-                });
             }
             8 if !is_t0 => {
                 let id = *self.d.pick(&["65534", "1000", "0"]);
@@ -342,12 +474,9 @@ impl Writer {
                 self.call(&task, format!("{call}({id})"));
             }
             9 if !is_t0 => {
-                // A child exits and, if nothing is asleep, the parent reaps it.
+                // A child exits and its parent reaps it.
                 self.call(&task, "exit(0)".into());
-                self.tasks[ti].exited = true;
-                if blocked.iter().all(|(t, _)| t != "t0") {
-                    self.lines.push(format!("waitpid({task})"));
-                }
+                self.lines.push(format!("waitpid({task})"));
             }
             10 => {
                 let call = if self.d.chance(50) {

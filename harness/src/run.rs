@@ -60,6 +60,10 @@ pub struct Trace {
     pub blocked: Vec<(String, Syscall)>,
     /// The names bound to values when the script ended.
     pub values: BTreeMap<String, i64>,
+    /// The tasks that had exited or been killed when the script ended.
+    pub gone: Vec<String>,
+    /// Every task created, in creation order (`t0` first).
+    pub tasks: Vec<String>,
 }
 
 impl Trace {
@@ -118,6 +122,8 @@ pub fn run_partial(script: &Script, backend: &mut dyn Backend) -> (Trace, Option
         .map(|(t, p)| (r.names[t.0].clone(), p.call))
         .collect();
     trace.values = r.values;
+    trace.gone = r.gone.keys().map(|t| r.names[t.0].clone()).collect();
+    trace.tasks = r.names;
     (trace, error)
 }
 
