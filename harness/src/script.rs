@@ -10,9 +10,10 @@ use std::fmt;
 
 use nscheck_model::abi;
 
-/// A script error, reported as `FILE:LINE: message` with exit code 2.
+/// A script error, reported as `FILE:LINE: message` with exit code 2
+/// (`FILE: message` where no line applies, e.g. a file that cannot be read).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{line}: {msg}")]
+#[error("{file}{}: {msg}", if *line == 0 { String::new() } else { format!(":{line}") })]
 pub struct ScriptError {
     pub file: String,
     pub line: usize,

@@ -409,7 +409,7 @@ fn missing_file_exits_2() {
     let dir = scratch();
     let out = nscheck(&dir, &["run", "no_such_file.ns"]);
     // A file that cannot be read has no line, so the error is on line 0.
-    let expected = "no_such_file.ns:0: cannot read: No such file or directory (os error 2)\n";
+    let expected = "no_such_file.ns: cannot read: No such file or directory (os error 2)\n";
     if let Err(e) = check_script_error("missing file", &out, expected, "") {
         panic!("{e}");
     }
