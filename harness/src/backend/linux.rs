@@ -12,6 +12,39 @@
 //! parent task. The controller talks to each agent over its own socket (see
 //! [`proto`]).
 //!
+//! # PID namespaces
+//!
+//! The controller must run in the host's (initial) PID namespace, and `t0`'s
+//! `NSpid` line must have exactly two numbers: the model puts `t0`'s
+//! namespace at level 1, right below the host's, and levels show (at most 32
+//! of them, one `set_tid` entry each). Nested in a container, the backend is
+//! unavailable. Agents never create processes or threads of their own, so
+//! every pid the kernel hands out is one the script asked for: a `fork` or
+//! `clone` by an agent is the script's, and `clone` is a raw `clone3` with
+//! the script's flags and `set_tid` (innermost level first). A new task in a
+//! nested namespace is made the same way, by `clone(CLONE_NEWPID)` or by a
+//! `fork` after `unshare(CLONE_NEWPID)`, and its agent works as any other.
+//! The agents' `/proc/sys/kernel/ns_last_pid` and `pid_max` are those of
+//! their own active PID namespace, which is what the sysctls mean.
+//!
+//! `pidof(TASK)` is translated here, from what `/proc` said when the task
+//! introduced itself: its `NSpid` line (a number at every level, the host's
+//! first) and the namespace of each level (`ns/pid` and its ancestors by
+//! `NS_GET_PARENT`, compared by nsfs inode; see [`procfs::pid_ns_chain`]).
+//! The viewer's level is where its own chain ends. The target has a number
+//! there, visible to the viewer, if and only if its chain has the viewer's
+//! namespace at that level, that is if it lives in the viewer's namespace or
+//! below it; a sibling namespace at the same level does not count, which is
+//! why levels alone are not enough. A reaped task has no number anywhere.
+//! Each task keeps its namespace open, so no inode number in a chain is
+//! given to another namespace while the backend lives. `waitpid(TASK)` gets
+//! the number that `pidof` gives for the caller.
+//!
+//! The model leaves the host's namespace out, so a `set_tid` entry for the
+//! host's level is refused (unsupported) where the model refuses it; the
+//! agent finds out whether the kernel would get that far without ever
+//! allocating a host pid (see `agent::clone_with_host_entry`).
+//!
 //! # Blocking, waking and dying
 //!
 //! A call that sleeps never answers, so the controller watches the task in
@@ -27,9 +60,12 @@
 //! sleeps and hopes: every wait polls for a definite state, and gives up with
 //! [`BackendError::Failed`] after [`TIMEOUT`].
 //!
-//! When a task exits, every other task that died with it (everyone, when
-//! `t0`, the PID namespace's init, exits) is reported as killed, in creation
-//! order, after the resumed calls.
+//! When a task exits, every other task that died with it is reported as
+//! killed, in creation order, after the resumed calls: when a namespace's
+//! init exits, the kernel kills every task of that namespace and of the
+//! namespaces below it (zombies are only reaped, not reported), and the init
+//! itself becomes a zombie only once they are all gone, so a `waitpid` for it
+//! returns after that. Later forks into that namespace fail with `ENOMEM`.
 //!
 //! # Lifetime
 //!
@@ -83,9 +119,41 @@ struct Task {
     proc_dir: OwnedFd,
     /// Its pid in the controller's `/proc`.
     host_pid: i64,
-    /// Its pid in its own PID namespace (where `t0` is 1).
-    ns_pid: i64,
+    /// Its `NSpid` line: its number at every level, the host's (0) first,
+    /// its own PID namespace's last (where `t0` is 1). A task's numbers never
+    /// change, so they are read once, when it introduces itself.
+    nspids: Vec<i64>,
+    /// The PID namespace of each of those numbers, as nsfs inode numbers,
+    /// aligned with `nspids` (see [`procfs::pid_ns_chain`]).
+    pid_nss: Vec<u64>,
+    /// Keeps the task's PID namespace, and so every one in `pid_nss`, alive
+    /// as long as the backend: their inode numbers are never reused by a
+    /// later namespace while they may still be compared.
+    _pid_ns: OwnedFd,
     life: Life,
+}
+
+impl Task {
+    /// The level of the task's own PID namespace (`t0`'s is 1).
+    fn level(&self) -> usize {
+        self.pid_nss.len() - 1
+    }
+
+    /// Its pid in its own PID namespace.
+    fn ns_pid(&self) -> i64 {
+        self.nspids.last().copied().unwrap_or(0)
+    }
+
+    /// `pid_nr_ns`: its number in `viewer`'s PID namespace, if it has one
+    /// there; that is, if it is in that namespace or below it. Two sibling
+    /// namespaces are at the same level, so the level alone is not enough:
+    /// the namespace at that level must be the viewer's own.
+    fn nr_seen_by(&self, viewer: &Task) -> Option<i64> {
+        let level = viewer.level();
+        (self.pid_nss.get(level) == viewer.pid_nss.get(level))
+            .then(|| self.nspids.get(level).copied())
+            .flatten()
+    }
 }
 
 /// A task asleep in a call.
@@ -125,28 +193,21 @@ fn sleeping_nr(call: &Syscall) -> Option<i64> {
     }
 }
 
-/// What the controller cannot run (yet).
+/// What the controller does not run, as the model does not: other clone
+/// and unshare flags, and `waitpid` for any child or a process group (a task
+/// that the caller cannot see is pid 0). A `set_tid` entry for the host's
+/// PID namespace is refused by the agent, which alone can tell whether the
+/// call would get that far (see `agent::clone_with_host_entry`).
 fn unsupported(call: &Syscall) -> Option<String> {
-    let pidns = "(pid namespaces come with issue 3)";
+    let ns_flags = CLONE_NEWIPC | CLONE_NEWPID;
     match *call {
-        Syscall::Clone { flags, ref set_tid } => {
-            if flags & CLONE_NEWPID != 0 || !set_tid.is_empty() {
-                Some(format!("clone with CLONE_NEWPID or set_tid {pidns}"))
-            } else if flags & !CLONE_NEWIPC != 0 {
-                Some("clone flags other than CLONE_NEWIPC".to_string())
-            } else {
-                None
-            }
+        Syscall::Clone { flags, .. } if flags & !ns_flags != 0 => {
+            Some("clone flags other than CLONE_NEWIPC and CLONE_NEWPID".to_string())
         }
-        Syscall::Unshare { flags } => {
-            if flags & CLONE_NEWPID != 0 {
-                Some(format!("unshare(CLONE_NEWPID) {pidns}"))
-            } else if flags & !CLONE_NEWIPC != 0 {
-                Some("unshare flags other than CLONE_NEWIPC".to_string())
-            } else {
-                None
-            }
+        Syscall::Unshare { flags } if flags & !ns_flags != 0 => {
+            Some("unshare flags other than CLONE_NEWIPC and CLONE_NEWPID".to_string())
         }
+        Syscall::Waitpid { pid } if pid <= 0 => Some(format!("waitpid({pid})")),
         _ => None,
     }
 }
@@ -188,6 +249,26 @@ impl LinuxBackend {
     /// `nscheck` executable) as the launcher. Fails with
     /// [`BackendError::Unavailable`] where namespaces cannot be created.
     pub fn new(agent_exe: &Path) -> Result<LinuxBackend, BackendError> {
+        // The model puts `t0`'s namespace at level 1, right below the host's,
+        // and levels matter (at most 32 of them, one set_tid entry each).
+        // Inside a container that namespace would be deeper, however the
+        // container's own `/proc` numbers it, so the controller itself must
+        // be in the initial PID namespace.
+        match procfs::own_pid_ns() {
+            Ok(procfs::INIT_PID_NS_INODE) => {}
+            Ok(_) => {
+                return Err(BackendError::Unavailable(
+                    "the linux backend is not in the host's PID namespace (nested in a \
+                     container; pid namespace depth would differ from the model's)"
+                        .to_string(),
+                ));
+            }
+            Err(e) => {
+                return Err(BackendError::Unavailable(format!(
+                    "the linux backend cannot read /proc/self/ns/pid: {e}"
+                )));
+            }
+        }
         let (ours, theirs) =
             socket_pair().map_err(|e| BackendError::Unavailable(format!("socketpair: {e}")))?;
         let mut cmd = Command::new(agent_exe);
@@ -229,10 +310,17 @@ impl LinuxBackend {
             }
             e => e,
         })?;
-        if t0.ns_pid != 1 {
+        if t0.ns_pid() != 1 {
             return Err(failed(format!(
                 "t0 has pid {} in its namespace, not 1",
-                t0.ns_pid
+                t0.ns_pid()
+            )));
+        }
+        if t0.nspids.len() != 2 || t0.level() != 1 {
+            return Err(BackendError::Unavailable(format!(
+                "t0's NSpid line is {:?} (PID namespaces {:?}), not the host's pid and 1 \
+                 (nested in a container; pid namespace depth would differ)",
+                t0.nspids, t0.pid_nss
             )));
         }
         backend.tasks.push(t0);
@@ -257,17 +345,30 @@ impl LinuxBackend {
         // really this process by its pid in its own namespace.
         let nspids = procfs::ns_pids(proc_dir.as_fd())
             .map_err(|e| failed(format!("/proc/{host_pid}/status: {e}")))?;
-        if nspids.as_ref().and_then(|p| p.last()) != Some(&ns_pid) {
+        let nspids = match nspids {
+            Some(p) if p.last() == Some(&ns_pid) && p.first() == Some(&host_pid) => p,
+            _ => {
+                return Err(failed(format!(
+                    "/proc/{host_pid} is not the new task (NSpid {nspids:?}, expected pid \
+                     {ns_pid}); is /proc mounted for another PID namespace?"
+                )));
+            }
+        };
+        let (pid_nss, pid_ns) = procfs::pid_ns_chain(proc_dir.as_fd())
+            .map_err(|e| failed(format!("/proc/{host_pid}/ns/pid: {e}")))?
+            .ok_or_else(|| failed(format!("the new task {host_pid} is gone")))?;
+        if pid_nss.len() != nspids.len() {
             return Err(failed(format!(
-                "/proc/{host_pid} is not the new task (NSpid {nspids:?}, expected pid {ns_pid}); \
-                 is /proc mounted for another PID namespace?"
+                "/proc/{host_pid}: NSpid {nspids:?} does not match its PID namespaces {pid_nss:?}"
             )));
         }
         Ok(Task {
             chan,
             proc_dir,
             host_pid,
-            ns_pid,
+            nspids,
+            pid_nss,
+            _pid_ns: pid_ns,
             life: Life::Alive,
         })
     }
@@ -305,12 +406,23 @@ impl LinuxBackend {
                 failed(format!("{who}: errno {} has no name in the model", o.value))
             }),
             proto::Reply::Failure(m) => Err(failed(format!("{who}: {m}"))),
+            proto::Reply::Unsupported(m) => Err(BackendError::Unsupported(m)),
             proto::Reply::Hello { .. } => Err(failed(format!("{who} said hello again"))),
         }
     }
 
     fn name(task: TaskId) -> String {
         format!("task #{}", task.0)
+    }
+
+    /// `find_task_by_vpid`: the unreaped task that `caller` sees as `nr`.
+    fn find_task(&mut self, caller: TaskId, nr: i64) -> Result<Option<TaskId>, BackendError> {
+        for i in 0..self.tasks.len() {
+            if self.pidof(caller, TaskId(i))? == nr {
+                return Ok(Some(TaskId(i)));
+            }
+        }
+        Ok(None)
     }
 
     /// Whether `task` is asleep (`S`) inside system call `nr`. The state is
@@ -499,9 +611,7 @@ impl Backend for LinuxBackend {
                 Some(outcome) => Step::Done(outcome),
                 None => {
                     let child = match *call {
-                        Syscall::Waitpid { pid } => {
-                            self.tasks.iter().rposition(|t| t.ns_pid == pid).map(TaskId)
-                        }
+                        Syscall::Waitpid { pid } => self.find_task(task, pid)?,
                         _ => None,
                     };
                     self.next_order += 1;
@@ -525,20 +635,23 @@ impl Backend for LinuxBackend {
         Ok(std::mem::take(&mut self.events))
     }
 
-    fn pidof(&mut self, _viewer: TaskId, target: TaskId) -> Result<i64, BackendError> {
-        let t = self
-            .tasks
-            .get(target.0)
-            .ok_or_else(|| failed(format!("{} does not exist", Self::name(target))))?;
+    fn pidof(&mut self, viewer: TaskId, target: TaskId) -> Result<i64, BackendError> {
+        let get = |t: TaskId| {
+            self.tasks
+                .get(t.0)
+                .ok_or_else(|| failed(format!("{} does not exist", Self::name(t))))
+        };
+        let (v, t) = (get(viewer)?, get(target)?);
         // A reaped task has no pid any more. Its `/proc/PID` directory fd
         // stays bound to it, so a recycled pid is never mistaken for it.
         let reaped = procfs::state(t.proc_dir.as_fd())
             .map_err(|e| failed(format!("/proc/{}: {e}", t.host_pid)))?
             .is_none();
-        // Every task shares t0's PID namespace until CLONE_NEWPID is
-        // supported; then this must translate through the viewer's namespace
-        // (the `NSpid` line of `/proc/PID/status` lists every level).
-        Ok(if reaped { 0 } else { t.ns_pid })
+        Ok(if reaped {
+            0
+        } else {
+            t.nr_seen_by(v).unwrap_or(0)
+        })
     }
 }
 

@@ -16,7 +16,9 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 
-use nscheck_model::abi::{IPC_INFO, IPC_SET, IPC_STAT, MSG_INFO, MSG_STAT, MSG_STAT_ANY};
+use nscheck_model::abi::{
+    CLONE_NEWPID, IPC_INFO, IPC_SET, IPC_STAT, MSG_INFO, MSG_STAT, MSG_STAT_ANY,
+};
 use nscheck_model::{Detail, MsgInfo, MsgSet, MsqidDs, Syscall, Sysctl};
 
 use super::proto::{self, Reply, WireOutcome};
@@ -231,10 +233,40 @@ fn hello(chan: BorrowedFd<'_>) {
     reply(chan, &hello, None);
 }
 
+/// Where an agent stands among the PID namespaces; only `clone` needs it.
+#[derive(Clone, Copy, Debug)]
+struct Place {
+    /// The level of its active PID namespace, counted from the host's (0):
+    /// `t0` is at 1. `None` where `/proc/self/status` could not tell.
+    level: Option<usize>,
+    /// Whether it has unshared `CLONE_NEWPID`, so that its children go one
+    /// level deeper than itself.
+    unshared_pid: bool,
+}
+
+impl Place {
+    /// The calling process's place, from the `NSpid` line of its status,
+    /// which has a number for every level from `/proc`'s namespace down (the
+    /// controller makes sure that this is the host's).
+    fn own() -> Place {
+        let level = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
+                line.split_whitespace().count().checked_sub(1)
+            });
+        Place {
+            level,
+            unshared_pid: false,
+        }
+    }
+}
+
 /// The agent loop of one task. Never returns: the task exits on `exit`, or
 /// when the controller closes its socket.
 fn serve(mut chan: OwnedFd) -> ! {
     hello(chan.as_fd());
+    let mut place = Place::own();
     loop {
         let frame = match proto::recv_frame(chan.as_fd()) {
             Ok(Some((frame, _))) => frame,
@@ -253,11 +285,22 @@ fn serve(mut chan: OwnedFd) -> ! {
                 // SAFETY: _exit ends the process; the kernel truncates the code.
                 unsafe { libc::_exit(code as libc::c_int) }
             }
-            Syscall::Fork => spawn(chan.as_fd(), None),
-            Syscall::Clone { flags, ref set_tid } => spawn(chan.as_fd(), Some((flags, set_tid))),
+            Syscall::Fork => spawn(chan.as_fd(), place, None),
+            Syscall::Clone { flags, ref set_tid } => {
+                spawn(chan.as_fd(), place, Some((flags, set_tid)))
+            }
             ref call => {
                 let r = match execute(call) {
-                    Ok(o) => Reply::Outcome(o),
+                    Ok(o) => {
+                        // Only a successful unshare moves the children.
+                        if let Syscall::Unshare { flags } = *call
+                            && flags & CLONE_NEWPID != 0
+                            && !o.err
+                        {
+                            place.unshared_pid = true;
+                        }
+                        Reply::Outcome(o)
+                    }
                     Err(e) => Reply::Failure(e),
                 };
                 reply(chan.as_fd(), &r, None);
@@ -266,17 +309,127 @@ fn serve(mut chan: OwnedFd) -> ! {
         };
         if let Some(child_chan) = child_chan {
             // We are the new child: forget the parent's socket (this closes
-            // it) and serve on our own.
+            // it) and serve on our own, in our own place.
             chan = child_chan;
             hello(chan.as_fd());
+            place = Place::own();
         }
+    }
+}
+
+/// `set_tid` as the kernel reads it: an array of `pid_t`. A number that
+/// does not fit is out of range for the model (below 1, or at least
+/// `pid_max`), so it becomes -1, which the kernel rejects with the same
+/// errno at the same level (R18), instead of being truncated to another pid.
+fn pid_t_array(set_tid: &[i64]) -> Vec<libc::pid_t> {
+    set_tid
+        .iter()
+        .map(|&t| libc::pid_t::try_from(t).unwrap_or(-1))
+        .collect()
+}
+
+/// A raw `clone3()` with `flags` and `set_tid`, and `SIGCHLD` to the parent
+/// on exit, as `fork` would.
+///
+/// # Safety
+///
+/// The caller must be single-threaded: without `CLONE_VM` and with no stack
+/// the child is a copy of it and goes on running ordinary code. (glibc's
+/// cached tid in the child's thread block is stale, which only matters to
+/// `raise()`, which agents do not use.)
+unsafe fn clone3(flags: i64, set_tid: &[libc::pid_t]) -> libc::c_long {
+    let args = CloneArgs {
+        flags: flags as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        // The kernel rejects a non-null `set_tid` of size 0.
+        set_tid: if set_tid.is_empty() {
+            0
+        } else {
+            set_tid.as_ptr() as u64
+        },
+        set_tid_size: set_tid.len() as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: `args` and `set_tid` live across the call; the caller
+    // guarantees the rest.
+    unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    }
+}
+
+/// What `clone(flags, set_tid)` does where `set_tid` has an entry for the
+/// host's PID namespace (index `host`), without ever touching a host pid.
+///
+/// The model stops with "unsupported" where the allocation reaches that
+/// entry, that is once every level inside the script's namespaces has passed
+/// its checks (innermost first, each error before the next level, R23), and
+/// gives those levels' errno otherwise. The kernel checks the same levels in
+/// the same order, so two probes with host entries that must fail tell the
+/// cases apart: host pid 1 is always taken (`EEXIST` there), and 0 is out of
+/// range (`EINVAL` there). A failed `alloc_pid` gives back every number it
+/// reserved and never moves a cursor for a `set_tid` entry (R22); the one
+/// other thing it may do, resetting the cursor of a namespace without pids
+/// (R15), comes out the same however often it happens.
+fn clone_with_host_entry(flags: i64, set_tid: &[i64], host: usize) -> Reply {
+    let mut probe = pid_t_array(set_tid);
+    let mut attempt = |host_tid: libc::pid_t| {
+        probe[host] = host_tid;
+        // SAFETY: agents are single-threaded.
+        match unsafe { clone3(flags, &probe) } {
+            -1 => Ok(errno()),
+            // Both probes must fail; a child made anyway leaves at once.
+            // SAFETY: _exit ends the process without running anything else.
+            0 => unsafe { libc::_exit(127) },
+            pid => Err(pid),
+        }
+    };
+    let unexpected =
+        |pid| Reply::Failure(format!("clone3 with a host set_tid entry made pid {pid}"));
+    match attempt(1) {
+        Ok(libc::EEXIST) => {}
+        Ok(e) => return Reply::Outcome(WireOutcome::errno(e)),
+        Err(pid) => return unexpected(pid),
+    }
+    match attempt(0) {
+        Ok(libc::EINVAL) => Reply::Unsupported(
+            "the linux backend does not run a set_tid entry for the host's PID namespace".into(),
+        ),
+        Ok(libc::EEXIST) => Reply::Outcome(WireOutcome::errno(libc::EEXIST)),
+        Ok(e) => Reply::Failure(format!(
+            "clone3 set_tid probes disagree: EEXIST with host pid 1, errno {e} with 0"
+        )),
+        Err(pid) => unexpected(pid),
     }
 }
 
 /// `fork()`, or `clone3()` with `clone`'s flags and `set_tid`. The parent
 /// replies with the child's pid and passes the controller's end of the
 /// child's socket along, and returns `None`; the child returns its own end.
-fn spawn(chan: BorrowedFd<'_>, clone: Option<(i64, &Vec<i64>)>) -> Option<OwnedFd> {
+/// A `set_tid` with an entry for the host's namespace is only probed (see
+/// [`clone_with_host_entry`]).
+fn spawn(chan: BorrowedFd<'_>, place: Place, clone: Option<(i64, &Vec<i64>)>) -> Option<OwnedFd> {
+    if let Some((flags, set_tid)) = clone
+        && !set_tid.is_empty()
+    {
+        // The level the child would be numbered in: set_tid[k] is for level
+        // `target - k`, so entry `target` is the host's (level 0).
+        let Some(level) = place.level else {
+            let msg = "cannot read this task's NSpid line, so set_tid is unsafe".to_string();
+            reply(chan, &Reply::Failure(msg), None);
+            return None;
+        };
+        let target =
+            level + usize::from(place.unshared_pid) + usize::from(flags & CLONE_NEWPID != 0);
+        // A longer list is EINVAL before the kernel looks at any entry (R17).
+        if set_tid.len() == target + 1 {
+            reply(chan, &clone_with_host_entry(flags, set_tid, target), None);
+            return None;
+        }
+    }
     let mut pair = [0; 2];
     // SAFETY: socketpair writes two fds into `pair`.
     let r = unsafe {
@@ -298,32 +451,8 @@ fn spawn(chan: BorrowedFd<'_>, clone: Option<(i64, &Vec<i64>)>) -> Option<OwnedF
         // SAFETY: this process is single-threaded, so the child may go on
         // running ordinary code.
         None => unsafe { libc::fork() }.into(),
-        Some((flags, set_tid)) => {
-            let args = CloneArgs {
-                flags: flags as u64,
-                exit_signal: libc::SIGCHLD as u64,
-                // The kernel rejects a non-null `set_tid` of size 0.
-                set_tid: if set_tid.is_empty() {
-                    0
-                } else {
-                    set_tid.as_ptr() as u64
-                },
-                set_tid_size: set_tid.len() as u64,
-                ..CloneArgs::default()
-            };
-            // SAFETY: without CLONE_VM and with no stack, clone3 is fork with
-            // flags: the child gets a copy of this single-threaded process.
-            // (glibc's cached tid in the child's thread block is stale, which
-            // only matters to raise(), which agents do not use.) `args` and
-            // `set_tid` live across the call.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_clone3,
-                    &args as *const CloneArgs,
-                    std::mem::size_of::<CloneArgs>(),
-                )
-            }
-        }
+        // SAFETY: this process is single-threaded.
+        Some((flags, set_tid)) => unsafe { clone3(flags, &pid_t_array(set_tid)) },
     };
     match pid {
         -1 => {

@@ -8,7 +8,7 @@
 use std::ffi::CStr;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// Whether an error means that the process is gone (reaped).
 fn is_gone(e: &io::Error) -> bool {
@@ -103,4 +103,79 @@ pub fn ns_pids(dir: BorrowedFd<'_>) -> io::Result<Option<Vec<i64>>> {
 /// Whether the process has exited: a zombie, dead, or already reaped.
 pub fn has_exited(dir: BorrowedFd<'_>) -> io::Result<bool> {
     Ok(matches!(state(dir)?, None | Some(b'Z' | b'X' | b'x')))
+}
+
+/// `NS_GET_PARENT` (`linux/nsfs.h`: `_IO(0xb7, 0x2)`): an fd for the parent
+/// of the namespace that an nsfs fd refers to.
+const NS_GET_PARENT: libc::c_ulong = 0xb702;
+
+/// The identity of a namespace: the inode number of its nsfs file, which is
+/// unique among the namespaces alive at one time.
+fn ns_inode(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    // SAFETY: `stat` is plain data; all-zero is a valid value to overwrite.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a live fd and a `stat` buffer of the right size.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st.st_ino)
+}
+
+/// The PID namespace of the process (`ns/pid`, its active namespace) and
+/// every ancestor of it that the caller can see, as inode numbers, outermost
+/// first, with an fd that keeps the process's namespace (and so, through
+/// the parent links, all of them) alive: while it is open no inode number of
+/// the chain can be given to another namespace. `None` once the process is
+/// gone.
+///
+/// The walk goes up with `NS_GET_PARENT` until the kernel refuses (`EPERM`):
+/// that is the caller's own PID namespace, whose parent is out of its scope,
+/// or the host's, which has none. Seen from the host's namespace, the chain
+/// is aligned with the `NSpid` line: entry `i` is the namespace in which the
+/// process has the `i`th number.
+pub fn pid_ns_chain(dir: BorrowedFd<'_>) -> io::Result<Option<(Vec<u64>, OwnedFd)>> {
+    // SAFETY: the name is NUL-terminated and `dir` is a live fd.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            c"ns/pid".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd == -1 {
+        let e = io::Error::last_os_error();
+        return if is_gone(&e) { Ok(None) } else { Err(e) };
+    }
+    // SAFETY: openat just returned this fd and nothing else owns it.
+    let own = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut chain = vec![ns_inode(own.as_fd())?];
+    let mut cur: Option<OwnedFd> = None;
+    loop {
+        let at = cur.as_ref().map_or(own.as_fd(), |f| f.as_fd());
+        // SAFETY: NS_GET_PARENT takes no argument and returns a new fd.
+        let parent = unsafe { libc::ioctl(at.as_raw_fd(), NS_GET_PARENT) };
+        if parent == -1 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EPERM) {
+                break;
+            }
+            return Err(e);
+        }
+        // SAFETY: the ioctl just returned this fd and nothing else owns it.
+        let parent = unsafe { OwnedFd::from_raw_fd(parent) };
+        chain.push(ns_inode(parent.as_fd())?);
+        cur = Some(parent);
+    }
+    chain.reverse();
+    Ok(Some((chain, own)))
+}
+
+/// `PROC_PID_INIT_INO`: the inode number of the host's (the initial) PID
+/// namespace, fixed by the kernel.
+pub const INIT_PID_NS_INODE: u64 = 0xEFFF_FFFC;
+
+/// The inode number of the caller's own PID namespace.
+pub fn own_pid_ns() -> io::Result<u64> {
+    let f = File::open("/proc/self/ns/pid")?;
+    ns_inode(f.as_fd())
 }

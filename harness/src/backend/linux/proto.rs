@@ -23,6 +23,9 @@ pub enum Reply {
     Outcome(WireOutcome),
     /// The agent could not make the call at all (not a result of the call).
     Failure(String),
+    /// The agent refused the call because the model does not specify it
+    /// (a `set_tid` entry for the host's PID namespace).
+    Unsupported(String),
 }
 
 /// An [`Outcome`] whose errno is still a raw number.
@@ -377,6 +380,10 @@ pub fn encode_reply(reply: &Reply) -> Vec<u8> {
             e.u8(2);
             e.bytes(msg.as_bytes());
         }
+        Reply::Unsupported(msg) => {
+            e.u8(3);
+            e.bytes(msg.as_bytes());
+        }
     }
     e.0
 }
@@ -427,6 +434,7 @@ pub fn decode_reply(buf: &[u8]) -> io::Result<Reply> {
             Reply::Outcome(WireOutcome { value, err, detail })
         }
         2 => Reply::Failure(String::from_utf8_lossy(&d.bytes()?).into_owned()),
+        3 => Reply::Unsupported(String::from_utf8_lossy(&d.bytes()?).into_owned()),
         _ => return Err(bad("unknown reply")),
     };
     d.done()?;
@@ -628,6 +636,7 @@ mod tests {
             )),
             Reply::Outcome(WireOutcome::val(0, Detail::Stat(MsqidDs::default()))),
             Reply::Failure("boom".into()),
+            Reply::Unsupported("host".into()),
         ];
         for r in replies {
             assert_eq!(decode_reply(&encode_reply(&r)).unwrap(), r);
