@@ -33,9 +33,15 @@ fn campaign_bytes(seed: u64, cases: u64) -> Vec<u8> {
 fn same_seed_same_bytes_in_process() {
     let a = campaign_bytes(1, 300);
     let b = campaign_bytes(1, 300);
-    assert!(a.len() > 10_000, "the campaign produced too little to compare");
+    assert!(
+        a.len() > 10_000,
+        "the campaign produced too little to compare"
+    );
     assert!(a == b, "two runs of seed 1 differ");
-    assert!(a != campaign_bytes(2, 300), "seeds 1 and 2 gave the same bytes");
+    assert!(
+        a != campaign_bytes(2, 300),
+        "seeds 1 and 2 gave the same bytes"
+    );
 }
 
 #[test]
@@ -50,5 +56,8 @@ fn same_seed_same_bytes_across_processes() {
     };
     let (a, b) = (generate_all(), generate_all());
     assert!(a.len() > 1000);
-    assert_eq!(a, b, "two processes generated different scripts for seed 42");
+    assert_eq!(
+        a, b,
+        "two processes generated different scripts for seed 42"
+    );
 }
