@@ -211,16 +211,19 @@ impl IpcNamespace {
         self.slot(name).load(Ordering::Relaxed)
     }
 
-    /// Writes a sysctl as `cred`: the file permissions (0644 owned by the
-    /// namespace's root; `msg_next_id` is 0666 with checkpoint/restore
-    /// rights), then the handler's range check.
+    /// Writes a sysctl as `cred`: the file permissions, then the handler's
+    /// range check. `msg_next_id` is 0444 unless the writer has
+    /// checkpoint/restore rights, which make it 0666 (`ipc_permissions`), so
+    /// without them even root's open fails; the other msg sysctls are 0644,
+    /// owned by the namespace's root.
     pub fn write_sysctl(&self, cred: &Cred, name: MsgSysctl, v: i64) -> Result<(), Errno> {
         let cr_capable = cred.capable(CAP_SYS_ADMIN) || cred.capable(CAP_CHECKPOINT_RESTORE);
-        if cred.euid != 0 && !(name == MsgSysctl::MsgNextId && cr_capable) {
+        let may_open = match name {
+            MsgSysctl::MsgNextId => cr_capable,
+            _ => cred.euid == 0,
+        };
+        if !may_open {
             return Err(Errno::EACCES);
-        }
-        if name == MsgSysctl::MsgNextId && !cr_capable {
-            return Err(Errno::EPERM);
         }
         let max = if name == MsgSysctl::Msgmni {
             IPCMNI
