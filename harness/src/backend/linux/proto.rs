@@ -310,7 +310,10 @@ pub fn decode_call(buf: &[u8]) -> io::Result<Syscall> {
             let flags = d.i64()?;
             let n = d.i64()?;
             let mut set_tid = Vec::new();
-            for _ in 0..n.clamp(0, 64) {
+            // Each entry is read from the frame, so a bad count fails at the
+            // frame's end instead of allocating; any length a script can
+            // write (clone3 itself refuses more than 32) round-trips.
+            for _ in 0..n.max(0) {
                 set_tid.push(d.i64()?);
             }
             Syscall::Clone { flags, set_tid }
