@@ -438,8 +438,9 @@ impl Kernel {
     /// namespace takes no new pids (`zap_pid_ns_processes`, R13).
     fn exit(&mut self, task: TaskId) {
         let ns = self.active_ns(task);
+        let is_init = self.pids.child_reaper(ns) == Some(task);
         let mut victims = Vec::new();
-        if self.pids.child_reaper(ns) == Some(task) {
+        if is_init {
             for (i, t) in self.tasks.iter().enumerate() {
                 if i != task.0 && t.state != State::Reaped && self.pids.nr_in(t.pid, ns) != 0 {
                     victims.push(TaskId(i));
@@ -458,29 +459,61 @@ impl Kernel {
             self.forget_sleeper(v);
             self.tasks[v.0].state = State::Zombie;
         }
-        if !victims.is_empty() || self.pids.child_reaper(ns) == Some(task) {
+        if is_init {
             self.pids.disable(ns);
-        }
-        for &v in &victims {
-            self.release(v);
         }
         self.blocked.remove(&task);
         self.forget_sleeper(task);
         self.tasks[task.0].state = State::Zombie;
-        let reaper = self.pids.child_reaper(ns).filter(|&r| r != task);
-        for t in &mut self.tasks {
-            if t.parent == Some(task) && t.state != State::Reaped {
-                t.parent = reaper;
+        if !is_init {
+            let reaper = self.pids.child_reaper(ns);
+            for t in &mut self.tasks {
+                if t.parent == Some(task) && t.state != State::Reaped {
+                    t.parent = reaper;
+                }
             }
         }
-        // A parent asleep in `waitpid` for this task reaps it now.
-        let waiter = self.blocked.iter().find_map(|(&w, b)| match b.wake {
-            Wake::Wait { child } if child == task => Some(w),
-            _ => None,
-        });
-        if let Some(w) = waiter {
-            let outcome = self.reap(w, task);
-            self.complete(w, outcome);
+        // The dying init reaps the victims whose parent is in the namespace;
+        // one whose parent is outside (a later child of a task that did
+        // `unshare(CLONE_NEWPID)`) stays a zombie for that parent, and the
+        // init's exit waits for it (see `exit_pending`).
+        for &v in &victims {
+            let parent = self.tasks[v.0].parent;
+            if parent.is_none_or(|p| p == task || victims.contains(&p)) {
+                self.release(v);
+            }
+        }
+        self.reap_waiters();
+    }
+
+    /// Whether `task`, a zombie, is a namespace's init still waiting in
+    /// `zap_pid_ns_processes` for tasks of its namespace to be reaped; its
+    /// parent's `waitpid` sleeps until they are.
+    fn exit_pending(&self, task: TaskId) -> bool {
+        let ns = self.active_ns(task);
+        self.pids.child_reaper(ns) == Some(task)
+            && self.tasks.iter().enumerate().any(|(i, t)| {
+                i != task.0 && t.state != State::Reaped && self.pids.nr_in(t.pid, ns) != 0
+            })
+    }
+
+    /// Parents asleep in `waitpid` for a child that is now a zombie reap it
+    /// (which may in turn end a pending init exit, hence the loop).
+    fn reap_waiters(&mut self) {
+        loop {
+            let ready = self.blocked.iter().find_map(|(&w, b)| match b.wake {
+                Wake::Wait { child }
+                    if self.tasks[child.0].state == State::Zombie && !self.exit_pending(child) =>
+                {
+                    Some((w, child))
+                }
+                _ => None,
+            });
+            let Some((waiter, child)) = ready else {
+                return;
+            };
+            let outcome = self.reap(waiter, child);
+            self.complete(waiter, outcome);
         }
     }
 
@@ -521,8 +554,10 @@ impl Kernel {
         let Some(child) = child else {
             return Ok(Step::Done(Outcome::err(Errno::ECHILD)));
         };
-        if self.tasks[child.0].state == State::Zombie {
-            return Ok(Step::Done(self.reap(task, child)));
+        if self.tasks[child.0].state == State::Zombie && !self.exit_pending(child) {
+            let outcome = self.reap(task, child);
+            self.reap_waiters();
+            return Ok(Step::Done(outcome));
         }
         self.sleep(task, Wake::Wait { child });
         Ok(Step::Blocked)
