@@ -7,9 +7,13 @@
 //!   check order.
 //!
 //! Locking: the registry is a read-mostly `RwLock` from index to
-//! `Arc<Queue>`; a call takes it only to find its queue and then works under
+//! `Arc<Queue>`; `msgsnd`, `msgrcv` and `IPC_SET` find their queue in one of
+//! several copies of its index table (a shard chosen by the caller's pid, so
+//! that threads on different queues share no lock word) and then work under
 //! that queue's own mutex. The lock order is registry, then queue, then a
-//! task's parking spot. Namespace-wide counters are per-queue atomics summed
+//! task's parking spot; the shards are written only under the registry's
+//! write lock (and, by `IPC_RMID`, the queue's), all at once, and nothing is
+//! locked while a shard is held. Namespace-wide counters are per-queue atomics summed
 //! by `MSG_INFO`, so senders on different queues share no lock and no
 //! counter.
 

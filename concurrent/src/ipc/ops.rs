@@ -55,13 +55,15 @@ pub fn msgget(task: &Task, key: i32, msgflg: i32) -> Result<i32, Errno> {
     };
     let q = Queue::new(key, idx, seq, perm, ns.msgmnb());
     let id = q.id() as i32;
-    ids.insert(Arc::new(q));
+    let q = Arc::new(q);
+    ns.publish(&mut ids, idx, Some(&q));
+    ids.insert(q);
     Ok(id)
 }
 
-/// The queue with id `msqid`, from the read-mostly registry.
-fn find(ns: &IpcNamespace, msqid: i32) -> Result<Arc<Queue>, Errno> {
-    ns.ids().lookup(msqid.into()).cloned()
+/// The queue with id `msqid`, from the caller's shard of the lookup table.
+fn find(task: &Task, msqid: i32) -> Result<Arc<Queue>, Errno> {
+    task.ipc_ns.find(task.pid, msqid.into())
 }
 
 /// Sleeps on the task's parking spot after registering under `q`'s lock;
@@ -87,7 +89,7 @@ pub fn msgsnd(task: &Task, msqid: i32, mtype: i64, text: &[u8], msgflg: i32) -> 
     if mtype < 1 {
         return Err(Errno::EINVAL);
     }
-    let queue = find(ns, msqid)?;
+    let queue = find(task, msqid)?;
     let msg = Msg {
         mtype,
         text: text.to_vec(),
@@ -155,7 +157,7 @@ pub fn msgrcv(
         msgsz,
         noerror: msgflg & MSG_NOERROR != 0,
     };
-    let queue = find(ns, msqid)?;
+    let queue = find(task, msqid)?;
     let mut q = queue.lock();
     if q.st.deleted {
         return Err(Errno::EIDRM);
@@ -222,6 +224,7 @@ pub fn msgctl(task: &Task, msqid: i32, cmd: i32, set: Option<&MsgSet>) -> Result
                 return Err(Errno::EPERM);
             }
             Ids::remove(&mut ids, queue.idx);
+            ns.publish(&mut ids, queue.idx, None);
             drop(ids);
             q.destroy();
             Ok(Ctl::Done)
@@ -260,7 +263,7 @@ fn info(ns: &IpcNamespace, cmd: i32) -> Ctl {
 /// `IPC_SET`.
 fn set_queue(task: &Task, msqid: i32, set: MsgSet) -> Result<Ctl, Errno> {
     let ns = &task.ipc_ns;
-    let queue = find(ns, msqid)?;
+    let queue = find(task, msqid)?;
     let mut q = queue.lock();
     if q.st.deleted {
         return Err(Errno::EIDRM);

@@ -149,7 +149,15 @@ pub(crate) struct Counters {
 }
 
 /// `struct msg_queue` with its `kern_ipc_perm`.
+///
+/// Aligned to 128 bytes (x86 prefetches cache lines in 128-byte pairs) so
+/// that two queues never share a line: queues created one after the other
+/// sit side by side on the heap, and the tail of one (its sleeper lists,
+/// written by every receive) would otherwise share a line with the head of
+/// the next (its reference count, counters and lock word), slowing down
+/// threads that work on different queues.
 #[derive(Debug)]
+#[repr(align(128))]
 pub(crate) struct Queue {
     pub key: i64,
     pub seq: i64,
@@ -364,6 +372,11 @@ impl Locked<'_> {
     /// `ss_wakeup` without `kill`: the senders whose message now fits are
     /// woken in FIFO order; the others keep their order at the tail.
     fn wake_senders(&mut self) {
+        // The common case, no sleeping sender: leave the list untouched
+        // rather than rebuild it, which costs stores on every receive.
+        if self.st.senders.is_empty() {
+            return;
+        }
         let mut pending = std::mem::take(&mut self.st.senders);
         let mut stay = VecDeque::new();
         while let Some(s) = pending.pop_front() {
