@@ -122,7 +122,12 @@ impl Stats {
     /// Adds the records of one trace.
     pub fn add(&mut self, script: &Script, records: &[Record]) {
         self.cases += 1;
-        self.statements += script.stmts.len() as u64;
+        self.add_records(script.stmts.len() as u64, records);
+    }
+
+    /// Adds `statements` statements and the calls that finished in them.
+    pub fn add_records(&mut self, statements: u64, records: &[Record]) {
+        self.statements += statements;
         for r in records {
             let e = self.calls.entry(r.call).or_default();
             e.0 += 1;
@@ -131,6 +136,20 @@ impl Stats {
                 Some(errno) => *self.errnos.entry(errno).or_default() += 1,
             }
         }
+    }
+
+    /// Adds another set of counts.
+    pub fn merge(&mut self, other: &Stats) {
+        for (call, (n, ok)) in &other.calls {
+            let e = self.calls.entry(call).or_default();
+            e.0 += n;
+            e.1 += ok;
+        }
+        for (errno, n) in &other.errnos {
+            *self.errnos.entry(*errno).or_default() += n;
+        }
+        self.statements += other.statements;
+        self.cases += other.cases;
     }
 
     /// The summary tables.
@@ -225,7 +244,7 @@ pub fn campaign(
                 .divergence
                 .or(verdict.divergence)
                 .expect("a divergence");
-            let path = write_regression(&c.regressions, c.seed, case, &small, &d)
+            let path = write_conform_regression(&c.regressions, c.seed, case, &small, &d)
                 .map_err(|e| RunError::Unavailable(format!("cannot write regression: {e}")))?;
             return Ok(Report {
                 stats,
@@ -244,18 +263,37 @@ pub fn campaign(
 }
 
 /// Writes a shrunk divergent script with a header that explains it.
-fn write_regression(
+fn write_conform_regression(
     dir: &Path,
     seed: u64,
     case: u64,
     script: &Script,
     d: &Divergence,
 ) -> std::io::Result<PathBuf> {
+    let how = format!("`nscheck conform --seed {seed}`, case {case}");
+    write_regression(
+        dir,
+        &format!("conform-seed{seed}-case{case}"),
+        &how,
+        script,
+        d,
+    )
+}
+
+/// Writes the shrunk divergent `script` to `dir/NAME.nsc`, with a header
+/// saying how it was found (`how`) and where the backends first differ.
+pub fn write_regression(
+    dir: &Path,
+    name: &str,
+    how: &str,
+    script: &Script,
+    d: &dyn std::fmt::Display,
+) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let path = dir.join(format!("conform-seed{seed}-case{case}.nsc"));
+    let path = dir.join(format!("{name}.nsc"));
     let mut text = format!(
-        "# Found by `nscheck conform --seed {seed}`, case {case}, then shrunk.\n\
-         # The model and the kernel first differ at {d}\n"
+        "# Found by {how}, then shrunk.\n\
+         # The model and the other backend first differ at {d}\n"
     )
     .lines()
     .map(|l| {

@@ -4,7 +4,8 @@
 //! - [`run`]: runs a script on a backend and formats the trace;
 //! - [`backend`]: the model, and the real kernel in fresh namespaces;
 //! - [`cli`]: the `nscheck` command line;
-//! - [`fuzzing`]: the parser properties that every fuzzing front end checks.
+//! - [`fuzzing`]: the parser properties that every fuzzing front end checks;
+//! - [`ops`]: the differential engine (op sequences, lockstep check).
 
 pub mod backend;
 pub mod cli;
@@ -12,5 +13,6 @@ pub mod commands;
 pub mod conform;
 pub mod fuzzing;
 pub mod generate;
+pub mod ops;
 pub mod run;
 pub mod script;

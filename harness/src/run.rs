@@ -81,9 +81,13 @@ struct Pending {
     bind: Option<String>,
 }
 
-/// The dynamic state of a run.
-struct Runner<'a> {
-    script: &'a Script,
+/// A run in progress: a backend driven one statement at a time.
+///
+/// [`run`] and [`run_partial`] execute a whole script through a session; a
+/// differential check ([`crate::ops`]) drives two sessions in lockstep and
+/// compares them after every statement.
+pub struct Session<'a> {
+    file: String,
     backend: &'a mut dyn Backend,
     values: BTreeMap<String, i64>,
     tasks: BTreeMap<String, Option<TaskId>>,
@@ -91,6 +95,86 @@ struct Runner<'a> {
     blocked: BTreeMap<TaskId, Pending>,
     gone: BTreeMap<TaskId, &'static str>,
     trace: Trace,
+}
+
+impl std::fmt::Debug for Session<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("file", &self.file)
+            .field("lines", &self.trace.lines.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Session<'a> {
+    /// A session on `backend`; `file` names the script in error messages.
+    pub fn new(file: &str, backend: &'a mut dyn Backend) -> Session<'a> {
+        Session {
+            file: file.to_string(),
+            backend,
+            values: BTreeMap::new(),
+            tasks: BTreeMap::from([("t0".to_string(), Some(TaskId(0)))]),
+            names: vec!["t0".to_string()],
+            blocked: BTreeMap::new(),
+            gone: BTreeMap::new(),
+            trace: Trace::default(),
+        }
+    }
+
+    /// Runs one statement; its trace lines are appended to [`Session::lines`].
+    pub fn exec(&mut self, stmt: &Stmt) -> Result<(), RunError> {
+        self.stmt(stmt)
+    }
+
+    /// The trace lines so far.
+    pub fn lines(&self) -> &[String] {
+        &self.trace.lines
+    }
+
+    /// The calls finished so far.
+    pub fn records(&self) -> &[Record] {
+        &self.trace.records
+    }
+
+    /// The value bound to `name`, if any.
+    pub fn value(&self, name: &str) -> Option<i64> {
+        self.values.get(name).copied()
+    }
+
+    /// Whether the task called `name` exists and may make a call now: it was
+    /// created, is not asleep in a call, and has not exited or been killed.
+    pub fn is_ready(&self, name: &str) -> bool {
+        match self.tasks.get(name) {
+            Some(Some(t)) => !self.blocked.contains_key(t) && !self.gone.contains_key(t),
+            _ => false,
+        }
+    }
+
+    /// The names of the tasks asleep in a call, with the calls.
+    pub fn blocked(&self) -> impl Iterator<Item = (&str, &Syscall)> {
+        self.blocked
+            .iter()
+            .map(|(t, p)| (self.names[t.0].as_str(), &p.call))
+    }
+
+    /// The backend's state digest ([`Backend::digest`]).
+    pub fn digest(&mut self) -> Result<Option<nscheck_model::IpcDigest>, BackendError> {
+        self.backend.digest()
+    }
+
+    /// Ends the session and returns its trace.
+    pub fn into_trace(self) -> Trace {
+        let mut trace = self.trace;
+        trace.blocked = self
+            .blocked
+            .into_iter()
+            .map(|(t, p)| (self.names[t.0].clone(), p.call))
+            .collect();
+        trace.values = self.values;
+        trace.gone = self.gone.keys().map(|t| self.names[t.0].clone()).collect();
+        trace.tasks = self.names;
+        trace
+    }
 }
 
 /// Runs `script` on `backend`.
@@ -104,27 +188,9 @@ pub fn run(script: &Script, backend: &mut dyn Backend) -> Result<Trace, RunError
 /// Runs `script` on `backend` and returns the trace as far as it got, with
 /// the error that stopped it, if any.
 pub fn run_partial(script: &Script, backend: &mut dyn Backend) -> (Trace, Option<RunError>) {
-    let mut r = Runner {
-        script,
-        backend,
-        values: BTreeMap::new(),
-        tasks: BTreeMap::from([("t0".to_string(), Some(TaskId(0)))]),
-        names: vec!["t0".to_string()],
-        blocked: BTreeMap::new(),
-        gone: BTreeMap::new(),
-        trace: Trace::default(),
-    };
-    let error = script.stmts.iter().find_map(|stmt| r.stmt(stmt).err());
-    let mut trace = r.trace;
-    trace.blocked = r
-        .blocked
-        .into_iter()
-        .map(|(t, p)| (r.names[t.0].clone(), p.call))
-        .collect();
-    trace.values = r.values;
-    trace.gone = r.gone.keys().map(|t| r.names[t.0].clone()).collect();
-    trace.tasks = r.names;
-    (trace, error)
+    let mut s = Session::new(&script.file, backend);
+    let error = script.stmts.iter().find_map(|stmt| s.exec(stmt).err());
+    (s.into_trace(), error)
 }
 
 /// The byte pattern of `msgsnd(q, t, N, f)`: N bytes `a..z` repeating.
@@ -135,10 +201,10 @@ pub fn pattern(n: usize) -> Vec<u8> {
 /// The largest byte count a script may ask for.
 const MAX_TEXT: i64 = 1 << 24;
 
-impl Runner<'_> {
+impl Session<'_> {
     fn err(&self, stmt: &Stmt, msg: impl Into<String>) -> RunError {
         RunError::Script(ScriptError {
-            file: self.script.file.clone(),
+            file: self.file.clone(),
             line: stmt.line,
             msg: msg.into(),
         })
@@ -149,7 +215,7 @@ impl Runner<'_> {
             BackendError::Unsupported(m) => self.err(stmt, m),
             BackendError::Unavailable(m) => RunError::Unavailable(m),
             BackendError::Failed(msg) => RunError::Failed {
-                file: self.script.file.clone(),
+                file: self.file.clone(),
                 line: stmt.line,
                 msg,
             },

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, VecDeque};
 use crate::abi::*;
 use crate::dialect::Dialect;
 use crate::kernel::{Kernel, Wake};
-use crate::syscall::{Detail, MsgInfo, MsgSet, MsqidDs, Outcome, TaskId};
+use crate::syscall::{Detail, IpcDigest, MsgInfo, MsgSet, MsqidDs, NsDigest, Outcome, TaskId};
 
 /// The read and write permission requests of `ipcperms`.
 const S_IRUGO: i64 = 0o444;
@@ -132,6 +132,27 @@ impl IpcNs {
         } else {
             self.max_idx.max(0)
         }
+    }
+
+    /// The `struct msginfo` of `IPC_INFO`, or of `MSG_INFO` with the usage
+    /// counts (R29).
+    fn info(&self, cmd: i64) -> MsgInfo {
+        let mut info = MsgInfo {
+            msgpool: MSGPOOL,
+            msgmap: MSGTQL,
+            msgmax: self.msgmax,
+            msgmnb: self.msgmnb,
+            msgmni: self.msgmni,
+            msgssz: MSGSSZ,
+            msgtql: MSGTQL,
+            msgseg: MSGSEG,
+        };
+        if cmd == MSG_INFO {
+            info.msgpool = self.queues.len() as i64;
+            info.msgmap = self.hdrs.min(INT_MAX);
+            info.msgtql = self.bytes.min(INT_MAX);
+        }
+        info
     }
 
     /// Reads a msg sysctl.
@@ -635,6 +656,41 @@ impl Kernel {
         }
     }
 
+    /// The `struct msqid64_ds` of `IPC_STAT`, with pids as `viewer` sees them.
+    fn msqid_ds(&self, viewer: TaskId, q: &MsgQueue) -> MsqidDs {
+        MsqidDs {
+            key: q.perm.key,
+            uid: q.perm.uid,
+            gid: q.perm.gid,
+            cuid: q.perm.cuid,
+            cgid: q.perm.cgid,
+            mode: q.perm.mode,
+            seq: q.seq,
+            qnum: q.qnum(),
+            cbytes: q.cbytes,
+            qbytes: q.qbytes,
+            lspid: self.pid_vnr(viewer, q.lspid),
+            lrpid: self.pid_vnr(viewer, q.lrpid),
+        }
+    }
+
+    /// A read-only digest of the whole IPC state, for differential checks
+    /// (see [`IpcDigest`]).
+    pub fn digest(&self) -> IpcDigest {
+        let namespaces = self.ipc_nss.iter().map(|ns| NsDigest {
+            max_idx: ns.info_ret(),
+            info: ns.info(MSG_INFO),
+            queues: ns
+                .queues
+                .iter()
+                .map(|(&idx, q)| ((q.seq << IPCMNI_SHIFT) + idx, self.msqid_ds(TaskId(0), q)))
+                .collect(),
+        });
+        IpcDigest {
+            namespaces: namespaces.collect(),
+        }
+    }
+
     /// `msgctl(msqid, cmd, buf)` (§4.4, R28–R35).
     pub(crate) fn msgctl(
         &mut self,
@@ -650,24 +706,7 @@ impl Kernel {
         let cred = self.task(task).cred;
         let ns = self.ipc_ns(task);
         match cmd {
-            IPC_INFO | MSG_INFO => {
-                let mut info = MsgInfo {
-                    msgpool: MSGPOOL,
-                    msgmap: MSGTQL,
-                    msgmax: ns.msgmax,
-                    msgmnb: ns.msgmnb,
-                    msgmni: ns.msgmni,
-                    msgssz: MSGSSZ,
-                    msgtql: MSGTQL,
-                    msgseg: MSGSEG,
-                };
-                if cmd == MSG_INFO {
-                    info.msgpool = ns.queues.len() as i64;
-                    info.msgmap = ns.hdrs.min(INT_MAX);
-                    info.msgtql = ns.bytes.min(INT_MAX);
-                }
-                Outcome::with(ns.info_ret(), Detail::Info(info))
-            }
+            IPC_INFO | MSG_INFO => Outcome::with(ns.info_ret(), Detail::Info(ns.info(cmd))),
             IPC_STAT | MSG_STAT | MSG_STAT_ANY => {
                 let idx = if cmd == IPC_STAT {
                     match ns.lookup(msqid) {
@@ -688,21 +727,7 @@ impl Kernel {
                 } else {
                     (q.seq << IPCMNI_SHIFT) + idx
                 };
-                let ds = MsqidDs {
-                    key: q.perm.key,
-                    uid: q.perm.uid,
-                    gid: q.perm.gid,
-                    cuid: q.perm.cuid,
-                    cgid: q.perm.cgid,
-                    mode: q.perm.mode,
-                    seq: q.seq,
-                    qnum: q.qnum(),
-                    cbytes: q.cbytes,
-                    qbytes: q.qbytes,
-                    lspid: self.pid_vnr(task, q.lspid),
-                    lrpid: self.pid_vnr(task, q.lrpid),
-                };
-                Outcome::with(ret, Detail::Stat(ds))
+                Outcome::with(ret, Detail::Stat(self.msqid_ds(task, q)))
             }
             IPC_SET => self.msgctl_set(task, msqid, set.unwrap_or_default()),
             IPC_RMID => {

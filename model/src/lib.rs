@@ -34,5 +34,6 @@ pub use abi::Errno;
 pub use dialect::Dialect;
 pub use kernel::{CallError, Kernel};
 pub use syscall::{
-    Detail, Event, MsgInfo, MsgSet, MsqidDs, Outcome, Ret, Step, Syscall, Sysctl, TaskId,
+    Detail, Event, IpcDigest, MsgInfo, MsgSet, MsqidDs, NsDigest, Outcome, Ret, Step, Syscall,
+    Sysctl, TaskId,
 };

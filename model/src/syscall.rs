@@ -191,6 +191,37 @@ pub struct MsqidDs {
     pub lrpid: i64,
 }
 
+/// The IPC state as `MSG_INFO` and `IPC_STAT` report it, for differential
+/// checks: per IPC namespace in creation order, `MSG_INFO`'s return value
+/// (the highest index in use) and `struct msginfo`, then every queue's id
+/// and `struct msqid64_ds` in index order, with pids as `t0` sees them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IpcDigest {
+    pub namespaces: Vec<NsDigest>,
+}
+
+/// One IPC namespace of an [`IpcDigest`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NsDigest {
+    pub max_idx: i64,
+    pub info: MsgInfo,
+    pub queues: Vec<(i64, MsqidDs)>,
+}
+
+impl IpcDigest {
+    /// One line per namespace and per queue, for reports.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, ns) in self.namespaces.iter().enumerate() {
+            out.push(format!("ns{i}: {} {:?}", ns.max_idx, ns.info));
+            for (id, ds) in &ns.queues {
+                out.push(format!("  {id}: {ds:?}"));
+            }
+        }
+        out
+    }
+}
+
 /// `struct msginfo`, as `IPC_INFO` and `MSG_INFO` fill it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct MsgInfo {

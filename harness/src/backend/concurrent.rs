@@ -9,6 +9,13 @@
 //! running, so every wake-up the call caused has finished. Sleepers that
 //! finished are reported in the order they went to sleep.
 //!
+//! The fast path: a call that cannot sleep by its contract (`msgget`,
+//! `msgctl`, and `msgsnd`/`msgrcv` with `IPC_NOWAIT`) runs on the calling
+//! thread, so a script whose tasks never block starts no thread at all.
+//! Such a call is marked `Inline` on the board; should the implementation
+//! park it all the same, the observer kills it at once, so the call fails
+//! with `EINTR` and the backend reports the stray sleep instead of hanging.
+//!
 //! The task calls (`fork`, `exit`, `waitpid`, credentials, `unshare` of the
 //! IPC namespace, the PID sysctls) are handled by a small task table here,
 //! mirroring the model's `kernel.rs` for a single PID namespace. PID
@@ -17,17 +24,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc::{Sender, channel};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 
-use nscheck_concurrent::ipc::{self, Ctl, IpcNamespace, MsgSysctl};
+use nscheck_concurrent::ipc::{self, Ctl, IpcNamespace, MSG_INFO, MSG_STAT_ANY, MsgSysctl};
 use nscheck_concurrent::{Cred, SleepObserver, Sleeper, Task};
 use nscheck_model::abi::{
     CAP_CHECKPOINT_RESTORE, CAP_LAST_CAP, CAP_SETGID, CAP_SETPCAP, CAP_SETUID, CAP_SYS_ADMIN,
     CLONE_NEWIPC, CLONE_NEWPID, PID_MAX_DEFAULT,
 };
 use nscheck_model::{
-    Detail, Errno, Event, MsgInfo, MsgSet, MsqidDs, Outcome, Ret, Step, Syscall, Sysctl, TaskId,
+    Detail, Errno, Event, IpcDigest, MsgInfo, MsgSet, MsqidDs, NsDigest, Outcome, Ret, Step,
+    Syscall, Sysctl, TaskId,
 };
 
 use super::{Backend, BackendError};
@@ -46,6 +54,8 @@ enum Status {
     Running,
     /// The call is registered as a sleeper and waits.
     Parked,
+    /// A call that must not sleep runs on the backend's own thread.
+    Inline,
 }
 
 /// What the workers and the implementation report to the backend.
@@ -54,6 +64,10 @@ struct Board {
     status: Vec<Status>,
     /// The outcome of each task's last call, until collected.
     done: Vec<Option<Outcome>>,
+    /// Each task's parking spot, to stop an inline call that parks.
+    sleepers: Vec<Weak<Sleeper>>,
+    /// Set when an inline call parked: the task's token.
+    strayed: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -88,6 +102,16 @@ struct Observer(Arc<Shared>);
 
 impl SleepObserver for Observer {
     fn parked(&self, token: u64) {
+        let mut b = self.0.board();
+        if b.status[token as usize] == Status::Inline {
+            // The backend's own thread would sleep forever: kill the call.
+            b.strayed = Some(token);
+            if let Some(s) = b.sleepers[token as usize].upgrade() {
+                s.kill();
+            }
+            return;
+        }
+        drop(b);
         self.0.set(token, Status::Parked);
     }
 
@@ -180,8 +204,10 @@ impl PidTable {
     }
 }
 
+/// Makes each new IPC namespace (a test selects a mutant through it).
+pub type NamespaceMaker = Arc<dyn Fn() -> IpcNamespace + Send + Sync>;
+
 /// Runs calls on `nscheck-concurrent`.
-#[derive(Debug)]
 pub struct ConcurrentBackend {
     shared: Arc<Shared>,
     tasks: Vec<TaskEntry>,
@@ -190,6 +216,20 @@ pub struct ConcurrentBackend {
     blocked: BTreeMap<TaskId, (u64, Wait)>,
     next_order: u64,
     events: Vec<Event>,
+    /// Every IPC namespace created, in creation order, for the digest.
+    namespaces: Vec<Arc<IpcNamespace>>,
+    new_namespace: NamespaceMaker,
+    /// The parking spot of the digest's probe calls (they never sleep).
+    probe: Arc<Sleeper>,
+}
+
+impl std::fmt::Debug for ConcurrentBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConcurrentBackend")
+            .field("tasks", &self.tasks)
+            .field("blocked", &self.blocked)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ConcurrentBackend {
@@ -205,6 +245,12 @@ fn unsupported(what: &str) -> BackendError {
 impl ConcurrentBackend {
     /// `t0`: pid 1, root with every capability, in a fresh IPC namespace.
     pub fn new() -> ConcurrentBackend {
+        ConcurrentBackend::with_namespaces(Arc::new(IpcNamespace::new))
+    }
+
+    /// As [`ConcurrentBackend::new`], with every IPC namespace made by
+    /// `maker`.
+    pub fn with_namespaces(maker: NamespaceMaker) -> ConcurrentBackend {
         let mut b = ConcurrentBackend {
             shared: Arc::new(Shared::default()),
             tasks: Vec::new(),
@@ -217,6 +263,9 @@ impl ConcurrentBackend {
             blocked: BTreeMap::new(),
             next_order: 0,
             events: Vec::new(),
+            namespaces: Vec::new(),
+            new_namespace: maker,
+            probe: Arc::new(Sleeper::new(u64::MAX, None)),
         };
         let pid = b.pids.alloc().expect("a new namespace has room");
         let all = (1u64 << (CAP_LAST_CAP + 1)) - 1;
@@ -229,25 +278,36 @@ impl ConcurrentBackend {
             sgid: 0,
             caps: all,
         };
-        b.add_task(pid, None, Arc::new(IpcNamespace::new()), cred);
+        let ns = b.namespace();
+        b.add_task(pid, None, ns, cred);
         b
+    }
+
+    /// A new IPC namespace, remembered for the digest.
+    fn namespace(&mut self) -> Arc<IpcNamespace> {
+        let ns = Arc::new((self.new_namespace)());
+        self.namespaces.push(ns.clone());
+        ns
     }
 
     fn add_task(&mut self, pid: i64, parent: Option<TaskId>, ns: Arc<IpcNamespace>, cred: Creds) {
         let token = self.tasks.len() as u64;
         let observer = Box::new(Observer(self.shared.clone()));
+        let sleeper = Arc::new(Sleeper::new(token, Some(observer)));
+        let weak = Arc::downgrade(&sleeper);
         self.tasks.push(TaskEntry {
             pid,
             parent,
             ipc_ns: ns,
             cred,
             state: State::Running,
-            sleeper: Arc::new(Sleeper::new(token, Some(observer))),
+            sleeper,
             worker: None,
         });
         let mut b = self.shared.board();
         b.status.push(Status::Idle);
         b.done.push(None);
+        b.sleepers.push(weak);
     }
 
     /// The worker thread of `task`, started on first use.
@@ -290,14 +350,34 @@ impl ConcurrentBackend {
             ipc_ns: e.ipc_ns.clone(),
             sleeper: e.sleeper.clone(),
         };
-        self.shared.set(task.0 as u64, Status::Running);
-        let job = Job {
-            task: ctx,
-            call: call.clone(),
+        let may_sleep = match *call {
+            Syscall::Msgsnd { msgflg, .. } | Syscall::Msgrcv { msgflg, .. } => {
+                msgflg as i32 & ipc::IPC_NOWAIT == 0
+            }
+            _ => false,
         };
-        self.worker(task)
-            .send(job)
-            .map_err(|_| BackendError::Failed(format!("task #{} lost its thread", task.0)))?;
+        if !may_sleep {
+            self.shared.set(task.0 as u64, Status::Inline);
+            let outcome = run_ipc(&ctx, call);
+            let mut b = self.shared.board();
+            b.status[task.0] = Status::Idle;
+            b.done[task.0] = Some(outcome);
+            if b.strayed.take().is_some() {
+                return Err(BackendError::Failed(format!(
+                    "task #{} went to sleep in a call that must not sleep",
+                    task.0
+                )));
+            }
+        } else {
+            self.shared.set(task.0 as u64, Status::Running);
+            let job = Job {
+                task: ctx,
+                call: call.clone(),
+            };
+            self.worker(task)
+                .send(job)
+                .map_err(|_| BackendError::Failed(format!("task #{} lost its thread", task.0)))?;
+        }
         let mut board = self.shared.quiesce();
         let step = match board.done[task.0].take() {
             Some(outcome) => Step::Done(outcome),
@@ -386,7 +466,7 @@ impl ConcurrentBackend {
             Err(e) => return Outcome::err(e),
         };
         let ns = if flags & CLONE_NEWIPC != 0 {
-            Arc::new(IpcNamespace::new())
+            self.namespace()
         } else {
             ns
         };
@@ -577,12 +657,11 @@ impl Backend for ConcurrentBackend {
                 if flags & !CLONE_NEWIPC != 0 {
                     return Err(unsupported("unshare flags other than CLONE_NEWIPC"));
                 }
-                let t = &mut self.tasks[task.0];
                 if flags != 0 {
-                    if t.cred.caps & (1 << CAP_SYS_ADMIN) == 0 {
+                    if self.tasks[task.0].cred.caps & (1 << CAP_SYS_ADMIN) == 0 {
                         return done(Outcome::err(Errno::EPERM));
                     }
-                    t.ipc_ns = Arc::new(IpcNamespace::new());
+                    self.tasks[task.0].ipc_ns = self.namespace();
                 }
                 done(Outcome::val(0))
             }
@@ -617,6 +696,73 @@ impl Backend for ConcurrentBackend {
 
     fn pidof(&mut self, viewer: TaskId, target: TaskId) -> Result<i64, BackendError> {
         Ok(self.pid_of(viewer, target))
+    }
+
+    /// Through the implementation's own calls: `MSG_INFO` gives the highest
+    /// index in use, and `MSG_STAT_ANY` reads each index up to it.
+    fn digest(&mut self) -> Result<Option<IpcDigest>, BackendError> {
+        let mut digest = IpcDigest::default();
+        for ns in &self.namespaces {
+            let probe = Task {
+                pid: 1,
+                cred: Cred {
+                    euid: 0,
+                    egid: 0,
+                    caps: u64::MAX,
+                },
+                ipc_ns: ns.clone(),
+                sleeper: self.probe.clone(),
+            };
+            let Ok(Ctl::Info(max_idx, info)) = ipc::msgctl(&probe, 0, MSG_INFO, None) else {
+                return Err(BackendError::Failed("MSG_INFO failed".to_string()));
+            };
+            let mut queues = Vec::new();
+            if info.msgpool > 0 {
+                for idx in 0..=max_idx as i32 {
+                    if let Ok(Ctl::Stat(id, st)) = ipc::msgctl(&probe, idx, MSG_STAT_ANY, None) {
+                        queues.push((id, model_stat(&st)));
+                    }
+                }
+            }
+            digest.namespaces.push(NsDigest {
+                max_idx,
+                info: model_info(&info),
+                queues,
+            });
+        }
+        Ok(Some(digest))
+    }
+}
+
+/// The model's `struct msqid64_ds` for the implementation's.
+fn model_stat(s: &ipc::QueueStat) -> MsqidDs {
+    MsqidDs {
+        key: s.key,
+        uid: s.uid,
+        gid: s.gid,
+        cuid: s.cuid,
+        cgid: s.cgid,
+        mode: s.mode,
+        seq: s.seq,
+        qnum: s.qnum,
+        cbytes: s.cbytes,
+        qbytes: s.qbytes,
+        lspid: s.lspid,
+        lrpid: s.lrpid,
+    }
+}
+
+/// The model's `struct msginfo` for the implementation's.
+fn model_info(i: &ipc::MsgInfo) -> MsgInfo {
+    MsgInfo {
+        msgpool: i.msgpool,
+        msgmap: i.msgmap,
+        msgmax: i.msgmax,
+        msgmnb: i.msgmnb,
+        msgmni: i.msgmni,
+        msgssz: i.msgssz,
+        msgtql: i.msgtql,
+        msgseg: i.msgseg,
     }
 }
 
@@ -686,36 +832,8 @@ fn run_ipc(task: &Task, call: &Syscall) -> Outcome {
                 ipc::msgctl(task, msqid as i32, cmd as i32, set.as_ref()),
                 |c| match c {
                     Ctl::Done => Outcome::val(0),
-                    Ctl::Stat(ret, s) => Outcome::with(
-                        ret,
-                        Detail::Stat(MsqidDs {
-                            key: s.key,
-                            uid: s.uid,
-                            gid: s.gid,
-                            cuid: s.cuid,
-                            cgid: s.cgid,
-                            mode: s.mode,
-                            seq: s.seq,
-                            qnum: s.qnum,
-                            cbytes: s.cbytes,
-                            qbytes: s.qbytes,
-                            lspid: s.lspid,
-                            lrpid: s.lrpid,
-                        }),
-                    ),
-                    Ctl::Info(ret, i) => Outcome::with(
-                        ret,
-                        Detail::Info(MsgInfo {
-                            msgpool: i.msgpool,
-                            msgmap: i.msgmap,
-                            msgmax: i.msgmax,
-                            msgmnb: i.msgmnb,
-                            msgmni: i.msgmni,
-                            msgssz: i.msgssz,
-                            msgtql: i.msgtql,
-                            msgseg: i.msgseg,
-                        }),
-                    ),
+                    Ctl::Stat(ret, s) => Outcome::with(ret, Detail::Stat(model_stat(&s))),
+                    Ctl::Info(ret, i) => Outcome::with(ret, Detail::Info(model_info(&i))),
                 },
             )
         }

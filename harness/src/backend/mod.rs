@@ -6,7 +6,7 @@
 //! [`Event`]s: resumed calls in the order their tasks went to sleep, then
 //! killed tasks in creation order.
 
-use nscheck_model::{Event, Step, Syscall, TaskId};
+use nscheck_model::{Event, IpcDigest, Step, Syscall, TaskId};
 
 pub mod concurrent;
 pub mod linux;
@@ -36,6 +36,14 @@ pub trait Backend {
 
     /// `target`'s pid as `viewer` sees it; 0 where it is not visible.
     fn pidof(&mut self, viewer: TaskId, target: TaskId) -> Result<i64, BackendError>;
+
+    /// A digest of the IPC state ([`IpcDigest`]: `MSG_INFO` of every IPC
+    /// namespace, `IPC_STAT` of every queue), compared after every statement
+    /// of a differential check. `None` where the backend cannot take one
+    /// cheaply (the kernel); then only the traces are compared.
+    fn digest(&mut self) -> Result<Option<IpcDigest>, BackendError> {
+        Ok(None)
+    }
 }
 
 /// The backends the CLI offers.

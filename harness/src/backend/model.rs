@@ -1,6 +1,6 @@
 //! The model backend: the executable specification itself.
 
-use nscheck_model::{CallError, Dialect, Event, Kernel, Step, Syscall, TaskId};
+use nscheck_model::{CallError, Dialect, Event, IpcDigest, Kernel, Step, Syscall, TaskId};
 
 use super::{Backend, BackendError};
 
@@ -33,5 +33,9 @@ impl Backend for ModelBackend {
 
     fn pidof(&mut self, viewer: TaskId, target: TaskId) -> Result<i64, BackendError> {
         Ok(self.kernel.pidof(viewer, target))
+    }
+
+    fn digest(&mut self) -> Result<Option<IpcDigest>, BackendError> {
+        Ok(Some(self.kernel.digest()))
     }
 }

@@ -1,0 +1,15 @@
+//! Differential fuzzing of the model against the concurrent implementation.
+//!
+//! The bytes are decoded by `nscheck::ops::decode` (a version byte, then
+//! `ops::Op`s) and checked by `nscheck::ops::check_ops`, the one check that
+//! the bolero tests, the corpus replay and `nscheck check` use too. A
+//! divergence is shrunk, saved to `corpus/regressions/`, and printed with
+//! the command that replays it. Run it on stable from `fuzz/` with
+//! `cargo fuzz run --sanitizer none msg_diff ../corpus/msg_diff`.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use nscheck::ops::{Against, fuzz_one};
+
+fuzz_target!(|bytes: &[u8]| fuzz_one(bytes, Against::Concurrent));
