@@ -23,8 +23,22 @@
 
 #![forbid(unsafe_code)]
 
+/// `true` when `$holder` (a queue or namespace) carries the mutant
+/// `Mutant::$name`; always `false` without the feature `mutants`.
+macro_rules! mutant {
+    ($holder:expr, $name:ident) => {{
+        #[cfg(feature = "mutants")]
+        let on = $holder.mutant == Some($crate::mutants::Mutant::$name);
+        #[cfg(not(feature = "mutants"))]
+        let on = false;
+        on
+    }};
+}
+
 pub mod errno;
 pub mod ipc;
+#[cfg(feature = "mutants")]
+pub mod mutants;
 pub mod sync;
 pub mod task;
 

@@ -102,7 +102,8 @@ pub enum Op {
     },
     /// `cN = fork()`, or `cN = clone(CLONE_NEWIPC)`.
     Fork { task: u8, new_ipc: bool },
-    /// `unshare(CLONE_NEWIPC)`.
+    /// `unshare(CLONE_NEWIPC)` by a child (`t0` stays in the first
+    /// namespace, with the queues it made).
     Unshare { task: u8 },
     /// `setuid(uid)` on a child.
     Setuid { task: u8, uid: u8 },
@@ -569,7 +570,7 @@ impl Lowering {
             }
             Op::Unshare { task } => {
                 let args = vec![pos(Value::Or(vec![ident("CLONE_NEWIPC")]))];
-                Self::stmt(self.task(s, task), None, "unshare", args)
+                Self::stmt(self.child(s, task)?, None, "unshare", args)
             }
             Op::Setuid { task, uid } => {
                 let args = vec![pos(num(pick(UIDS, uid)))];

@@ -186,6 +186,9 @@ pub struct IpcNamespace {
     pub(crate) ids: RwLock<Ids>,
     /// Copies of `ids.slots` for the lookups of the hot calls.
     lookup: Vec<Shard>,
+    /// The deliberate bug of this namespace's queues, if any.
+    #[cfg(feature = "mutants")]
+    pub(crate) mutant: Option<crate::mutants::Mutant>,
 }
 
 impl Default for IpcNamespace {
@@ -214,6 +217,17 @@ impl IpcNamespace {
             lookup: (0..SHARDS)
                 .map(|_| Shard(RwLock::new(Vec::new())))
                 .collect(),
+            #[cfg(feature = "mutants")]
+            mutant: None,
+        }
+    }
+
+    /// A new namespace whose queues carry the deliberate bug `m`.
+    #[cfg(feature = "mutants")]
+    pub fn with_mutant(m: crate::mutants::Mutant) -> IpcNamespace {
+        IpcNamespace {
+            mutant: Some(m),
+            ..IpcNamespace::new()
         }
     }
 

@@ -53,7 +53,12 @@ pub fn msgget(task: &Task, key: i32, msgflg: i32) -> Result<i32, Errno> {
         cgid: task.cred.egid,
         mode: i64::from(msgflg & 0o777),
     };
-    let q = Queue::new(key, idx, seq, perm, ns.msgmnb());
+    #[cfg_attr(not(feature = "mutants"), allow(unused_mut))]
+    let mut q = Queue::new(key, idx, seq, perm, ns.msgmnb());
+    #[cfg(feature = "mutants")]
+    {
+        q.mutant = ns.mutant;
+    }
     let id = q.id() as i32;
     let q = Arc::new(q);
     ns.publish(&mut ids, idx, Some(&q));

@@ -164,6 +164,9 @@ pub(crate) struct Queue {
     pub idx: i64,
     pub counters: Counters,
     state: Mutex<QueueState>,
+    /// The deliberate bug of this queue, if any (`mutants.rs`).
+    #[cfg(feature = "mutants")]
+    pub mutant: Option<crate::mutants::Mutant>,
 }
 
 /// Everything about a queue that its lock protects.
@@ -205,6 +208,8 @@ impl Queue {
                 receivers: VecDeque::new(),
                 senders: VecDeque::new(),
             }),
+            #[cfg(feature = "mutants")]
+            mutant: None,
         }
     }
 
@@ -286,6 +291,10 @@ impl Locked<'_> {
                 i += 1;
                 continue;
             }
+            if mutant!(self.q, SkipE2bigReceiver) && r.req.maxsize() < msg.size() {
+                i += 1;
+                continue;
+            }
             let r = self.st.receivers.remove(i).expect("in range");
             if r.req.maxsize() < msg.size() {
                 r.sleeper.wake(Wakeup::Err(Errno::E2BIG));
@@ -343,6 +352,9 @@ impl Locked<'_> {
         }
         let m = self.unlink(pos);
         self.st.lrpid = pid;
+        if mutant!(self.q, CbytesDrift) {
+            self.st.cbytes += (m.size() - req.msgsz).max(0);
+        }
         self.wake_senders();
         Some(Ok(m.deliver(req.msgsz)))
     }

@@ -1,0 +1,85 @@
+//! The differential check finds the implementation's deliberate bugs.
+//!
+//! For every mutant of `nscheck_concurrent::mutants`, `ops::check_ops_with`
+//! over the generated inputs of a fixed seed must fail within the budget,
+//! and the shrinker must reduce the case to a handful of statements. The
+//! unmutated implementation must pass the same inputs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nscheck::backend::Backend;
+use nscheck::backend::concurrent::ConcurrentBackend;
+use nscheck::ops::{Against, Failure, Found, check_ops_with, generate_ops};
+use nscheck::run::RunError;
+use nscheck_concurrent::IpcNamespace;
+use nscheck_concurrent::mutants::Mutant;
+
+/// The seed of the generated inputs.
+const SEED: u64 = 4;
+/// How many inputs a mutant may take to be found.
+const CASES: u64 = 4000;
+/// The most statements a shrunk case may keep.
+const MAX_SHRUNK: usize = 8;
+
+/// Input `case`: a few to a few dozen ops.
+fn input(case: u64) -> Vec<nscheck::ops::Op> {
+    generate_ops(SEED, case, 4 + (case % 40) as usize)
+}
+
+fn backend(mutant: Option<Mutant>) -> Result<Box<dyn Backend>, RunError> {
+    Ok(Box::new(match mutant {
+        None => ConcurrentBackend::new(),
+        Some(m) => {
+            ConcurrentBackend::with_namespaces(Arc::new(move || IpcNamespace::with_mutant(m)))
+        }
+    }))
+}
+
+/// Checks inputs until one fails: the case number and what was found.
+fn hunt(mutant: Option<Mutant>, cases: u64) -> Option<(u64, Found)> {
+    for case in 0..cases {
+        match check_ops_with(&input(case), Against::Concurrent, &mut || backend(mutant)) {
+            Ok(_) => {}
+            Err(Failure::Diverged(found)) => return Some((case, *found)),
+            Err(Failure::Unavailable(why)) => panic!("the concurrent backend: {why}"),
+        }
+    }
+    None
+}
+
+#[test]
+fn every_mutant_is_found_and_shrunk() {
+    let mut report = Vec::new();
+    for &m in Mutant::ALL {
+        let start = Instant::now();
+        let Some((case, found)) = hunt(Some(m), CASES) else {
+            panic!("{m:?} survived {CASES} inputs of seed {SEED}");
+        };
+        let took = start.elapsed();
+        eprintln!("{m:?}: {found}");
+        assert!(
+            found.shrunk.stmts.len() <= MAX_SHRUNK,
+            "{m:?}: the shrunk case keeps {} statements:\n{}",
+            found.shrunk.stmts.len(),
+            found.shrunk.to_source()
+        );
+        report.push(format!(
+            "{m:?}: found at input {case} after {took:.2?}, {} statements shrunk to {}",
+            found.script.stmts.len(),
+            found.shrunk.stmts.len()
+        ));
+    }
+    eprintln!("{}", report.join("\n"));
+}
+
+#[test]
+fn the_unmutated_implementation_passes_the_same_budget() {
+    let start = Instant::now();
+    if let Some((case, found)) = hunt(None, CASES) {
+        panic!("input {case} of seed {SEED} diverges:\n{found}");
+    }
+    eprintln!("{CASES} inputs agree in {:.2?}", start.elapsed());
+    // The budget stays small enough for `cargo test`.
+    assert!(start.elapsed() < Duration::from_secs(120));
+}
