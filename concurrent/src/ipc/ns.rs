@@ -97,7 +97,7 @@ impl Ids {
     /// `ipc_idr_alloc` after the limit check of `ipc_addid`: an `(idx, seq)`.
     pub(crate) fn alloc(&mut self, ns: &IpcNamespace) -> Result<(i64, i64), Errno> {
         let limit = ns.msgmni.load(Ordering::Relaxed).min(IPCMNI);
-        if self.in_use as i64 >= limit {
+        if self.in_use as i64 >= limit && !mutant!(ns, MsgmniRace) {
             return Err(Errno::ENOSPC);
         }
         let next_id = ns.next_id.swap(-1, Ordering::Relaxed);

@@ -8,8 +8,8 @@ use super::queue::{
 };
 use super::{
     Ctl, INT_MAX, IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_NOWAIT, IPC_PRIVATE, IPC_RMID, IPC_SET,
-    IPC_STAT, MSG_COPY, MSG_EXCEPT, MSG_INFO, MSG_NOERROR, MSG_STAT, MSG_STAT_ANY, MSGPOOL, MSGSEG,
-    MSGSSZ, MSGTQL, MsgInfo, MsgSet, Received,
+    IPC_STAT, IPCMNI, MSG_COPY, MSG_EXCEPT, MSG_INFO, MSG_NOERROR, MSG_STAT, MSG_STAT_ANY, MSGPOOL,
+    MSGSEG, MSGSSZ, MSGTQL, MsgInfo, MsgSet, Received,
 };
 use crate::errno::Errno;
 use crate::sync::{Arc, Ordering, write};
@@ -38,8 +38,14 @@ pub fn msgget(task: &Task, key: i32, msgflg: i32) -> Result<i32, Errno> {
             None => {}
         }
     }
+    if mutant!(ns, MsgmniRace)
+        && ns.ids().in_use() as i64 >= ns.msgmni.load(Ordering::Relaxed).min(IPCMNI)
+    {
+        return Err(Errno::ENOSPC);
+    }
     let mut ids = write(&ns.ids);
     if key != i64::from(IPC_PRIVATE)
+        && !mutant!(ns, KeyRace)
         && let Some(q) = ids.by_key(key)
     {
         // Created by someone else since the read above.
@@ -100,7 +106,7 @@ pub fn msgsnd(task: &Task, msqid: i32, mtype: i64, text: &[u8], msgflg: i32) -> 
         text: text.to_vec(),
     };
     let mut q = queue.lock();
-    if q.st.deleted {
+    if q.st.deleted && !mutant!(queue, RmidRace) {
         return Err(Errno::EIDRM);
     }
     if q.st.perm.denied(&task.cred, S_IWUGO) {
@@ -115,6 +121,10 @@ pub fn msgsnd(task: &Task, msqid: i32, mtype: i64, text: &[u8], msgflg: i32) -> 
     }
     if !task.sleeper.may_sleep() {
         return Err(Errno::EINTR);
+    }
+    if mutant!(queue, LostWakeup) {
+        drop(q);
+        q = queue.lock();
     }
     q.add_sender(SendWaiter {
         sleeper: task.sleeper.clone(),
@@ -164,7 +174,7 @@ pub fn msgrcv(
     };
     let queue = find(task, msqid)?;
     let mut q = queue.lock();
-    if q.st.deleted {
+    if q.st.deleted && !mutant!(queue, RmidRace) {
         return Err(Errno::EIDRM);
     }
     if q.st.perm.denied(&task.cred, S_IRUGO) {
@@ -172,6 +182,10 @@ pub fn msgrcv(
     }
     if let Some(result) = q.receive(task.pid, &req, ns.msgmax()) {
         q.run_woken(ns.msgmax());
+        if copy && mutant!(queue, CopyAliasing) {
+            drop(q);
+            return result.map(|m| queue.lock().aliased_copy(req.msgtyp, m));
+        }
         return result;
     }
     if msgflg & IPC_NOWAIT != 0 {

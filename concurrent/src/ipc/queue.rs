@@ -359,6 +359,20 @@ impl Locked<'_> {
         Some(Ok(m.deliver(req.msgsz)))
     }
 
+    /// The mutant `CopyAliasing`'s copy-out: `copied`'s text read again
+    /// from whatever message is now at position `pos`, at most as long as
+    /// it was.
+    pub fn aliased_copy(&self, pos: i64, copied: Received) -> Received {
+        let now = usize::try_from(pos)
+            .ok()
+            .and_then(|p| self.st.messages.get(p));
+        let n = now.map_or(0, |m| m.text.len().min(copied.text.len()));
+        Received {
+            mtype: copied.mtype,
+            text: now.map_or(Vec::new(), |m| m.text[..n].to_vec()),
+        }
+    }
+
     /// Registers a receiver that found nothing, and reports it parked.
     pub fn add_receiver(&mut self, w: RecvWaiter) {
         w.sleeper.parked();
