@@ -106,6 +106,12 @@ enum Life {
     Alive,
     /// It called `exit` (a zombie until reaped, then gone).
     Exited,
+    /// It called `exit` as its namespace's init, and the kernel holds it in
+    /// `zap_pid_ns_processes` (asleep, not yet a zombie) until every task of
+    /// the namespace is reaped: some killed task's parent lives outside the
+    /// namespace (it forked there after `unshare(CLONE_NEWPID)`), and only
+    /// that parent's `waitpid` reaps it.
+    Zapping,
     /// It was killed by SIGKILL.
     Killed,
 }
@@ -511,7 +517,9 @@ impl LinuxBackend {
                     progress = true;
                     continue;
                 }
-                let must_return = s.child.is_some_and(|c| self.tasks[c.0].life != Life::Alive);
+                let must_return = s
+                    .child
+                    .is_some_and(|c| matches!(self.tasks[c.0].life, Life::Exited | Life::Killed));
                 if !must_return && self.asleep_in(task, s.nr)? {
                     i += 1;
                     continue;
@@ -537,23 +545,160 @@ impl LinuxBackend {
         Ok(())
     }
 
+    /// The other tasks with a number in `init`'s namespace (so in it or
+    /// below it), which its exit kills, in creation order. Reaped ones are
+    /// left out.
+    fn ns_members(&self, init: TaskId) -> Result<Vec<TaskId>, BackendError> {
+        let i = &self.tasks[init.0];
+        let ns = i.pid_nss.get(i.level());
+        let mut members = Vec::new();
+        for (k, t) in self.tasks.iter().enumerate() {
+            if k != init.0
+                && t.pid_nss.get(i.level()) == ns
+                && procfs::state(t.proc_dir.as_fd())
+                    .map_err(|e| failed(format!("/proc/{}: {e}", t.host_pid)))?
+                    .is_some()
+            {
+                members.push(TaskId(k));
+            }
+        }
+        Ok(members)
+    }
+
     /// `exit` of `task`: waits for it to die, then finds every task that died
     /// with it, in creation order.
+    ///
+    /// A namespace's init kills every other task of its namespace (and of
+    /// those below), and reaps those whose parent is in the namespace too;
+    /// it becomes a zombie once all are reaped. A killed task whose parent
+    /// is outside stays a zombie until that parent reaps it, and the init
+    /// waits asleep in its exit meanwhile ([`Life::Zapping`]).
     fn exit(&mut self, task: TaskId) -> Result<Vec<TaskId>, BackendError> {
-        self.await_exit(task)?;
-        self.tasks[task.0].life = Life::Exited;
-        // A PID namespace's init only becomes a zombie after the kernel has
-        // killed and released every other task of the namespace, so the
-        // victims are all gone by now.
+        let victims = if self.tasks[task.0].ns_pid() == 1 {
+            self.ns_members(task)?
+        } else {
+            Vec::new()
+        };
+        let dying: Vec<i64> = victims
+            .iter()
+            .chain([&task])
+            .map(|v| self.tasks[v.0].host_pid)
+            .collect();
+        let deadline = Instant::now() + TIMEOUT;
+        let life = loop {
+            if self.has_exited(task)? {
+                break Life::Exited;
+            }
+            let mut all_dead = true;
+            let mut stranded = false;
+            for &v in &victims {
+                let t = &self.tasks[v.0];
+                let err = |e: io::Error| failed(format!("/proc/{}: {e}", t.host_pid));
+                match procfs::state(t.proc_dir.as_fd()).map_err(err)? {
+                    None | Some(b'X' | b'x') => {}
+                    Some(b'Z') => {
+                        let ppid = procfs::ppid(t.proc_dir.as_fd()).map_err(err)?;
+                        stranded |= ppid.is_some_and(|p| !dying.contains(&p));
+                    }
+                    Some(_) => all_dead = false,
+                }
+            }
+            if all_dead && stranded {
+                break Life::Zapping;
+            }
+            if Instant::now() > deadline {
+                return Err(failed(format!(
+                    "{} did not exit within {TIMEOUT:?}",
+                    Self::name(task)
+                )));
+            }
+            std::thread::sleep(POLL);
+        };
+        self.tasks[task.0].life = life;
         let mut killed = Vec::new();
-        for i in 0..self.tasks.len() {
-            if self.tasks[i].life == Life::Alive && self.has_exited(TaskId(i))? {
-                self.tasks[i].life = Life::Killed;
-                self.sleepers.retain(|s| s.task != TaskId(i));
-                killed.push(TaskId(i));
+        for v in victims {
+            if self.tasks[v.0].life == Life::Alive {
+                self.tasks[v.0].life = Life::Killed;
+                self.sleepers.retain(|s| s.task != v);
+                killed.push(v);
             }
         }
         Ok(killed)
+    }
+
+    /// The living inits (pid 1 of their namespace) whose process group has a
+    /// number in their own namespace other than their own: a group that
+    /// another task of the namespace made. Such an init could never finish
+    /// exiting: `zap_pid_ns_processes` waits until the namespace has no pid
+    /// but the init's own, and the init itself keeps the group's pid.
+    fn trapped_inits(&self) -> Result<Vec<TaskId>, BackendError> {
+        let mut trapped = Vec::new();
+        for (k, t) in self.tasks.iter().enumerate() {
+            if t.life != Life::Alive || t.ns_pid() != 1 {
+                continue;
+            }
+            let pgids = procfs::ns_pgids(t.proc_dir.as_fd())
+                .map_err(|e| failed(format!("/proc/{}/status: {e}", t.host_pid)))?;
+            let pgid = pgids.as_ref().and_then(|p| p.get(t.level()).copied());
+            if pgid.is_some_and(|g| g != 0 && g != 1) {
+                trapped.push(TaskId(k));
+            }
+        }
+        Ok(trapped)
+    }
+
+    /// After a `setpgid` by `caller`: if it moved an init into a group that
+    /// would trap it (see [`Self::trapped_inits`]), the call is refused as
+    /// unsupported, once `caller` (that init, or its parent: the only tasks
+    /// that can move it) has moved it back into a group of its own. Otherwise
+    /// the init's exit, or the backend's cleanup, would leave an unkillable
+    /// process asleep in `zap_pid_ns_processes` for good. The model lets the
+    /// init exit.
+    fn refuse_trapped_inits(&mut self, caller: TaskId) -> Result<(), BackendError> {
+        let trapped = self.trapped_inits()?;
+        let Some(&init) = trapped.first() else {
+            return Ok(());
+        };
+        let who = Self::name(caller);
+        for &i in &trapped {
+            let nr = self.pidof(caller, i)?;
+            let undo = Syscall::Setpgid { pid: nr, pgid: nr };
+            proto::send_frame(
+                self.tasks[caller.0].chan.as_fd(),
+                &proto::encode_call(&undo),
+                None,
+            )
+            .map_err(|e| failed(format!("sending to {who}: {e}")))?;
+            self.await_call(caller, None)?;
+        }
+        if !self.trapped_inits()?.is_empty() {
+            return Err(failed(format!(
+                "{} is in a process group that keeps it from ever exiting, and {who} \
+                 could not move it out",
+                Self::name(init)
+            )));
+        }
+        Err(BackendError::Unsupported(format!(
+            "the linux backend does not run a setpgid that puts a PID namespace's init \
+             ({}) into another task's process group of its namespace: the kernel would \
+             never let that init finish exiting (zap_pid_ns_processes waits for the \
+             group's pid, which the init itself holds), leaving an unkillable process",
+            Self::name(init)
+        )))
+    }
+
+    /// Ends the wait of every init held in its exit ([`Life::Zapping`]) whose
+    /// namespace has been emptied (by the reaps of the last call): it becomes
+    /// a zombie at once, and must be one before the next call, which may be
+    /// its parent's `waitpid`.
+    fn finish_zaps(&mut self) -> Result<(), BackendError> {
+        for z in 0..self.tasks.len() {
+            if self.tasks[z].life == Life::Zapping && self.ns_members(TaskId(z))?.is_empty() {
+                self.await_exit(TaskId(z))?;
+                self.tasks[z].life = Life::Exited;
+            }
+        }
+        Ok(())
     }
 
     /// `fork`/`clone` by `task`: the reply carries the child's socket.
@@ -625,6 +770,12 @@ impl Backend for LinuxBackend {
                 }
             },
         };
+        if let (Syscall::Setpgid { .. }, Step::Done(o)) = (call, &step)
+            && o.ret == Ret::Val(0)
+        {
+            self.refuse_trapped_inits(task)?;
+        }
+        self.finish_zaps()?;
         self.settle()?;
         self.events
             .extend(killed.into_iter().map(|task| Event::Killed { task }));

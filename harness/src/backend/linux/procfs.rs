@@ -65,6 +65,29 @@ pub fn state(dir: BorrowedFd<'_>) -> io::Result<Option<u8>> {
     }
 }
 
+/// The parent's pid (the fourth field of `/proc/PID/stat`, in `/proc`'s
+/// namespace); `None` once the process is gone.
+pub fn ppid(dir: BorrowedFd<'_>) -> io::Result<Option<i64>> {
+    let Some(stat) = read_at(dir, c"stat")? else {
+        return Ok(None);
+    };
+    // After the command name: " S PPID ...".
+    let after = stat
+        .iter()
+        .rposition(|&b| b == b')')
+        .map_or(&[][..], |i| &stat[i + 1..]);
+    let ppid = std::str::from_utf8(after)
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse().ok());
+    match ppid {
+        Some(p) => Ok(Some(p)),
+        None => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "unreadable /proc/PID/stat",
+        )),
+    }
+}
+
 /// The number of the system call the process is blocked in, from the first
 /// field of `/proc/PID/syscall`; `None` while it runs (`running`), when it is
 /// blocked outside a system call (`-1`), or once it is gone.
@@ -88,11 +111,23 @@ pub fn blocked_syscall(dir: BorrowedFd<'_>) -> io::Result<Option<i64>> {
 /// The `NSpid` line of `/proc/PID/status`: the pid in each PID namespace,
 /// outermost first; `None` once the process is gone.
 pub fn ns_pids(dir: BorrowedFd<'_>) -> io::Result<Option<Vec<i64>>> {
+    ns_line(dir, "NSpid:")
+}
+
+/// The `NSpgid` line of `/proc/PID/status`: the number of the process's
+/// group at each level of the process's PID namespaces, outermost first (0
+/// where the group's pid has none there); `None` once the process is gone.
+pub fn ns_pgids(dir: BorrowedFd<'_>) -> io::Result<Option<Vec<i64>>> {
+    ns_line(dir, "NSpgid:")
+}
+
+/// The numbers of line `name` of `/proc/PID/status`.
+fn ns_line(dir: BorrowedFd<'_>, name: &str) -> io::Result<Option<Vec<i64>>> {
     let Some(text) = read_at(dir, c"status")? else {
         return Ok(None);
     };
     let text = String::from_utf8_lossy(&text);
-    let line = text.lines().find_map(|l| l.strip_prefix("NSpid:"));
+    let line = text.lines().find_map(|l| l.strip_prefix(name));
     Ok(line.map(|l| {
         l.split_whitespace()
             .filter_map(|w| w.parse().ok())
