@@ -565,6 +565,17 @@ impl LinuxBackend {
         Ok(members)
     }
 
+    /// The tasks that `task`'s exit will kill: if it is its namespace's init,
+    /// every other unreaped task of the namespace. They must be found before
+    /// the exit is sent, as the kernel may reap them at once.
+    fn exit_victims(&self, task: TaskId) -> Result<Vec<TaskId>, BackendError> {
+        if self.tasks[task.0].ns_pid() == 1 {
+            self.ns_members(task)
+        } else {
+            Ok(Vec::new())
+        }
+    }
+
     /// `exit` of `task`: waits for it to die, then finds every task that died
     /// with it, in creation order.
     ///
@@ -573,12 +584,10 @@ impl LinuxBackend {
     /// it becomes a zombie once all are reaped. A killed task whose parent
     /// is outside stays a zombie until that parent reaps it, and the init
     /// waits asleep in its exit meanwhile ([`Life::Zapping`]).
-    fn exit(&mut self, task: TaskId) -> Result<Vec<TaskId>, BackendError> {
-        let victims = if self.tasks[task.0].ns_pid() == 1 {
-            self.ns_members(task)?
-        } else {
-            Vec::new()
-        };
+    ///
+    /// `victims` are the tasks that the exit kills, found before the exit
+    /// was sent ([`Self::exit_victims`]).
+    fn exit(&mut self, task: TaskId, victims: Vec<TaskId>) -> Result<Vec<TaskId>, BackendError> {
         let dying: Vec<i64> = victims
             .iter()
             .chain([&task])
@@ -739,13 +748,17 @@ impl Backend for LinuxBackend {
                 "the linux backend does not run {why}"
             )));
         }
+        let victims = match call {
+            Syscall::Exit { .. } => self.exit_victims(task)?,
+            _ => Vec::new(),
+        };
         let frame = proto::encode_call(call);
         proto::send_frame(self.tasks[task.0].chan.as_fd(), &frame, None)
             .map_err(|e| failed(format!("sending to {who}: {e}")))?;
         let mut killed = Vec::new();
         let step = match call {
             Syscall::Exit { .. } => {
-                killed = self.exit(task)?;
+                killed = self.exit(task, victims)?;
                 Step::Done(Outcome {
                     ret: Ret::NoReturn,
                     detail: Default::default(),
