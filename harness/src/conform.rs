@@ -116,6 +116,10 @@ pub struct Stats {
     pub statements: u64,
     /// Scripts run.
     pub cases: u64,
+    /// Scripts the checked backend refused to run.
+    pub skipped: u64,
+    /// Why the last of them was refused.
+    pub last_skip: Option<String>,
 }
 
 impl Stats {
@@ -164,6 +168,12 @@ impl Stats {
         s += &format!("\n{:<10} {:>10}\n", "errno", "count");
         for (e, n) in &self.errnos {
             s += &format!("{:<10} {n:>10}\n", e.name());
+        }
+        if let Some(why) = &self.last_skip {
+            s += &format!(
+                "\nskipped: {} scripts the other backend cannot run (last: {why})\n",
+                self.skipped
+            );
         }
         s
     }
@@ -225,7 +235,20 @@ pub fn campaign(
         let script = Script::parse(&name, &src)?;
         let mut model = crate::backend::model::ModelBackend::new(Dialect::Mainline);
         let mut other = make()?;
-        let verdict = differential(&script, &mut model, other.as_mut())?;
+        let verdict = match differential(&script, &mut model, other.as_mut()) {
+            Ok(v) => v,
+            // A script the checked backend refuses (e.g. one that would leave
+            // an unkillable process behind on the real kernel) is skipped and
+            // counted, not a divergence.
+            Err(RunError::Script(e)) => {
+                stats.skipped += 1;
+                stats.last_skip = Some(e.to_string());
+                case += 1;
+                progress.case_done(case, &stats, start.elapsed());
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         stats.add(&script, &verdict.expected.records);
         if verdict.divergence.is_some() {
             progress.shrinking(case);

@@ -7,10 +7,11 @@
 //! tasks are asleep and never writes a statement for a blocked task, and it
 //! avoids the scheduler-dependent patterns that `SCRIPT.md` lists.
 
-use nscheck_model::{Dialect, Syscall};
+use nscheck_model::{Dialect, Syscall, TaskId};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
+use crate::backend::Backend;
 use crate::backend::model::ModelBackend;
 use crate::run::run;
 use crate::script::{Script, escape};
@@ -81,6 +82,8 @@ struct Writer {
     tasks: Vec<String>,
     /// Tasks that exited or were killed.
     gone: Vec<String>,
+    /// Tasks that are the init of their PID namespace.
+    inits: Vec<String>,
     /// Calls asleep, with their tasks.
     blocked: Vec<(String, Syscall)>,
     dialect: Dialect,
@@ -98,6 +101,7 @@ pub fn generate(seed: u64, case: u64) -> String {
         dead: Vec::new(),
         tasks: vec!["t0".into()],
         gone: Vec::new(),
+        inits: Vec::new(),
         blocked: Vec::new(),
         dialect: Dialect::Mainline,
     };
@@ -143,6 +147,10 @@ impl Writer {
             .collect();
         self.queues.retain(|q| !failed.contains(q));
         self.dead.extend(failed);
+        self.inits = (0..trace.tasks.len())
+            .filter(|&i| model.pidof(TaskId(i), TaskId(i)) == Ok(1))
+            .map(|i| trace.tasks[i].clone())
+            .collect();
         self.tasks = trace.tasks;
         self.gone = trace.gone;
         self.blocked = trace.blocked;
@@ -237,8 +245,27 @@ impl Writer {
             }
             6 => self.call(task, "setsid()".into()),
             7 => {
-                let (a, b) = (self.pid_arg(), self.pid_arg());
-                self.call(task, format!("setpgid({a}, {b})"));
+                // An init moved into another task's process group can never
+                // finish exiting on Linux (its exit waits for that group's
+                // number, which it holds itself), so inits only make groups
+                // of their own, and only non-inits are moved.
+                let movable: Vec<String> = self
+                    .tasks
+                    .iter()
+                    .filter(|t| !self.inits.contains(t))
+                    .cloned()
+                    .collect();
+                if self.inits.iter().any(|i| i == task) {
+                    self.call(task, "setpgid(0, 0)".into());
+                } else if !movable.is_empty() {
+                    let a = if self.d.chance(50) {
+                        "0".to_string()
+                    } else {
+                        self.d.pick(&movable).clone()
+                    };
+                    let b = self.pid_arg();
+                    self.call(task, format!("setpgid({a}, {b})"));
+                }
             }
             8 => {
                 let call = *self.d.pick(&["getsid", "getpgid"]);

@@ -487,13 +487,22 @@ impl Kernel {
     }
 
     /// Whether `task`, a zombie, is a namespace's init still waiting in
-    /// `zap_pid_ns_processes` for tasks of its namespace to be reaped; its
-    /// parent's `waitpid` sleeps until they are.
+    /// `zap_pid_ns_processes` until no number of its namespace is in use but
+    /// its own; its parent's `waitpid` sleeps until then. A number stays in
+    /// use while a task links to it as pid, process group or session: a
+    /// killed task whose parent is outside the namespace holds its own until
+    /// that parent reaps it, and an init that joined the process group of
+    /// one of its children holds that child's number itself, so its exit
+    /// never ends.
     fn exit_pending(&self, task: TaskId) -> bool {
         let ns = self.active_ns(task);
+        let own = self.tasks[task.0].pid;
         self.pids.child_reaper(ns) == Some(task)
-            && self.tasks.iter().enumerate().any(|(i, t)| {
-                i != task.0 && t.state != State::Reaped && self.pids.nr_in(t.pid, ns) != 0
+            && self.tasks.iter().any(|t| {
+                t.state != State::Reaped
+                    && [t.pid, t.pgrp, t.session]
+                        .iter()
+                        .any(|&p| p != own && self.pids.nr_in(p, ns) != 0)
             })
     }
 
