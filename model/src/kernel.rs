@@ -202,6 +202,8 @@ impl Kernel {
             Syscall::Capdrop { cap } => done(self.capdrop(task, cap)),
         };
         self.run_woken();
+        // Any call may free the last number an exiting init waits for.
+        self.reap_waiters();
         step
     }
 

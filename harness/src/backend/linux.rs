@@ -100,6 +100,10 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the controller sleeps between two looks at a task.
 const POLL: Duration = Duration::from_micros(100);
 
+/// How long an init whose namespace is empty may take to finish its exit
+/// before it counts as held by a process group numbered in its namespace.
+const ZAP_GRACE: Duration = Duration::from_secs(1);
+
 /// Whether a task can still make calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Life {
@@ -475,21 +479,6 @@ impl LinuxBackend {
         }
     }
 
-    /// Waits until `task`'s process has exited.
-    fn await_exit(&self, task: TaskId) -> Result<(), BackendError> {
-        let deadline = Instant::now() + TIMEOUT;
-        while !self.has_exited(task)? {
-            if Instant::now() > deadline {
-                return Err(failed(format!(
-                    "{} did not exit within {TIMEOUT:?}",
-                    Self::name(task)
-                )));
-            }
-            std::thread::sleep(POLL);
-        }
-        Ok(())
-    }
-
     /// Settles every blocked task (see the module documentation) and records
     /// the resumed ones, in the order they went to sleep.
     ///
@@ -612,7 +601,12 @@ impl LinuxBackend {
                     Some(_) => all_dead = false,
                 }
             }
-            if all_dead && stranded {
+            // The init also stays in its exit while a task outside its
+            // namespace is in a process group numbered inside it.
+            let zapping = stranded
+                || procfs::in_zap(self.tasks[task.0].proc_dir.as_fd())
+                    .map_err(|e| failed(format!("/proc/{}: {e}", self.tasks[task.0].host_pid)))?;
+            if all_dead && zapping {
                 break Life::Zapping;
             }
             if Instant::now() > deadline {
@@ -700,11 +694,21 @@ impl LinuxBackend {
     /// namespace has been emptied (by the reaps of the last call): it becomes
     /// a zombie at once, and must be one before the next call, which may be
     /// its parent's `waitpid`.
+    ///
+    /// An init whose namespace has no tasks left may still be held, by a
+    /// task outside that is in a process group numbered inside it; the
+    /// kernel lets it go only when that group's number is freed. So the wait
+    /// is bounded by [`ZAP_GRACE`], and an init still asleep then stays held.
     fn finish_zaps(&mut self) -> Result<(), BackendError> {
         for z in 0..self.tasks.len() {
             if self.tasks[z].life == Life::Zapping && self.ns_members(TaskId(z))?.is_empty() {
-                self.await_exit(TaskId(z))?;
-                self.tasks[z].life = Life::Exited;
+                let deadline = Instant::now() + ZAP_GRACE;
+                while !self.has_exited(TaskId(z))? && Instant::now() < deadline {
+                    std::thread::sleep(POLL);
+                }
+                if self.has_exited(TaskId(z))? {
+                    self.tasks[z].life = Life::Exited;
+                }
             }
         }
         Ok(())

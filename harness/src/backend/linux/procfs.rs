@@ -136,6 +136,12 @@ fn ns_line(dir: BorrowedFd<'_>, name: &str) -> io::Result<Option<Vec<i64>>> {
 }
 
 /// Whether the process has exited: a zombie, dead, or already reaped.
+/// Whether the process sleeps in `zap_pid_ns_processes`: a namespace's init
+/// that has exited and waits for its namespace's last numbers to be freed.
+pub fn in_zap(dir: BorrowedFd<'_>) -> io::Result<bool> {
+    Ok(read_at(dir, c"wchan")?.is_some_and(|w| w.as_slice() == b"zap_pid_ns_processes"))
+}
+
 pub fn has_exited(dir: BorrowedFd<'_>) -> io::Result<bool> {
     Ok(matches!(state(dir)?, None | Some(b'Z' | b'X' | b'x')))
 }
