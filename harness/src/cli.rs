@@ -34,8 +34,13 @@ pub enum Command {
         /// The script.
         file: PathBuf,
     },
-    /// Runs a script on the model and on the kernel and compares the traces.
+    /// Runs a script on the model and on another backend in lockstep and
+    /// compares the traces (and, against concurrent, the IPC state after
+    /// every statement).
     Diff {
+        /// The backend compared with the model.
+        #[arg(long, value_enum, default_value = "linux")]
+        against: crate::ops::Against,
         /// The script.
         file: PathBuf,
     },
@@ -54,7 +59,9 @@ pub enum Command {
         #[arg(long, default_value = "corpus/regressions")]
         regressions: PathBuf,
     },
-    /// The default campaign: a time-boxed conformance run with a summary.
+    /// The default campaign: a time-boxed conformance run (model against
+    /// the kernel), then differential fuzzing of the model against the
+    /// concurrent implementation, with a summary.
     Check {
         /// The campaign's seed.
         #[arg(long, default_value_t = 1)]
@@ -137,7 +144,7 @@ pub fn make_backend(kind: BackendKind, dialect: Dialect) -> Result<Box<dyn Backe
 pub fn main(cli: Cli) -> i32 {
     use crate::commands;
     match cli.command {
-        Command::Diff { file } => commands::diff(&file),
+        Command::Diff { against, file } => commands::diff(&file, against),
         Command::Conform {
             seed,
             cases,
@@ -148,7 +155,7 @@ pub fn main(cli: Cli) -> i32 {
             seed,
             time,
             regressions,
-        } => commands::conform(seed, commands::budget(None, Some(time), 60), regressions),
+        } => commands::check(seed, time, regressions),
         Command::Gen { seed, case, count } => commands::gen_scripts(seed, case, count),
         Command::Agent => crate::backend::linux::agent_main(),
         Command::Run {

@@ -1,16 +1,16 @@
 //! The long-running subcommands: `conform`, `check`, `diff` and `gen`.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use nscheck_model::Dialect;
 
 use crate::backend::BackendKind;
-use crate::backend::model::ModelBackend;
 use crate::cli::{load_script, make_backend};
-use crate::conform::{Budget, Campaign, Progress, Report, Stats, campaign, differential};
+use crate::conform::{Budget, Campaign, Progress, Report, Stats, campaign};
 use crate::generate::generate;
+use crate::ops::{Against, Failure, OpStats, check_ops, generate_ops};
 
 /// An indicatif bar over cases or seconds.
 struct Bar {
@@ -110,28 +110,119 @@ pub fn conform(seed: u64, budget: Budget, regressions: PathBuf) -> i32 {
     }
 }
 
-/// `nscheck diff FILE`: the script on the model and on the kernel, compared.
-pub fn diff(file: &Path) -> i32 {
-    let result = load_script(file).and_then(|script| {
-        let mut model = ModelBackend::new(Dialect::Mainline);
-        let mut linux = make_backend(BackendKind::Linux, Dialect::Mainline)?;
-        differential(&script, &mut model, linux.as_mut())
-    });
+/// `nscheck diff --against BACKEND FILE`: the script on the model and on
+/// the other backend in lockstep ([`crate::ops::lockstep`]), compared.
+pub fn diff(file: &Path, against: Against) -> i32 {
+    let result = load_script(file)
+        .and_then(|script| crate::ops::lockstep(&script, &mut || against.backend()));
+    let name = against.name();
     match result {
-        Ok(v) => match v.divergence {
-            None => {
-                print!("{}", v.expected.text());
-                println!("# model and linux agree ({} lines)", v.expected.lines.len());
-                0
-            }
-            Some(d) => {
-                println!("# model and linux differ at {d}");
-                1
-            }
-        },
+        Ok((trace, None)) => {
+            print!("{}", trace.text());
+            println!("# model and {name} agree ({} lines)", trace.lines.len());
+            0
+        }
+        Ok((trace, Some(m))) => {
+            print!("{}", trace.text());
+            println!("# model and {name} differ at {m}");
+            1
+        }
         Err(e) => {
             eprintln!("{e}");
             e.exit_code()
+        }
+    }
+}
+
+/// `nscheck check`: the default campaign. The first half of the time goes
+/// to the conformance campaign (model against the kernel, as `conform`),
+/// the second half to differential fuzzing of the model against the
+/// concurrent implementation ([`check_ops`] over seeded op sequences). Where
+/// the kernel backend cannot run, the whole time goes to the second.
+pub fn check(seed: u64, time: u64, regressions: PathBuf) -> i32 {
+    let half = Duration::from_secs(time) / 2;
+    let fuzz_time = match make_backend(BackendKind::Linux, Dialect::Mainline) {
+        Ok(_) => {
+            let code = conform(seed, Budget::Time(half), regressions.clone());
+            if code != 0 {
+                return code;
+            }
+            Duration::from_secs(time) - half
+        }
+        Err(e) => {
+            println!(
+                "nscheck check: the linux backend cannot run here ({e}); model against concurrent only"
+            );
+            Duration::from_secs(time)
+        }
+    };
+    fuzz_concurrent(seed, fuzz_time, &regressions)
+}
+
+/// Differential fuzzing of the model against the concurrent implementation
+/// for `time`: input `case` of `seed` is [`generate_ops`]`(seed, case, 1 + case % 64)`.
+fn fuzz_concurrent(seed: u64, time: Duration, regressions: &Path) -> i32 {
+    let bar = Bar::new(Budget::Time(time)).bar;
+    let start = Instant::now();
+    let mut total = OpStats::default();
+    let mut case = 0u64;
+    let mut found = None;
+    while start.elapsed() < time {
+        let ops = generate_ops(seed, case, 1 + (case % 64) as usize);
+        match check_ops(&ops, Against::Concurrent) {
+            Ok(stats) => total.merge(&stats),
+            Err(Failure::Unavailable(why)) => {
+                bar.finish_and_clear();
+                eprintln!("nscheck: the concurrent backend: {why}");
+                return 3;
+            }
+            Err(Failure::Diverged(f)) => {
+                found = Some((case, f));
+                break;
+            }
+        }
+        case += 1;
+        if case % 64 == 0 {
+            let elapsed = start.elapsed().as_secs_f64().max(1e-9);
+            bar.set_position(start.elapsed().as_secs());
+            bar.set_message(format!(
+                "{case} inputs, {} ops, {:.0} execs/s, {:.0}% ok, 0 divergences",
+                total.ops,
+                case as f64 / elapsed,
+                100.0 * total.success_share()
+            ));
+        }
+    }
+    bar.finish_and_clear();
+    let elapsed = start.elapsed().as_secs_f64().max(1e-9);
+    println!(
+        "\nnscheck check: model against concurrent, seed {seed}: {case} inputs, {} ops, \
+         {} statements in {elapsed:.1} s ({:.0} execs/s, {:.1} statements per input)",
+        total.ops,
+        total.stats.statements,
+        case as f64 / elapsed,
+        total.stats.statements as f64 / case.max(1) as f64
+    );
+    println!(
+        "successful calls: {:.1}%\n\n{}",
+        100.0 * total.success_share(),
+        total.stats.table()
+    );
+    match found {
+        None => {
+            println!("divergences: 0");
+            0
+        }
+        Some((case, f)) => {
+            println!("divergences: 1 (input {case})\n{f}");
+            match f.save(regressions) {
+                Ok(path) => {
+                    println!("saved to {}", path.display());
+                    println!("\nreplay: {}", f.replay_command(&path));
+                }
+                Err(e) => println!("cannot save it: {e}"),
+            }
+            1
         }
     }
 }

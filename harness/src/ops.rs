@@ -23,6 +23,7 @@
 //! interpretation tables below only ever grow at the end too; any other
 //! change must bump [`VERSION`] and regenerate the corpora.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use nscheck_model::abi::{CAP_CHECKPOINT_RESTORE, CAP_IPC_OWNER, CAP_SYS_ADMIN, CAP_SYS_RESOURCE};
@@ -79,21 +80,8 @@ pub enum Op {
         typ: u8,
         flags: u8,
     },
-    /// `msgctl(q, IPC_STAT | MSG_STAT | MSG_STAT_ANY)`.
-    Stat { task: u8, queue: u8, cmd: u8 },
-    /// `msgctl(0, IPC_INFO | MSG_INFO)`.
-    Info { task: u8, msg_info: bool },
-    /// `msgctl(q, IPC_SET, {...})` with the fields given.
-    Set {
-        task: u8,
-        queue: u8,
-        qbytes: Option<u8>,
-        uid: Option<u8>,
-        gid: Option<u8>,
-        mode: Option<u8>,
-    },
-    /// `msgctl(q, IPC_RMID)`.
-    Rmid { task: u8, queue: u8 },
+    /// `msgctl(q, CMD)`.
+    Ctl { task: u8, queue: u8, cmd: CtlOp },
     /// `sysctl("kernel.NAME")`, or a write of a value from the name's table.
     Sysctl {
         task: u8,
@@ -102,17 +90,46 @@ pub enum Op {
     },
     /// `cN = fork()`, or `cN = clone(CLONE_NEWIPC)`.
     Fork { task: u8, new_ipc: bool },
-    /// `unshare(CLONE_NEWIPC)` by a child (`t0` stays in the first
+    /// A call only children make (`t0` stays root, in the first IPC
     /// namespace, with the queues it made).
-    Unshare { task: u8 },
-    /// `setuid(uid)` on a child.
-    Setuid { task: u8, uid: u8 },
-    /// `setgid(gid)` on a child.
-    Setgid { task: u8, gid: u8 },
-    /// `capdrop(CAP)` on a child.
-    Capdrop { task: u8, cap: u8 },
-    /// `exit(0)` of a child.
-    Exit { task: u8 },
+    Child { task: u8, op: ChildOp },
+}
+
+/// The commands of [`Op::Ctl`]. **Only ever add variants at the end.**
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(feature = "bolero", derive(bolero_generator::TypeGenerator))]
+pub enum CtlOp {
+    /// `IPC_STAT`, or `MSG_STAT`/`MSG_STAT_ANY` of the queue's index.
+    Stat(u8),
+    /// `msgctl(0, IPC_INFO)`, or `MSG_INFO` if true.
+    Info(bool),
+    /// `IPC_SET` with the fields given.
+    Set {
+        qbytes: Option<u8>,
+        uid: Option<u8>,
+        gid: Option<u8>,
+        mode: Option<u8>,
+    },
+    /// `IPC_RMID`.
+    Rmid,
+}
+
+/// The calls of [`Op::Child`]. **Only ever add variants at the end.**
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(feature = "bolero", derive(bolero_generator::TypeGenerator))]
+pub enum ChildOp {
+    /// `unshare(CLONE_NEWIPC)`.
+    Unshare,
+    /// `setuid(uid)`.
+    Setuid(u8),
+    /// `setgid(gid)`.
+    Setgid(u8),
+    /// `capdrop(CAP)`.
+    Capdrop(u8),
+    /// `exit(0)`.
+    Exit,
 }
 
 /// Decodes an input: [`VERSION`], then ops as `arbitrary` reads them with
@@ -211,7 +228,7 @@ const KEYS: &[i64] = &[0, 0, 0x10, 0x20, 0x30, 0x10];
 const MODES: &[i64] = &[
     0o600, 0o666, 0o644, 0o400, 0o200, 0, 0o777, 0o622, 0o660, 0o444,
 ];
-const MTYPES: &[i64] = &[1, 2, 3, 1, 2, 0, -1, i64::MAX];
+const MTYPES: &[i64] = &[1, 2, 3, 1, 2, 1, 3, 2, 0, -1, 4, i64::MAX];
 /// Sizes past the small ones (`0..=16`).
 const SIZES: &[i64] = &[0, 100, 8192, 8193, 16384, 4096, 32, 64];
 const RCV_SIZES: &[i64] = &[-1, 0, 8192, 8193, 100_000, i64::MAX, 1, 3];
@@ -303,6 +320,8 @@ struct QueueName {
     name: String,
     id: i64,
     live: bool,
+    /// The IPC namespace it was made in (the lowering's numbering).
+    ns: usize,
 }
 
 /// What the lowering knows: the tasks and queues made so far.
@@ -314,6 +333,10 @@ struct Lowering {
     created: usize,
     queues: Vec<QueueName>,
     next_queue: usize,
+    /// The IPC namespace of each task but `t0` (which stays in 0), as far
+    /// as the model's trace shows.
+    ns: BTreeMap<String, usize>,
+    namespaces: usize,
 }
 
 impl Lowering {
@@ -324,7 +347,13 @@ impl Lowering {
             created: 0,
             queues: Vec::new(),
             next_queue: 0,
+            ns: BTreeMap::new(),
+            namespaces: 1,
         }
+    }
+
+    fn ns_of(&self, task: &str) -> usize {
+        self.ns.get(task).copied().unwrap_or(0)
     }
 
     /// The tasks that may call now: `t0` first, then the ready children.
@@ -350,17 +379,22 @@ impl Lowering {
         (ready.len() > 1).then(|| ready[1 + usize::from(i) % (ready.len() - 1)].to_string())
     }
 
-    /// A queue operand: mostly a live queue (slot modulo the live list),
-    /// sometimes a removed one or a failed `msgget`'s -1, sometimes a
-    /// made-up id.
-    fn queue(&self, slot: u8) -> (Value, i64) {
+    /// A queue operand for `task`: mostly a live queue of its IPC namespace
+    /// (slot modulo the live list), sometimes a removed one, another
+    /// namespace's or a failed `msgget`'s -1, sometimes a made-up id.
+    fn queue(&self, task: &str, slot: u8) -> (Value, i64) {
+        let ns = self.ns_of(task);
         let mut live: Vec<&QueueName> = Vec::new();
-        for q in self.queues.iter().filter(|q| q.live) {
+        for q in self.queues.iter().filter(|q| q.live && q.ns == ns) {
             if !live.iter().any(|l| l.id == q.id) {
                 live.push(q);
             }
         }
-        let stale: Vec<&QueueName> = self.queues.iter().filter(|q| !q.live).collect();
+        let stale: Vec<&QueueName> = self
+            .queues
+            .iter()
+            .filter(|q| !q.live || q.ns != ns)
+            .collect();
         let named = |q: &QueueName| (Value::Or(vec![ident(&q.name)]), q.id);
         match slot {
             0..224 if !live.is_empty() => named(live[usize::from(slot) % live.len()]),
@@ -441,7 +475,7 @@ impl Lowering {
                 nowait,
             } => {
                 let task = self.task(s, task);
-                let (q, id) = self.queue(queue);
+                let (q, id) = self.queue(&task, queue);
                 let size = if size < 200 {
                     i64::from(size % 17)
                 } else {
@@ -468,7 +502,7 @@ impl Lowering {
                 flags,
             } => {
                 let task = self.task(s, task);
-                let (q, id) = self.queue(queue);
+                let (q, id) = self.queue(&task, queue);
                 let size = if size < 200 {
                     i64::from(size % 17)
                 } else {
@@ -500,51 +534,46 @@ impl Lowering {
                 ];
                 Self::stmt(task, None, "msgrcv", args)
             }
-            Op::Stat { task, queue, cmd } => {
+            Op::Ctl { task, queue, cmd } => {
                 let task = self.task(s, task);
-                let (q, id) = self.queue(queue);
-                match cmd % 4 {
-                    0 | 1 => Self::stmt(task, None, "msgctl", ctl(q, "IPC_STAT")),
-                    // MSG_STAT and MSG_STAT_ANY take an index.
-                    2 => Self::stmt(task, None, "msgctl", ctl(num(id & 0x7fff), "MSG_STAT")),
-                    _ => Self::stmt(task, None, "msgctl", ctl(num(id & 0x7fff), "MSG_STAT_ANY")),
-                }
-            }
-            Op::Info { task, msg_info } => {
-                let cmd = if msg_info { "MSG_INFO" } else { "IPC_INFO" };
-                Self::stmt(self.task(s, task), None, "msgctl", ctl(num(0), cmd))
-            }
-            Op::Set {
-                task,
-                queue,
-                qbytes,
-                uid,
-                gid,
-                mode,
-            } => {
-                let task = self.task(s, task);
-                let (q, _) = self.queue(queue);
-                let mut fields = Vec::new();
-                if let Some(v) = qbytes {
-                    fields.push(("msg_qbytes".to_string(), num(pick(QBYTES, v))));
-                }
-                if let Some(v) = uid {
-                    fields.push(("uid".to_string(), num(pick(IDS, v))));
-                }
-                if let Some(v) = gid {
-                    fields.push(("gid".to_string(), num(pick(IDS, v))));
-                }
-                if let Some(v) = mode {
-                    fields.push(("mode".to_string(), Value::Or(vec![octal(pick(MODES, v))])));
-                }
-                let mut args = ctl(q, "IPC_SET");
-                args.push(pos(Value::Struct(fields)));
+                let (q, id) = self.queue(&task, queue);
+                let args = match cmd {
+                    CtlOp::Stat(cmd) => match cmd % 4 {
+                        0 | 1 => ctl(q, "IPC_STAT"),
+                        // MSG_STAT and MSG_STAT_ANY take an index.
+                        2 => ctl(num(id & 0x7fff), "MSG_STAT"),
+                        _ => ctl(num(id & 0x7fff), "MSG_STAT_ANY"),
+                    },
+                    CtlOp::Info(msg_info) => {
+                        ctl(num(0), if msg_info { "MSG_INFO" } else { "IPC_INFO" })
+                    }
+                    CtlOp::Set {
+                        qbytes,
+                        uid,
+                        gid,
+                        mode,
+                    } => {
+                        let mut fields = Vec::new();
+                        if let Some(v) = qbytes {
+                            fields.push(("msg_qbytes".to_string(), num(pick(QBYTES, v))));
+                        }
+                        if let Some(v) = uid {
+                            fields.push(("uid".to_string(), num(pick(IDS, v))));
+                        }
+                        if let Some(v) = gid {
+                            fields.push(("gid".to_string(), num(pick(IDS, v))));
+                        }
+                        if let Some(v) = mode {
+                            fields
+                                .push(("mode".to_string(), Value::Or(vec![octal(pick(MODES, v))])));
+                        }
+                        let mut args = ctl(q, "IPC_SET");
+                        args.push(pos(Value::Struct(fields)));
+                        args
+                    }
+                    CtlOp::Rmid => ctl(q, "IPC_RMID"),
+                };
                 Self::stmt(task, None, "msgctl", args)
-            }
-            Op::Rmid { task, queue } => {
-                let task = self.task(s, task);
-                let (q, _) = self.queue(queue);
-                Self::stmt(task, None, "msgctl", ctl(q, "IPC_RMID"))
             }
             Op::Sysctl { task, name, value } => {
                 let (path, values) = pick(SYSCTLS, name);
@@ -568,23 +597,17 @@ impl Lowering {
                     Self::stmt(task, Some(name), "fork", Vec::new())
                 }
             }
-            Op::Unshare { task } => {
-                let args = vec![pos(Value::Or(vec![ident("CLONE_NEWIPC")]))];
-                Self::stmt(self.child(s, task)?, None, "unshare", args)
+            Op::Child { task, op } => {
+                let task = self.child(s, task)?;
+                let (call, arg) = match op {
+                    ChildOp::Unshare => ("unshare", Value::Or(vec![ident("CLONE_NEWIPC")])),
+                    ChildOp::Setuid(uid) => ("setuid", num(pick(UIDS, uid))),
+                    ChildOp::Setgid(gid) => ("setgid", num(pick(UIDS, gid))),
+                    ChildOp::Capdrop(cap) => ("capdrop", Value::Or(vec![ident(pick(CAPS, cap).0)])),
+                    ChildOp::Exit => ("exit", num(0)),
+                };
+                Self::stmt(task, None, call, vec![pos(arg)])
             }
-            Op::Setuid { task, uid } => {
-                let args = vec![pos(num(pick(UIDS, uid)))];
-                Self::stmt(self.child(s, task)?, None, "setuid", args)
-            }
-            Op::Setgid { task, gid } => {
-                let args = vec![pos(num(pick(UIDS, gid)))];
-                Self::stmt(self.child(s, task)?, None, "setgid", args)
-            }
-            Op::Capdrop { task, cap } => {
-                let args = vec![pos(Value::Or(vec![ident(pick(CAPS, cap).0)]))];
-                Self::stmt(self.child(s, task)?, None, "capdrop", args)
-            }
-            Op::Exit { task } => Self::stmt(self.child(s, task)?, None, "exit", vec![pos(num(0))]),
         })
     }
 
@@ -599,6 +622,7 @@ impl Lowering {
                     name,
                     id,
                     live: id >= 0,
+                    ns: self.ns_of(&stmt.task),
                 });
             }
             "msgctl" if line.ends_with("IPC_RMID) = 0") => {
@@ -609,13 +633,28 @@ impl Lowering {
                     && let [(false, Atom::Ident(name))] = atoms.as_slice()
                     && let Some(id) = s.value(name)
                 {
-                    for q in self.queues.iter_mut().filter(|q| q.id == id) {
+                    let ns = self.ns_of(&stmt.task);
+                    for q in self.queues.iter_mut().filter(|q| q.id == id && q.ns == ns) {
                         q.live = false;
                     }
                 }
             }
-            "fork" | "clone" if s.is_ready(stmt.bind.as_deref().unwrap_or("")) => {
-                self.created += 1;
+            "fork" | "clone" => {
+                let child = stmt.bind.clone().expect("a new task is named");
+                if s.is_ready(&child) {
+                    self.created += 1;
+                    let ns = if stmt.spec.name == "clone" {
+                        self.namespaces += 1;
+                        self.namespaces - 1
+                    } else {
+                        self.ns_of(&stmt.task)
+                    };
+                    self.ns.insert(child, ns);
+                }
+            }
+            "unshare" if line.ends_with(" = 0") => {
+                self.namespaces += 1;
+                self.ns.insert(stmt.task.clone(), self.namespaces - 1);
             }
             _ => {}
         }
@@ -1066,18 +1105,20 @@ mod tests {
                     size: 4,
                     nowait: true,
                 },
-                Op::Set {
+                Op::Ctl {
                     task: 0,
                     queue: 0,
-                    qbytes: Some(3),
-                    uid: Some(1),
-                    gid: None,
-                    mode: Some(0),
+                    cmd: CtlOp::Set {
+                        qbytes: Some(3),
+                        uid: Some(1),
+                        gid: None,
+                        mode: Some(0),
+                    },
                 },
-                Op::Stat {
+                Op::Ctl {
                     task: 0,
                     queue: 0,
-                    cmd: 3,
+                    cmd: CtlOp::Stat(3),
                 },
                 Op::Rcv {
                     task: 0,
@@ -1095,22 +1136,48 @@ mod tests {
                     task: 0,
                     new_ipc: true,
                 },
-                Op::Setuid { task: 1, uid: 0 },
-                Op::Capdrop { task: 1, cap: 1 },
-                Op::Unshare { task: 1 },
-                Op::Rmid { task: 0, queue: 0 },
-                Op::Stat {
+                Op::Child {
+                    task: 1,
+                    op: ChildOp::Setuid(0),
+                },
+                Op::Child {
+                    task: 1,
+                    op: ChildOp::Capdrop(1),
+                },
+                Op::Child {
+                    task: 1,
+                    op: ChildOp::Unshare,
+                },
+                Op::Ctl {
+                    task: 0,
+                    queue: 0,
+                    cmd: CtlOp::Rmid,
+                },
+                Op::Ctl {
                     task: 0,
                     queue: 230,
-                    cmd: 0,
+                    cmd: CtlOp::Stat(0),
                 },
-                Op::Info {
+                Op::Ctl {
                     task: 0,
-                    msg_info: true,
+                    queue: 0,
+                    cmd: CtlOp::Info(true),
                 },
-                Op::Exit { task: 1 },
+                Op::Child {
+                    task: 1,
+                    op: ChildOp::Exit,
+                },
             ],
-            vec![Op::Exit { task: 0 }, Op::Setgid { task: 3, gid: 2 }],
+            vec![
+                Op::Child {
+                    task: 0,
+                    op: ChildOp::Exit,
+                },
+                Op::Child {
+                    task: 3,
+                    op: ChildOp::Setgid(2),
+                },
+            ],
         ]
     }
 
