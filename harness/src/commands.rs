@@ -182,7 +182,7 @@ fn fuzz_concurrent(seed: u64, time: Duration, regressions: &Path) -> i32 {
             }
         }
         case += 1;
-        if case % 64 == 0 {
+        if case.is_multiple_of(64) {
             let elapsed = start.elapsed().as_secs_f64().max(1e-9);
             bar.set_position(start.elapsed().as_secs());
             bar.set_message(format!(
