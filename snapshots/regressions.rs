@@ -1,0 +1,116 @@
+//! The regression scripts (`corpus/regressions/*.nsc`): shrunk divergences
+//! found by `nscheck conform`, `nscheck check`, the fuzz targets and the
+//! mutant tests.
+//!
+//! Every script's model trace is pinned as
+//! `snapshots/regression__<stem>.snap`, and the script must run in lockstep
+//! (`nscheck::ops::lockstep`) on the model and on the concurrent
+//! implementation (unless it uses calls that backend leaves out) and on the
+//! kernel (skipped, with the reason, where the linux backend cannot run).
+//! All scripts are checked before the test fails.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use nscheck::backend::Backend;
+use nscheck::backend::linux::LinuxBackend;
+use nscheck::cli::load_script;
+use nscheck::ops::{Against, Mismatch, lockstep};
+use nscheck::run::RunError;
+use nscheck::script::Script;
+
+/// The message of a call the concurrent backend leaves out on purpose.
+const NOT_IMPLEMENTED: &str = "not implemented by the concurrent backend";
+
+/// The regression scripts, sorted by name.
+fn regressions() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/regressions");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("corpus/regressions exists")
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "nsc"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .expect("a file name")
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn backend(against: Against) -> Result<Box<dyn Backend>, RunError> {
+    match against {
+        Against::Concurrent => against.backend(),
+        Against::Linux => LinuxBackend::new(Path::new(env!("CARGO_BIN_EXE_nscheck")))
+            .map(|b| Box::new(b) as Box<dyn Backend>)
+            .map_err(|e| RunError::Unavailable(e.to_string())),
+    }
+}
+
+/// Runs `script` against `against`: `Ok(None)` when it agrees or cannot be
+/// compared (said on stderr), `Ok(Some(why))` on a divergence.
+fn compare(name: &str, script: &Script, against: Against) -> Option<String> {
+    match lockstep(script, &mut || backend(against)) {
+        Ok((_, None)) => None,
+        Ok((_, Some(Mismatch::Error { other: Some(e), .. }))) if e.contains(NOT_IMPLEMENTED) => {
+            eprintln!("{name}: not compared with concurrent: {e}");
+            None
+        }
+        Ok((_, Some(m))) => Some(format!(
+            "{name}: the model and {} differ at {m}",
+            against.name()
+        )),
+        Err(RunError::Unavailable(why)) => {
+            eprintln!("{name}: skipped against {}: {why}", against.name());
+            None
+        }
+        Err(e) => Some(format!("{name}: {e}")),
+    }
+}
+
+#[test]
+fn regressions_pass_and_keep_their_traces() {
+    let mut failures = Vec::new();
+    let files = regressions();
+    for path in &files {
+        let name = stem(path);
+        let script = load_script(path).unwrap_or_else(|e| panic!("{e}"));
+        let trace = match nscheck::run::run(
+            &script,
+            &mut nscheck::backend::model::ModelBackend::new(nscheck_model::Dialect::Mainline),
+        ) {
+            Ok(t) => t.text(),
+            Err(e) => {
+                failures.push(format!("{name}: the model cannot run it: {e}"));
+                continue;
+            }
+        };
+        let checked = catch_unwind(AssertUnwindSafe(|| {
+            insta::with_settings!({
+                snapshot_path => ".",
+                prepend_module_to_snapshot => false,
+                omit_expression => true,
+                input_file => path,
+                description => format!("corpus/regressions/{name}.nsc"),
+            }, {
+                insta::assert_snapshot!(format!("regression__{name}"), trace);
+            });
+        }));
+        if checked.is_err() {
+            failures.push(format!("{name}: the trace differs from its snapshot"));
+        }
+        for against in [Against::Concurrent, Against::Linux] {
+            failures.extend(compare(&name, &script, against));
+        }
+    }
+    eprintln!("{} regression script(s) checked", files.len());
+    assert!(
+        failures.is_empty(),
+        "{} failure(s) (run `cargo insta review` for snapshots):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
