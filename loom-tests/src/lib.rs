@@ -1,0 +1,21 @@
+//! `nscheck-loom-tests`: the concurrent implementation under loom and
+//! shuttle, judged against the model by a linearizability checker.
+//!
+//! - [`lin`]: the checker (Wing–Gong search with memoization), for any
+//!   [`lin::Spec`], including calls that block;
+//! - [`model`]: `nscheck-model` as a [`lin::Spec`];
+//! - [`world`]: the implementation's namespace and tasks, the history
+//!   recorder, and the quiescence checks.
+//!
+//! The scenarios themselves are in `tests/`: `tests/common/mod.rs` holds the
+//! catalogue, written once against a small thread facade; `tests/loom.rs`
+//! runs it at a small scale under loom (`--cfg nscheck_loom`, `ci/loom.sh`)
+//! and `tests/shuttle.rs` at a larger scale under shuttle's PCT and random
+//! schedulers (`--cfg nscheck_shuttle`, `ci/shuttle.sh`).
+//!
+//! This crate is a check, so it may know both the implementation and the
+//! model.
+
+pub mod lin;
+pub mod model;
+pub mod world;

@@ -1,0 +1,406 @@
+//! The implementation side: one IPC namespace of `nscheck-concurrent`, one
+//! task per thread, and the recorder that turns their calls into a history.
+//!
+//! The recorder uses `std::sync`, not the checkers' types, on purpose: it
+//! must not add interleavings of its own. Both loom and shuttle run one
+//! model thread at a time and the recorder never blocks while holding its
+//! lock, so a `std` mutex is safe there. Its clock stamps an invocation
+//! before the call starts and a response after it returns, so each call's
+//! window contains the call itself (a preemption between the stamp and the
+//! call only widens the window, which keeps the check sound).
+
+use std::sync::Mutex as StdMutex;
+
+use nscheck_concurrent::ipc::{self, Ctl, IpcNamespace, MsgSysctl};
+use nscheck_concurrent::sync::Arc;
+use nscheck_concurrent::{Cred, Sleeper, Task};
+use nscheck_model::{Detail, Errno, MsgInfo, MsgSet, MsqidDs, Outcome, Ret, Syscall, Sysctl};
+
+use crate::lin::{self, Entry};
+use crate::model::ModelSpec;
+
+/// A call of a history and its result.
+pub type Call = Entry<Syscall, Outcome>;
+
+/// Who a thread runs as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Who {
+    /// uid 0 with every capability.
+    Root,
+    /// This uid and gid, without capabilities (the model's task did
+    /// `setgid` and `setuid` to it).
+    User(u32),
+}
+
+#[derive(Debug, Default)]
+struct Recorder {
+    clock: u64,
+    calls: Vec<Option<Call>>,
+    pending: Vec<Option<(usize, Syscall, u64)>>,
+}
+
+/// The namespace, the tasks and the history of one execution. Clone it
+/// into each thread.
+#[derive(Clone, Debug)]
+pub struct World {
+    tasks: Vec<Task>,
+    who: Vec<Who>,
+    rec: std::sync::Arc<StdMutex<Recorder>>,
+}
+
+impl World {
+    /// Tasks `0..who.len()` in `ns`; task `i` has pid `i + 1`, as in the
+    /// model. Task 0 is the thread that sets up and checks the run and must
+    /// be root.
+    pub fn new(ns: IpcNamespace, who: &[Who]) -> World {
+        assert_eq!(who.first(), Some(&Who::Root), "t0 is root");
+        let ns = Arc::new(ns);
+        let tasks = who
+            .iter()
+            .enumerate()
+            .map(|(i, w)| Task {
+                pid: i as i64 + 1,
+                cred: match *w {
+                    Who::Root => Cred {
+                        euid: 0,
+                        egid: 0,
+                        caps: u64::MAX,
+                    },
+                    Who::User(id) => Cred {
+                        euid: id,
+                        egid: id,
+                        caps: 0,
+                    },
+                },
+                ipc_ns: ns.clone(),
+                sleeper: Arc::new(Sleeper::new(i as u64, None)),
+            })
+            .collect();
+        World {
+            tasks,
+            who: who.to_vec(),
+            rec: Default::default(),
+        }
+    }
+
+    fn rec(&self) -> std::sync::MutexGuard<'_, Recorder> {
+        self.rec.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Thread `thread` makes `call`; the call and its result are recorded.
+    pub fn call(&self, thread: usize, call: Syscall) -> Outcome {
+        let slot = {
+            let mut r = self.rec();
+            r.clock += 1;
+            let inv = r.clock;
+            r.pending.push(Some((thread, call.clone(), inv)));
+            r.calls.push(None);
+            r.pending.len() - 1
+        };
+        let ret = run(&self.tasks[thread], &call);
+        let mut r = self.rec();
+        r.clock += 1;
+        let res = r.clock;
+        let (thread, call, inv) = r.pending[slot].take().expect("recorded once");
+        r.calls[slot] = Some(Entry {
+            thread,
+            call,
+            inv,
+            res,
+            ret: ret.clone(),
+        });
+        ret
+    }
+
+    /// The history so far (only calls that returned).
+    pub fn history(&self) -> Vec<Call> {
+        self.rec().calls.iter().flatten().cloned().collect()
+    }
+
+    /// The model this world is checked against.
+    pub fn spec(&self) -> ModelSpec {
+        let mut prelude = Vec::new();
+        for (i, w) in self.who.iter().enumerate() {
+            if let Who::User(id) = *w {
+                prelude.push((i, Syscall::Setgid { gid: id.into() }));
+                prelude.push((i, Syscall::Setuid { uid: id.into() }));
+            }
+        }
+        ModelSpec::new(self.who.len(), &prelude)
+    }
+
+    /// Panics with `why` and the history.
+    pub fn fail(&self, why: &str) -> ! {
+        panic!("{why}\nhistory:\n{}", lin::render(&self.history()));
+    }
+
+    /// Checks that the history is linearizable with respect to the model;
+    /// panics with the history and the rejection if not.
+    ///
+    /// The search runs on an operating-system thread of its own: loom and
+    /// shuttle run their model threads on small stacks, too small for the
+    /// recursion and the model's `Debug` keys. That thread touches nothing
+    /// of the checkers, so they do not see it.
+    pub fn check_linearizable(&self) {
+        let h = self.history();
+        let spec = self.spec();
+        let verdict = std::thread::scope(|s| {
+            s.spawn(|| lin::check(&spec, &h))
+                .join()
+                .expect("the checker does not panic")
+        });
+        if let Err(r) = verdict {
+            panic!(
+                "the history is not linearizable against the model\nhistory:\n{}{r}",
+                lin::render(&h)
+            );
+        }
+    }
+
+    /// The quiescence checks, run by thread 0 once every other thread has
+    /// been joined. All of them are recorded calls, so the model judges
+    /// them too; on top of that:
+    ///
+    /// - `MSG_INFO`'s counters equal the sums over the queues that
+    ///   `MSG_STAT_ANY` finds (`msgpool` queues, `msgmap` messages, `msgtql`
+    ///   bytes);
+    /// - no task is left asleep on a queue: a probe message of a type
+    ///   nobody uses is sent and must be received back (a forgotten sleeping
+    ///   receiver would be handed it), and the queues are stated again
+    ///   afterwards (a forgotten sleeping sender would be completed by the
+    ///   probe's receive).
+    pub fn quiesce(&self) {
+        let ids = self.counters_add_up();
+        for &id in &ids {
+            let sent = self.call(0, snd(id, PROBE, b"probe", NOWAIT));
+            let back = self.call(0, rcv(id, 16, PROBE, NOWAIT));
+            if sent.errno().is_none() && back.errno().is_some() {
+                self.fail(&format!(
+                    "queue {id}: the probe was not received back: {back:?}"
+                ));
+            }
+        }
+        self.counters_add_up();
+    }
+
+    /// `MSG_INFO` and `MSG_STAT_ANY` of every index; checks that the
+    /// counters add up and returns the ids of the queues.
+    fn counters_add_up(&self) -> Vec<i64> {
+        let info = self.call(0, ctl(0, MSG_INFO, None));
+        let (max_idx, info) = match info {
+            Outcome {
+                ret: Ret::Val(v),
+                detail: Detail::Info(i),
+            } => (v, i),
+            other => self.fail(&format!("MSG_INFO: {other:?}")),
+        };
+        let (mut ids, mut qnum, mut cbytes) = (Vec::new(), 0, 0);
+        if info.msgpool > 0 {
+            for idx in 0..=max_idx {
+                match self.call(0, ctl(idx, MSG_STAT_ANY, None)) {
+                    Outcome {
+                        ret: Ret::Val(id),
+                        detail: Detail::Stat(ds),
+                    } => {
+                        ids.push(id);
+                        qnum += ds.qnum;
+                        cbytes += ds.cbytes;
+                    }
+                    o if o.errno() == Some(Errno::EINVAL) => {}
+                    other => self.fail(&format!("MSG_STAT_ANY {idx}: {other:?}")),
+                }
+            }
+        }
+        let sums = (ids.len() as i64, qnum, cbytes);
+        if sums != (info.msgpool, info.msgmap, info.msgtql) {
+            self.fail(&format!(
+                "MSG_INFO says {} queues, {} messages, {} bytes; the queues hold {sums:?}",
+                info.msgpool, info.msgmap, info.msgtql
+            ));
+        }
+        ids
+    }
+}
+
+/// The message type of the quiescence probe.
+pub const PROBE: i64 = 999;
+
+/// `IPC_PRIVATE`.
+pub const PRIVATE: i64 = 0;
+/// `IPC_CREAT`.
+pub const CREAT: i64 = 0o1000;
+/// `IPC_EXCL`.
+pub const EXCL: i64 = 0o2000;
+/// `IPC_NOWAIT`.
+pub const NOWAIT: i64 = 0o4000;
+/// `MSG_NOERROR`.
+pub const NOERROR: i64 = 0o10000;
+/// `MSG_COPY`.
+pub const COPY: i64 = 0o40000;
+/// `IPC_RMID`.
+pub const RMID: i64 = 0;
+/// `IPC_SET`.
+pub const SET: i64 = 1;
+/// `IPC_STAT`.
+pub const STAT: i64 = 2;
+/// `MSG_INFO`.
+pub const MSG_INFO: i64 = 12;
+/// `MSG_STAT_ANY`.
+pub const MSG_STAT_ANY: i64 = 13;
+
+/// `msgget(key, msgflg)`.
+pub fn get(key: i64, msgflg: i64) -> Syscall {
+    Syscall::Msgget { key, msgflg }
+}
+
+/// `msgsnd(msqid, {mtype, text}, len, msgflg)`.
+pub fn snd(msqid: i64, mtype: i64, text: &[u8], msgflg: i64) -> Syscall {
+    Syscall::Msgsnd {
+        msqid,
+        mtype,
+        text: text.to_vec(),
+        msgflg,
+    }
+}
+
+/// `msgrcv(msqid, buf, msgsz, msgtyp, msgflg)`.
+pub fn rcv(msqid: i64, msgsz: i64, msgtyp: i64, msgflg: i64) -> Syscall {
+    Syscall::Msgrcv {
+        msqid,
+        msgsz,
+        msgtyp,
+        msgflg,
+    }
+}
+
+/// `msgctl(msqid, cmd, buf)`.
+pub fn ctl(msqid: i64, cmd: i64, set: Option<MsgSet>) -> Syscall {
+    Syscall::Msgctl { msqid, cmd, set }
+}
+
+/// A sysctl write.
+pub fn sysctl(name: Sysctl, value: i64) -> Syscall {
+    Syscall::Sysctl {
+        name,
+        value: Some(value),
+    }
+}
+
+/// The value a call returned; panics if it failed.
+pub fn val(o: &Outcome) -> i64 {
+    match o.ret {
+        Ret::Val(v) => v,
+        _ => panic!("the call failed: {o:?}"),
+    }
+}
+
+/// The model's `struct msqid64_ds` for the implementation's.
+fn model_stat(s: &ipc::QueueStat) -> MsqidDs {
+    MsqidDs {
+        key: s.key,
+        uid: s.uid,
+        gid: s.gid,
+        cuid: s.cuid,
+        cgid: s.cgid,
+        mode: s.mode,
+        seq: s.seq,
+        qnum: s.qnum,
+        cbytes: s.cbytes,
+        qbytes: s.qbytes,
+        lspid: s.lspid,
+        lrpid: s.lrpid,
+    }
+}
+
+/// The model's `struct msginfo` for the implementation's.
+fn model_info(i: &ipc::MsgInfo) -> MsgInfo {
+    MsgInfo {
+        msgpool: i.msgpool,
+        msgmap: i.msgmap,
+        msgmax: i.msgmax,
+        msgmnb: i.msgmnb,
+        msgmni: i.msgmni,
+        msgssz: i.msgssz,
+        msgtql: i.msgtql,
+        msgseg: i.msgseg,
+    }
+}
+
+fn outcome<T>(r: Result<T, nscheck_concurrent::Errno>, ok: impl FnOnce(T) -> Outcome) -> Outcome {
+    match r {
+        Ok(v) => ok(v),
+        Err(e) => {
+            Outcome::err(Errno::from_number(e.number()).expect("the model knows every errno"))
+        }
+    }
+}
+
+/// Runs one call on the implementation, as the harness's concurrent backend
+/// does: `int` arguments keep their low 32 bits.
+fn run(task: &Task, call: &Syscall) -> Outcome {
+    match *call {
+        Syscall::Msgget { key, msgflg } => {
+            outcome(ipc::msgget(task, key as i32, msgflg as i32), |id| {
+                Outcome::val(id.into())
+            })
+        }
+        Syscall::Msgsnd {
+            msqid,
+            mtype,
+            ref text,
+            msgflg,
+        } => outcome(
+            ipc::msgsnd(task, msqid as i32, mtype, text, msgflg as i32),
+            |()| Outcome::val(0),
+        ),
+        Syscall::Msgrcv {
+            msqid,
+            msgsz,
+            msgtyp,
+            msgflg,
+        } => outcome(
+            ipc::msgrcv(task, msqid as i32, msgsz, msgtyp, msgflg as i32),
+            |m| {
+                Outcome::with(
+                    m.text.len() as i64,
+                    Detail::Msg {
+                        mtype: m.mtype,
+                        text: m.text,
+                    },
+                )
+            },
+        ),
+        Syscall::Msgctl { msqid, cmd, set } => {
+            let set = set.map(|s: MsgSet| ipc::MsgSet {
+                msg_qbytes: s.msg_qbytes,
+                uid: s.uid,
+                gid: s.gid,
+                mode: s.mode,
+            });
+            outcome(
+                ipc::msgctl(task, msqid as i32, cmd as i32, set.as_ref()),
+                |c| match c {
+                    Ctl::Done => Outcome::val(0),
+                    Ctl::Stat(ret, s) => Outcome::with(ret, Detail::Stat(model_stat(&s))),
+                    Ctl::Info(ret, i) => Outcome::with(ret, Detail::Info(model_info(&i))),
+                },
+            )
+        }
+        Syscall::Sysctl { name, value } => {
+            let name = match name {
+                Sysctl::Msgmax => MsgSysctl::Msgmax,
+                Sysctl::Msgmnb => MsgSysctl::Msgmnb,
+                Sysctl::Msgmni => MsgSysctl::Msgmni,
+                Sysctl::MsgNextId => MsgSysctl::MsgNextId,
+                other => panic!("not an IPC sysctl: {other:?}"),
+            };
+            match value {
+                None => Outcome::val(task.ipc_ns.sysctl(name)),
+                Some(v) => outcome(task.ipc_ns.write_sysctl(&task.cred, name, v), |()| {
+                    Outcome::val(0)
+                }),
+            }
+        }
+        ref other => panic!("not an IPC call: {other:?}"),
+    }
+}

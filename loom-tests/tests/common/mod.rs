@@ -1,0 +1,377 @@
+//! The scenario catalogue, shared by `loom.rs` and `shuttle.rs`.
+//!
+//! Every scenario builds a [`World`] (one namespace, one task per thread),
+//! sets it up from thread 0, runs worker threads (and sometimes thread 0
+//! too) concurrently, joins them, runs the quiescence checks
+//! ([`World::quiesce`]) and finally judges the whole recorded history
+//! against the model ([`World::check_linearizable`]). Each is written once
+//! for a [`Scale`]: loom runs the smallest instance (two or three threads, a
+//! few calls), shuttle a larger one (four or more threads, twenty or more
+//! calls). Every scenario terminates in every interleaving of a correct
+//! implementation: blocking calls are always matched by calls that end
+//! them.
+//!
+//! A scenario takes the mutant to build its namespace with, so that the
+//! same scenario shows that the checks catch a deliberate bug.
+
+#![allow(dead_code)]
+
+use nscheck_concurrent::IpcNamespace;
+use nscheck_concurrent::mutants::Mutant;
+use nscheck_loom_tests::world::*;
+use nscheck_model::{MsgSet, Sysctl};
+
+#[cfg(nscheck_loom)]
+use loom::thread;
+#[cfg(all(nscheck_shuttle, not(nscheck_loom)))]
+use shuttle::thread;
+
+/// How big an instance of a scenario is.
+#[derive(Clone, Copy, Debug)]
+pub struct Scale {
+    /// Worker threads, besides thread 0 (loom allows at most four).
+    pub workers: usize,
+    /// Calls of the repeated part of a worker's script.
+    pub rounds: usize,
+}
+
+/// The loom instance: as small as still shows the race.
+pub const SMALL: Scale = Scale {
+    workers: 3,
+    rounds: 2,
+};
+
+/// A scenario: its name, its body, and the mutants it must catch.
+pub struct Scenario {
+    pub name: &'static str,
+    pub run: fn(Scale, Option<Mutant>),
+    pub catches: &'static [Mutant],
+}
+
+/// The catalogue.
+pub const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "handoff",
+        run: handoff,
+        catches: &[Mutant::SkipE2bigReceiver],
+    },
+    Scenario {
+        name: "full_queue",
+        run: full_queue,
+        catches: &[Mutant::LostWakeup],
+    },
+    Scenario {
+        name: "rmid_sleepers",
+        run: rmid_sleepers,
+        catches: &[Mutant::RmidRace],
+    },
+    Scenario {
+        name: "ipc_set_sleepers",
+        run: ipc_set_sleepers,
+        catches: &[Mutant::LostWakeup],
+    },
+    Scenario {
+        name: "copy_vs_receive",
+        run: copy_vs_receive,
+        catches: &[Mutant::CopyAliasing, Mutant::CbytesDrift],
+    },
+    Scenario {
+        name: "msgget_one_key",
+        run: msgget_one_key,
+        catches: &[Mutant::KeyRace],
+    },
+    Scenario {
+        name: "msgmni_limit",
+        run: msgmni_limit,
+        catches: &[Mutant::MsgmniRace],
+    },
+    Scenario {
+        name: "counters",
+        run: counters,
+        catches: &[Mutant::CbytesDrift],
+    },
+];
+
+/// The scenario called `name`.
+pub fn scenario(name: &str) -> &'static Scenario {
+    SCENARIOS
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no scenario {name}"))
+}
+
+fn namespace(m: Option<Mutant>) -> IpcNamespace {
+    match m {
+        None => IpcNamespace::new(),
+        Some(m) => IpcNamespace::with_mutant(m),
+    }
+}
+
+/// A worker's script: the calls it makes, in order.
+type Script = Vec<nscheck_model::Syscall>;
+
+/// Runs `workers[i]` on thread `i + 1` and `main` on thread 0 at the same
+/// time, joins them all, then runs the quiescence checks and the
+/// linearizability check.
+fn run(w: &World, main: Script, workers: Vec<Script>) {
+    let handles: Vec<_> = workers
+        .into_iter()
+        .enumerate()
+        .map(|(i, script)| {
+            let w = w.clone();
+            thread::spawn(move || {
+                for call in script {
+                    w.call(i + 1, call);
+                }
+            })
+        })
+        .collect();
+    for call in main {
+        w.call(0, call);
+    }
+    for h in handles {
+        h.join().expect("a worker panicked");
+    }
+    w.quiesce();
+    w.check_linearizable();
+}
+
+fn roots(workers: usize) -> Vec<Who> {
+    vec![Who::Root; workers + 1]
+}
+
+/// A fresh private queue, made by thread 0.
+fn queue(w: &World, mode: i64) -> i64 {
+    val(&w.call(0, get(PRIVATE, CREAT | mode)))
+}
+
+/// `IPC_SET` of `msg_qbytes` alone.
+fn qbytes(n: i64) -> Option<MsgSet> {
+    Some(MsgSet {
+        msg_qbytes: Some(n),
+        ..MsgSet::default()
+    })
+}
+
+/// A send racing a blocked receive, and a too-small sleeper (§5.4).
+///
+/// Worker pairs: the receiver `2k` first asks for a message of type
+/// `100 + k` with a one-byte buffer (it gets `E2BIG`, at once or when the
+/// sender hands it the message), then receives `rounds` messages of type
+/// `200 + k` (handed over if it sleeps first), then takes the first message
+/// truncated. The sender `2k + 1` sends those messages.
+pub fn handoff(s: Scale, m: Option<Mutant>) {
+    let w = World::new(namespace(m), &roots(s.workers));
+    let q = queue(&w, 0o600);
+    let mut workers = Vec::new();
+    for k in 0..(s.workers / 2) as i64 {
+        let mut r = vec![rcv(q, 1, 100 + k, 0)];
+        let mut snd_ = vec![snd(q, 100 + k, b"toolong", 0)];
+        for i in 0..s.rounds {
+            r.push(rcv(q, 16, 200 + k, 0));
+            snd_.push(snd(q, 200 + k, format!("hi{i}").as_bytes(), 0));
+        }
+        r.push(rcv(q, 1, 100 + k, NOERROR));
+        workers.push(r);
+        workers.push(snd_);
+    }
+    run(&w, vec![], workers);
+}
+
+/// A full queue: senders against receivers that drain it (B8).
+///
+/// `msg_qbytes` is 2 and every message has 2 bytes, so the queue holds one
+/// message. Each sender sends `rounds` messages and each receiver receives
+/// as many; a sender that finds the queue full sleeps until a receive makes
+/// room.
+pub fn full_queue(s: Scale, m: Option<Mutant>) {
+    let w = World::new(namespace(m), &roots(s.workers));
+    let q = queue(&w, 0o600);
+    w.call(0, ctl(q, SET, qbytes(2)));
+    let mut workers = Vec::new();
+    for k in 0..(s.workers / 2) as i64 {
+        let sends = (0..s.rounds.max(2))
+            .map(|i| snd(q, 1 + k, format!("{k}{i}").as_bytes(), 0))
+            .collect();
+        let rcvs = (0..s.rounds.max(2)).map(|_| rcv(q, 8, 0, 0)).collect();
+        workers.push(sends);
+        workers.push(rcvs);
+    }
+    run(&w, vec![], workers);
+}
+
+/// `IPC_RMID` against a sleeping receiver and a sleeping sender (R8, R25).
+///
+/// The queue is full (one message, `msg_qbytes` 1). Receivers wait for a
+/// type nobody sends and senders for room; thread 0 removes the queue, and
+/// each gets `EIDRM` (asleep, or found the queue before the removal) or
+/// `EINVAL` (came after). At larger scales some workers also receive the
+/// queued message without waiting (the message, `EIDRM` or `EINVAL`, never
+/// `ENOMSG`) and then keep calling on the removed queue.
+pub fn rmid_sleepers(s: Scale, m: Option<Mutant>) {
+    let w = World::new(namespace(m), &roots(s.workers));
+    let q = queue(&w, 0o600);
+    w.call(0, ctl(q, SET, qbytes(1)));
+    w.call(0, snd(q, 1, b"a", NOWAIT));
+    let workers = (0..s.workers)
+        .map(|i| {
+            let mut script = match i % 3 {
+                0 => vec![rcv(q, 8, 2, 0)],
+                1 => vec![snd(q, 1, b"b", 0)],
+                _ => vec![rcv(q, 8, 1, NOWAIT)],
+            };
+            for _ in 1..s.rounds {
+                script.push(snd(q, 3, b"late", NOWAIT));
+            }
+            script
+        })
+        .collect();
+    run(&w, vec![ctl(q, RMID, None)], workers);
+}
+
+/// `IPC_SET` against sleepers (R27, §5.5).
+///
+/// The queue is full. Root senders sleep for room; unprivileged receivers
+/// wait for a type nobody sends. Thread 0 raises `msg_qbytes` so that every
+/// sender fits and takes away the others' permissions: every sender
+/// completes and every receiver fails with `EACCES`, whether it slept
+/// before the change or came after it.
+pub fn ipc_set_sleepers(s: Scale, m: Option<Mutant>) {
+    let mut who = roots(s.workers);
+    for (i, w) in who.iter_mut().enumerate().skip(1) {
+        if i % 2 == 0 {
+            *w = Who::User(1000 + i as u32);
+        }
+    }
+    let w = World::new(namespace(m), &who);
+    let q = queue(&w, 0o666);
+    w.call(0, ctl(q, SET, qbytes(2)));
+    w.call(0, snd(q, 1, b"ab", NOWAIT));
+    let senders = who.iter().filter(|&&w| w == Who::Root).count() as i64 - 1;
+    let mut workers = Vec::new();
+    for &me in &who[1..] {
+        let mut script = Vec::new();
+        for r in 0..s.rounds.max(1) {
+            if me == Who::Root {
+                if r == 0 {
+                    script.push(snd(q, 1, b"cd", 0));
+                } else {
+                    script.push(ctl(q, STAT, None));
+                }
+            } else {
+                script.push(rcv(q, 8, 5, 0));
+            }
+        }
+        workers.push(script);
+    }
+    let set = MsgSet {
+        msg_qbytes: Some(2 + 2 * senders),
+        mode: Some(0o600),
+        ..MsgSet::default()
+    };
+    run(&w, vec![ctl(q, SET, Some(set))], workers);
+}
+
+/// `MSG_COPY` against a concurrent (truncating) receive (B17, B19c).
+///
+/// The queue holds `"abcd"` (type 1) and `"xy"` (type 2), and one message
+/// per further worker at larger scales (types 3, 4, ...). Copiers copy by
+/// index. The `j`-th receiver first waits for the message of type `j + 1`
+/// with a two-byte buffer and `MSG_NOERROR` (a truncating receive); its
+/// later receives do not wait and only take types no receiver waits for,
+/// so that no waiting receive is starved.
+pub fn copy_vs_receive(s: Scale, m: Option<Mutant>) {
+    let w = World::new(namespace(m), &roots(s.workers));
+    let q = queue(&w, 0o600);
+    let texts: Vec<Vec<u8>> = [b"abcd".to_vec(), b"xy".to_vec()]
+        .into_iter()
+        .chain((2..s.workers as u8).map(|i| vec![b'a' + i; 3 + i as usize % 3]))
+        .collect();
+    for (i, t) in texts.iter().enumerate() {
+        w.call(0, snd(q, 1 + i as i64, t, NOWAIT));
+    }
+    let receivers = (s.workers / 2) as i64;
+    let spare = texts.len() as i64 - receivers;
+    let workers = (0..s.workers)
+        .map(|i| {
+            let j = (i / 2) as i64;
+            let mut script = Vec::new();
+            for r in 0..s.rounds.max(2) {
+                if i % 2 == 0 {
+                    script.push(rcv(q, 16, r as i64, COPY | NOWAIT));
+                } else if r == 0 {
+                    script.push(rcv(q, 2, 1 + j, NOERROR));
+                } else if s.rounds > 1 {
+                    let t = 1 + receivers + (j + r as i64) % spare.max(1);
+                    script.push(rcv(q, 2, t, NOERROR | NOWAIT));
+                }
+            }
+            script
+        })
+        .collect();
+    run(&w, vec![], workers);
+}
+
+/// Concurrent `msgget` of one key: one creates, the others get its id.
+///
+/// Every worker calls `msgget(key, IPC_CREAT)`; at larger scales also with
+/// `IPC_EXCL` (`EEXIST` unless it created it) and without `IPC_CREAT`
+/// (`ENOENT` or the id), over two keys.
+pub fn msgget_one_key(s: Scale, m: Option<Mutant>) {
+    let w = World::new(namespace(m), &roots(s.workers));
+    let workers = (0..s.workers)
+        .map(|i| {
+            (0..s.rounds)
+                .map(|r| {
+                    let key = 42 + ((i + r) % 2) as i64 * (s.rounds > 1) as i64;
+                    match r % 3 {
+                        0 => get(key, CREAT | 0o600),
+                        1 => get(key, CREAT | EXCL | 0o600),
+                        _ => get(key, 0o600),
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let main = if s.workers < 3 {
+        vec![get(42, 0o600)]
+    } else {
+        vec![]
+    };
+    run(&w, main, workers);
+}
+
+/// Concurrent creation at the `kernel.msgmni` limit (R36).
+///
+/// `msgmni` is one less than the number of creators, and each worker
+/// creates `rounds` private queues: once the limit is reached every further
+/// creation fails with `ENOSPC`, so with one round exactly one creator
+/// fails.
+pub fn msgmni_limit(s: Scale, m: Option<Mutant>) {
+    let w = World::new(namespace(m), &roots(s.workers));
+    w.call(0, sysctl(Sysctl::Msgmni, s.workers as i64 - 1));
+    let workers = (0..s.workers)
+        .map(|_| (0..s.rounds).map(|_| get(PRIVATE, CREAT | 0o600)).collect())
+        .collect();
+    run(&w, vec![], workers);
+}
+
+/// The namespace counters at quiescence, after sends and truncating
+/// receives on two queues (`MSG_INFO` against `MSG_STAT_ANY`).
+pub fn counters(s: Scale, m: Option<Mutant>) {
+    let w = World::new(namespace(m), &roots(s.workers));
+    let qs = [queue(&w, 0o600), queue(&w, 0o600)];
+    let workers = (0..s.workers)
+        .map(|i| {
+            let mut script = Vec::new();
+            for r in 0..s.rounds {
+                let q = qs[(i + r) % 2];
+                let text = vec![b'a' + (i + r) as u8; 3 + (i + r) % 3];
+                script.push(snd(q, 1 + (i % 3) as i64, &text, NOWAIT));
+                script.push(rcv(qs[(i + r + 1) % 2], 2, 0, NOERROR | NOWAIT));
+            }
+            script
+        })
+        .collect();
+    run(&w, vec![], workers);
+}

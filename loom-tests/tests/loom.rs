@@ -1,0 +1,204 @@
+//! The scenario catalogue (`common/mod.rs`) under loom: every interleaving
+//! up to the preemption bound, each execution's history judged against the
+//! model.
+//!
+//! Run with `ci/loom.sh`, or:
+//! `RUSTFLAGS="--cfg nscheck_loom" CARGO_TARGET_DIR=target/loom cargo test --release -p nscheck-loom-tests`
+//!
+//! The preemption bound is 2 unless `LOOM_MAX_PREEMPTIONS` says otherwise
+//! (e.g. `LOOM_MAX_PREEMPTIONS=3` for a deeper, slower run). A lost
+//! wake-up shows as loom's deadlock panic: every thread blocked.
+
+#![cfg(nscheck_loom)]
+
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use common::{SCENARIOS, SMALL, Scenario, scenario};
+use nscheck_concurrent::mutants::Mutant;
+
+/// The preemption bound when `LOOM_MAX_PREEMPTIONS` is not set.
+const DEFAULT_PREEMPTIONS: usize = 2;
+
+/// Explores `s` against `mutant` with loom; returns the number of
+/// executions. Panics (with loom's or the checker's message) on a failure.
+fn explore(s: &'static Scenario, mutant: Option<Mutant>) -> usize {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(DEFAULT_PREEMPTIONS);
+    }
+    let n = Arc::new(AtomicUsize::new(0));
+    let count = n.clone();
+    let run = s.run;
+    b.check(move || {
+        count.fetch_add(1, Ordering::Relaxed);
+        run(SMALL, mutant);
+    });
+    n.load(Ordering::Relaxed)
+}
+
+/// Explores the unmutated implementation and reports the cost.
+fn passes(name: &str) {
+    let s = scenario(name);
+    let start = Instant::now();
+    let n = explore(s, None);
+    eprintln!(
+        "loom {name}: {n} executions in {:.2?} (bound {})",
+        start.elapsed(),
+        std::env::var("LOOM_MAX_PREEMPTIONS").unwrap_or(DEFAULT_PREEMPTIONS.to_string())
+    );
+}
+
+#[test]
+fn handoff() {
+    passes("handoff");
+}
+
+#[test]
+fn full_queue() {
+    passes("full_queue");
+}
+
+#[test]
+fn rmid_sleepers() {
+    passes("rmid_sleepers");
+}
+
+#[test]
+fn ipc_set_sleepers() {
+    passes("ipc_set_sleepers");
+}
+
+#[test]
+fn copy_vs_receive() {
+    passes("copy_vs_receive");
+}
+
+#[test]
+fn msgget_one_key() {
+    passes("msgget_one_key");
+}
+
+#[test]
+fn msgmni_limit() {
+    passes("msgmni_limit");
+}
+
+#[test]
+fn counters() {
+    passes("counters");
+}
+
+/// The environment variable that makes [`mutant_child`] run a scenario
+/// against a mutant: `scenario:Mutant`.
+const CHILD: &str = "NSCHECK_LOOM_MUTANT";
+
+/// Runs the scenario and mutant named by `NSCHECK_LOOM_MUTANT`, without
+/// catching the failure; does nothing when it is unset. [`catches`] runs
+/// this test in a child process of the test binary.
+#[test]
+fn mutant_child() {
+    let Ok(what) = std::env::var(CHILD) else {
+        return;
+    };
+    let (name, mutant) = what.split_once(':').expect("scenario:Mutant");
+    let mutant = *Mutant::ALL
+        .iter()
+        .chain(Mutant::RACES)
+        .find(|m| format!("{m:?}") == mutant)
+        .expect("a mutant");
+    explore(scenario(name), Some(mutant));
+}
+
+/// Explores `name` against `mutant`, which must fail; prints the failure.
+///
+/// The exploration runs in a child process (the test binary running
+/// [`mutant_child`]): a loom deadlock panic unwinds through threads that
+/// still hold loom objects, whose destructors panic again, and that
+/// aborts the process, so it cannot be caught in this one.
+fn catches(name: &str, mutant: Mutant) {
+    let s = scenario(name);
+    assert!(
+        s.catches.contains(&mutant),
+        "{name} does not list {mutant:?}"
+    );
+    let start = Instant::now();
+    let out = Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["--exact", "mutant_child", "--nocapture", "--test-threads=1"])
+        .env(CHILD, format!("{name}:{mutant:?}"))
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("the child runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let failure: Vec<&str> = stderr
+        .lines()
+        .filter(|l| {
+            // Leave out backtraces: loom's deadlock panic aborts with one.
+            let t = l.trim_start();
+            !(l.starts_with("note:")
+                || l.starts_with("stack backtrace")
+                || t.starts_with("at ")
+                || t.split_once(':')
+                    .is_some_and(|(n, _)| n.parse::<u32>().is_ok()))
+        })
+        .take(60)
+        .collect();
+    assert!(
+        !out.status.success(),
+        "loom {name}: the mutant {mutant:?} survived\n{stderr}"
+    );
+    assert!(
+        stderr.contains("deadlock")
+            || stderr.contains("not linearizable")
+            || stderr.contains("MSG_INFO says"),
+        "loom {name}: {mutant:?} failed for an unexpected reason:\n{stderr}"
+    );
+    eprintln!(
+        "loom {name} catches {mutant:?} in {:.2?} ({}):\n{}\n",
+        start.elapsed(),
+        out.status,
+        failure.join("\n")
+    );
+}
+
+macro_rules! catches {
+    ($($test:ident: $name:literal $mutant:ident;)*) => {
+        $(
+            #[test]
+            fn $test() {
+                catches($name, Mutant::$mutant);
+            }
+        )*
+
+        /// The tests above cover every scenario's list of mutants, and
+        /// every race mutant is caught by some scenario.
+        #[test]
+        fn the_mutant_tests_cover_the_catalogue() {
+            let tested: &[(&str, Mutant)] = &[$(($name, Mutant::$mutant)),*];
+            for s in SCENARIOS {
+                for m in s.catches {
+                    assert!(tested.contains(&(s.name, *m)), "{} {m:?} untested", s.name);
+                }
+            }
+            for m in Mutant::RACES {
+                assert!(tested.iter().any(|t| t.1 == *m), "no scenario catches {m:?}");
+            }
+        }
+    };
+}
+
+catches! {
+    handoff_catches_skip_e2big_receiver: "handoff" SkipE2bigReceiver;
+    full_queue_catches_lost_wakeup: "full_queue" LostWakeup;
+    rmid_sleepers_catches_rmid_race: "rmid_sleepers" RmidRace;
+    ipc_set_sleepers_catches_lost_wakeup: "ipc_set_sleepers" LostWakeup;
+    copy_vs_receive_catches_copy_aliasing: "copy_vs_receive" CopyAliasing;
+    copy_vs_receive_catches_cbytes_drift: "copy_vs_receive" CbytesDrift;
+    msgget_one_key_catches_key_race: "msgget_one_key" KeyRace;
+    msgmni_limit_catches_msgmni_race: "msgmni_limit" MsgmniRace;
+    counters_catches_cbytes_drift: "counters" CbytesDrift;
+}
