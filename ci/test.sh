@@ -4,13 +4,14 @@
 # It installs what it needs (cargo-fuzz), so that it runs on a fresh machine,
 # and it runs as root in CI, where the Linux backend's tests create real IPC
 # and PID namespaces. Set NSCHECK_FUZZ_SECONDS=0 to skip the fuzz smoke run.
+# The whole script takes well under 20 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CARGO_TERM_COLOR=never
 # A snapshot mismatch fails and writes nothing (insta's CI mode).
 export INSTA_UPDATE=no
-fuzz_seconds=${NSCHECK_FUZZ_SECONDS:-30}
+fuzz_seconds=${NSCHECK_FUZZ_SECONDS:-20}
 
 step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
@@ -24,7 +25,18 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 if [ "$fuzz_seconds" != 0 ]; then
   step "cargo-fuzz smoke run (stable, --sanitizer none, ${fuzz_seconds}s a target)"
   command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+  # msg_kernel_diff drives the kernel through `nscheck __agent`; a shrunk
+  # divergence goes to a scratch directory, not into the corpus.
+  cargo build -p nscheck --locked
+  export NSCHECK_AGENT="$PWD/target/debug/nscheck"
+  NSCHECK_REGRESSIONS=$(mktemp -d)
+  export NSCHECK_REGRESSIONS
   for target in $(cd fuzz && cargo fuzz list); do
+    if [ "$target" = msg_kernel_diff ] &&
+      ! "$NSCHECK_AGENT" diff corpus/regressions/mutant-cbytes-drift.nsc >/dev/null 2>&1; then
+      echo "$target: skipped, the linux backend cannot run here"
+      continue
+    fi
     # The committed corpus is the seed; new units go to a scratch copy.
     scratch=$(mktemp -d)
     cp -r "corpus/$target/." "$scratch/" 2>/dev/null || true
@@ -33,6 +45,7 @@ if [ "$fuzz_seconds" != 0 ]; then
       -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -print_final_stats=1) >"$log" 2>&1; then
       tail -n 60 "$log"
       echo "fuzz target $target found a failure; its artifact is under fuzz/artifacts/$target/"
+      ls "$NSCHECK_REGRESSIONS"/*.nsc 2>/dev/null && cat "$NSCHECK_REGRESSIONS"/*.nsc
       exit 1
     fi
     grep -E '^stat::(number_of_executed_units|average_exec_per_sec)' "$log" | sed "s/^/$target: /"
@@ -41,5 +54,5 @@ if [ "$fuzz_seconds" != 0 ]; then
   done
 fi
 
-step "cargo test (unit, corpus replay, snapshots, bolero, Linux backend)"
-cargo test --workspace --locked
+step "cargo test (unit, corpus replay, snapshots, bolero, mutants, Linux backend)"
+cargo test --workspace --locked --no-fail-fast

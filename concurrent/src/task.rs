@@ -66,6 +66,8 @@ struct SleepState {
     wakeup: Option<Wakeup>,
     /// The task was killed: it must not sleep any more.
     killed: bool,
+    /// A driver probes whether the call would sleep ([`Sleeper::set_probing`]).
+    probing: bool,
 }
 
 /// A task's parking spot. One task makes one call at a time, so one spot
@@ -105,11 +107,21 @@ impl Sleeper {
         self.cv.notify_all();
     }
 
-    /// Whether the task may go to sleep (it was not killed).
+    /// While `on`, a call that would sleep returns `EINTR` instead, at the
+    /// point where it would register as a sleeper. Every call checks this
+    /// before it changes anything, so a driver may run a call that can sleep
+    /// on its own thread first, and hand it to the task's thread only if it
+    /// came back with `EINTR` (a killed task makes no more calls).
+    pub fn set_probing(&self, on: bool) {
+        lock(&self.state).probing = on;
+    }
+
+    /// Whether the task may go to sleep (it was not killed, and no driver
+    /// probes it).
     pub(crate) fn may_sleep(&self) -> bool {
         let mut s = lock(&self.state);
         s.wakeup = None;
-        !s.killed
+        !s.killed && !s.probing
     }
 
     /// Tells the observer that this task is registered as a sleeper. The

@@ -27,16 +27,21 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use nscheck_model::abi::{CAP_CHECKPOINT_RESTORE, CAP_IPC_OWNER, CAP_SYS_ADMIN, CAP_SYS_RESOURCE};
-use nscheck_model::{Dialect, Syscall};
+use nscheck_model::{Dialect, Outcome, Syscall};
 
 use crate::backend::model::ModelBackend;
 use crate::backend::{Backend, BackendError};
 use crate::conform::{self, Divergence, Stats};
-use crate::run::{RunError, Session};
+use crate::run::{Entry, RunError, Session};
 use crate::script::{Arg, Atom, Script, Stmt, Value, call_spec};
 
 /// The version byte every encoded input starts with.
 pub const VERSION: u8 = 1;
+
+/// The most ops an input decodes to; [`decode`] ignores the rest. Longer
+/// inputs would make every execution slower without reaching much more:
+/// the shrunk divergences found so far need at most 8 statements.
+pub const MAX_OPS: usize = 32;
 
 /// The file name of lowered scripts in error messages.
 pub const FILE: &str = "ops.nsc";
@@ -133,13 +138,17 @@ pub enum ChildOp {
 }
 
 /// Decodes an input: [`VERSION`], then ops as `arbitrary` reads them with
-/// `arbitrary_take_rest` (as `libfuzzer-sys` does). `None` for another
-/// version or an empty input.
+/// `arbitrary_take_rest` (as `libfuzzer-sys` does), at most [`MAX_OPS`] of
+/// them. `None` for another version or an empty input.
 #[cfg(feature = "arbitrary")]
 pub fn decode(bytes: &[u8]) -> Option<Vec<Op>> {
     use arbitrary::{Arbitrary, Unstructured};
     match bytes.split_first() {
-        Some((&VERSION, rest)) => Vec::<Op>::arbitrary_take_rest(Unstructured::new(rest)).ok(),
+        Some((&VERSION, rest)) => {
+            let mut ops = Vec::<Op>::arbitrary_take_rest(Unstructured::new(rest)).ok()?;
+            ops.truncate(MAX_OPS);
+            Some(ops)
+        }
         _ => None,
     }
 }
@@ -611,9 +620,10 @@ impl Lowering {
         })
     }
 
-    /// Learns from the model's trace what `stmt` did: the queue it created,
-    /// removed, or the task it created.
-    fn observe(&mut self, stmt: &Stmt, s: &Session<'_>, line: &str) {
+    /// Learns from the model what `stmt` did (`returned_0`: its call
+    /// returned 0): the queue it created or removed, the task it created,
+    /// the namespace it entered.
+    fn observe(&mut self, stmt: &Stmt, s: &Session<'_>, returned_0: bool) {
         match stmt.spec.name {
             "msgget" => {
                 let name = stmt.bind.clone().expect("msgget binds a name");
@@ -625,7 +635,7 @@ impl Lowering {
                     ns: self.ns_of(&stmt.task),
                 });
             }
-            "msgctl" if line.ends_with("IPC_RMID) = 0") => {
+            "msgctl" if returned_0 && is_rmid(stmt) => {
                 if let Some(Arg {
                     value: Value::Or(atoms),
                     ..
@@ -652,7 +662,7 @@ impl Lowering {
                     self.ns.insert(child, ns);
                 }
             }
-            "unshare" if line.ends_with(" = 0") => {
+            "unshare" if returned_0 => {
                 self.namespaces += 1;
                 self.ns.insert(stmt.task.clone(), self.namespaces - 1);
             }
@@ -727,6 +737,12 @@ pub enum Stop {
     Unavailable(String),
 }
 
+/// Whether `stmt` is `msgctl(q, IPC_RMID)`.
+fn is_rmid(stmt: &Stmt) -> bool {
+    matches!(stmt.args.get(1), Some(Arg { value: Value::Or(atoms), .. })
+        if matches!(atoms.as_slice(), [(false, Atom::Ident(cmd))] if cmd == "IPC_RMID"))
+}
+
 /// Two sessions driven statement by statement: the model and another
 /// backend.
 #[derive(Debug)]
@@ -737,6 +753,7 @@ pub struct Lockstep<'a> {
 }
 
 impl<'a> Lockstep<'a> {
+    /// Sessions that format trace lines, for reports.
     pub fn new(file: &str, model: &'a mut dyn Backend, other: &'a mut dyn Backend) -> Lockstep<'a> {
         Lockstep {
             model: Session::new(file, model),
@@ -745,12 +762,27 @@ impl<'a> Lockstep<'a> {
         }
     }
 
-    /// Runs `stmt` on both and compares the new trace lines, then the
-    /// digests.
+    /// Quiet sessions ([`Session::quiet`]): the fast path of [`check_ops`].
+    pub fn quiet(
+        file: &str,
+        model: &'a mut dyn Backend,
+        other: &'a mut dyn Backend,
+    ) -> Lockstep<'a> {
+        Lockstep {
+            model: Session::quiet(file, model),
+            other: Session::quiet(file, other),
+            statements: 0,
+        }
+    }
+
+    /// Runs `stmt` on both and compares the new trace lines (or entries),
+    /// then the digests, unless `stmt` only reads ([`reads_only`]; the next
+    /// digest, or [`Lockstep::check_state`] at the end, covers it).
     pub fn step(&mut self, stmt: &Stmt) -> Result<(), Stop> {
         self.statements += 1;
         let n = self.statements;
         let start = self.model.lines().len();
+        let start_entries = self.model.entries().len();
         let rm = self.model.exec(stmt);
         let ro = self.other.exec(stmt);
         match (rm, ro) {
@@ -772,6 +804,27 @@ impl<'a> Lockstep<'a> {
             d.index += start;
             return Err(Stop::Mismatch(Mismatch::Trace(d)));
         }
+        let (m, o) = (
+            &self.model.entries()[start_entries..],
+            &self.other.entries()[start_entries..],
+        );
+        if m != o {
+            let show = |e: &[crate::run::Entry]| Some(format!("{e:?}"));
+            return Err(Stop::Mismatch(Mismatch::Trace(Divergence {
+                index: start_entries,
+                expected: show(m),
+                actual: show(o),
+            })));
+        }
+        if reads_only(stmt) {
+            return Ok(());
+        }
+        self.check_state()
+    }
+
+    /// Compares the digests of the two backends now.
+    pub fn check_state(&mut self) -> Result<(), Stop> {
+        let n = self.statements;
         let digest = |s: &mut Session<'_>| match s.digest() {
             Ok(d) => Ok(d),
             Err(BackendError::Unavailable(why)) => Err(Stop::Unavailable(why)),
@@ -794,6 +847,23 @@ impl<'a> Lockstep<'a> {
     }
 }
 
+/// Whether `stmt` only reads: `IPC_STAT`, `MSG_STAT`, `MSG_STAT_ANY`,
+/// `IPC_INFO`, `MSG_INFO`, a sysctl read, or a pid query.
+pub fn reads_only(stmt: &Stmt) -> bool {
+    match stmt.spec.name {
+        "msgctl" => matches!(
+            stmt.args.get(1),
+            Some(Arg { value: Value::Or(atoms), .. })
+                if matches!(atoms.as_slice(), [(false, Atom::Ident(cmd))]
+                    if ["IPC_STAT", "MSG_STAT", "MSG_STAT_ANY", "IPC_INFO", "MSG_INFO"]
+                        .contains(&cmd.as_str()))
+        ),
+        "sysctl" => stmt.args.len() == 1,
+        "pidof" | "getpid" | "getppid" | "getsid" | "getpgid" => true,
+        _ => false,
+    }
+}
+
 /// Makes the backend checked against the model.
 pub type MakeBackend<'a> = dyn FnMut() -> Result<Box<dyn Backend>, RunError> + 'a;
 
@@ -806,15 +876,19 @@ pub fn lockstep(
     let mut model = ModelBackend::new(Dialect::Mainline);
     let mut other = make()?;
     let mut ls = Lockstep::new(&script.file, &mut model, other.as_mut());
+    let mut end = Ok(());
     for stmt in &script.stmts {
-        match ls.step(stmt) {
-            Ok(()) => {}
-            Err(Stop::Mismatch(m)) => return Ok((ls.model.into_trace(), Some(m))),
-            Err(Stop::Both(e)) => return Err(e),
-            Err(Stop::Unavailable(why)) => return Err(RunError::Unavailable(why)),
+        end = ls.step(stmt);
+        if end.is_err() {
+            break;
         }
     }
-    Ok((ls.model.into_trace(), None))
+    match end.and_then(|()| ls.check_state()) {
+        Ok(()) => Ok((ls.model.into_trace(), None)),
+        Err(Stop::Mismatch(m)) => Ok((ls.model.into_trace(), Some(m))),
+        Err(Stop::Both(e)) => Err(e),
+        Err(Stop::Unavailable(why)) => Err(RunError::Unavailable(why)),
+    }
 }
 
 /// What a checked op sequence did.
@@ -942,35 +1016,39 @@ pub fn check_ops_with(
     let mut lower = Lowering::new(against);
     let mut model = ModelBackend::new(Dialect::Mainline);
     let mut other = make().map_err(|e| Failure::Unavailable(e.to_string()))?;
-    let mut ls = Lockstep::new(FILE, &mut model, other.as_mut());
+    let mut ls = Lockstep::quiet(FILE, &mut model, other.as_mut());
     let mut stmts: Vec<Stmt> = Vec::new();
-    for op in ops {
+    let mut ops = ops.iter();
+    loop {
+        let Some(op) = ops.next() else {
+            // The end: compare the state once more (the last statements may
+            // have been reads).
+            match ls.check_state() {
+                Ok(()) => break,
+                Err(stop) => {
+                    drop(ls);
+                    drop(other);
+                    return Err(stopped(stop, stmts, against, make));
+                }
+            }
+        };
         let Some(mut stmt) = lower.lower(op, &ls.model) else {
             continue;
         };
         stmt.line = stmts.len() + 1;
-        let start = ls.model.lines().len();
+        let start = ls.model.entries().len();
         let step = ls.step(&stmt);
         stmts.push(stmt);
         match step {
             Ok(()) => {
                 let stmt = stmts.last().expect("just pushed");
-                let line = ls.model.lines()[start].clone();
-                lower.observe(stmt, &ls.model, &line);
+                let ok = ls.model.entries()[start] == Entry::Returned(Outcome::val(0));
+                lower.observe(stmt, &ls.model, ok);
             }
-            Err(Stop::Unavailable(why)) => return Err(Failure::Unavailable(why)),
-            Err(Stop::Both(e)) => {
-                // A lowered script is valid by construction.
-                panic!("a lowered script stopped both backends: {e}");
-            }
-            Err(Stop::Mismatch(mismatch)) => {
+            Err(stop) => {
                 drop(ls);
                 drop(other);
-                let script = Script {
-                    file: FILE.to_string(),
-                    stmts,
-                };
-                return Err(shrink_found(script, mismatch, against, make));
+                return Err(stopped(stop, stmts, against, make));
             }
         }
     }
@@ -989,24 +1067,46 @@ pub fn check_ops_with(
 pub fn to_script(ops: &[Op], against: Against) -> Script {
     let mut lower = Lowering::new(against);
     let mut model = ModelBackend::new(Dialect::Mainline);
-    let mut s = Session::new(FILE, &mut model);
+    let mut s = Session::quiet(FILE, &mut model);
     let mut stmts: Vec<Stmt> = Vec::new();
     for op in ops {
         let Some(mut stmt) = lower.lower(op, &s) else {
             continue;
         };
         stmt.line = stmts.len() + 1;
-        let start = s.lines().len();
+        let start = s.entries().len();
         if let Err(e) = s.exec(&stmt) {
             panic!("a lowered script stopped the model: {e}");
         }
-        let line = s.lines()[start].clone();
-        lower.observe(&stmt, &s, &line);
+        let ok = s.entries()[start] == Entry::Returned(Outcome::val(0));
+        lower.observe(&stmt, &s, ok);
         stmts.push(stmt);
     }
     Script {
         file: FILE.to_string(),
         stmts,
+    }
+}
+
+/// The failure for a check that stopped after `stmts`.
+fn stopped(stop: Stop, stmts: Vec<Stmt>, against: Against, make: &mut MakeBackend<'_>) -> Failure {
+    match stop {
+        Stop::Unavailable(why) => Failure::Unavailable(why),
+        // A lowered script is valid by construction.
+        Stop::Both(e) => panic!("a lowered script stopped both backends: {e}"),
+        Stop::Mismatch(quiet) => {
+            let script = Script {
+                file: FILE.to_string(),
+                stmts,
+            };
+            // The quiet check has no trace lines: run the script again with
+            // them for the report.
+            let mismatch = match lockstep(&script, make) {
+                Ok((_, Some(m))) => m,
+                _ => quiet,
+            };
+            shrink_found(script, mismatch, against, make)
+        }
     }
 }
 

@@ -95,6 +95,23 @@ pub struct Session<'a> {
     blocked: BTreeMap<TaskId, Pending>,
     gone: BTreeMap<TaskId, &'static str>,
     trace: Trace,
+    /// Record [`Entry`]s instead of trace lines.
+    quiet: bool,
+    entries: Vec<Entry>,
+}
+
+/// A trace line in structural form, as a quiet session records it: what a
+/// line would print, without the arguments (which are the script's own).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// The statement's call returned.
+    Returned(Outcome),
+    /// The statement's call sleeps.
+    Unfinished,
+    /// A sleeping call of this task finished.
+    Resumed(TaskId, Outcome),
+    /// This task was killed.
+    Killed(TaskId),
 }
 
 impl std::fmt::Debug for Session<'_> {
@@ -118,7 +135,24 @@ impl<'a> Session<'a> {
             blocked: BTreeMap::new(),
             gone: BTreeMap::new(),
             trace: Trace::default(),
+            quiet: false,
+            entries: Vec::new(),
         }
+    }
+
+    /// A session that formats nothing: it records [`Entry`]s
+    /// ([`Session::entries`]) instead of trace lines, which is all a
+    /// differential check needs until the backends part.
+    pub fn quiet(file: &str, backend: &'a mut dyn Backend) -> Session<'a> {
+        Session {
+            quiet: true,
+            ..Session::new(file, backend)
+        }
+    }
+
+    /// The entries so far of a quiet session.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
     }
 
     /// Runs one statement; its trace lines are appended to [`Session::lines`].
@@ -248,8 +282,13 @@ impl Session<'_> {
         if let Some(how) = self.gone.get(&task) {
             return Err(self.err(stmt, format!("task `{}` {how}", stmt.task)));
         }
-        let args = self.render_args(stmt);
-        let head = format!("{}: {}({args})", stmt.task, stmt.spec.name);
+        // A quiet session records entries instead of formatting lines.
+        let head = if self.quiet {
+            String::new()
+        } else {
+            let args = self.render_args(stmt);
+            format!("{}: {}({args})", stmt.task, stmt.spec.name)
+        };
         if stmt.spec.name == "pidof" {
             let target = self.task_arg(stmt, &stmt.args[0].value)?;
             let pid = self
@@ -257,7 +296,11 @@ impl Session<'_> {
                 .pidof(task, target)
                 .map_err(|e| self.backend_err(stmt, e))?;
             self.finish(stmt.spec.name, &stmt.bind, &Outcome::val(pid), None);
-            self.trace.lines.push(format!("{head} = {pid}"));
+            if self.quiet {
+                self.entries.push(Entry::Returned(Outcome::val(pid)));
+            } else {
+                self.trace.lines.push(format!("{head} = {pid}"));
+            }
             return Ok(());
         }
         let call = self.syscall(stmt, task)?;
@@ -267,9 +310,13 @@ impl Session<'_> {
             .map_err(|e| self.backend_err(stmt, e))?;
         match step {
             Step::Done(outcome) => {
-                self.trace
-                    .lines
-                    .push(format!("{head} = {}", format_outcome(&outcome)));
+                if self.quiet {
+                    self.entries.push(Entry::Returned(outcome.clone()));
+                } else {
+                    self.trace
+                        .lines
+                        .push(format!("{head} = {}", format_outcome(&outcome)));
+                }
                 let created = call.creates_task().then_some(());
                 self.finish(stmt.spec.name, &stmt.bind, &outcome, created);
                 if outcome.ret == Ret::NoReturn {
@@ -277,7 +324,11 @@ impl Session<'_> {
                 }
             }
             Step::Blocked => {
-                self.trace.lines.push(format!("{head} <unfinished ...>"));
+                if self.quiet {
+                    self.entries.push(Entry::Unfinished);
+                } else {
+                    self.trace.lines.push(format!("{head} <unfinished ...>"));
+                }
                 self.blocked.insert(
                     task,
                     Pending {
@@ -305,20 +356,28 @@ impl Session<'_> {
                             )),
                         ));
                     };
-                    self.trace.lines.push(format!(
-                        "{}: <... {} resumed> = {}",
-                        self.names[task.0],
-                        p.name,
-                        format_outcome(&outcome)
-                    ));
+                    if self.quiet {
+                        self.entries.push(Entry::Resumed(task, outcome.clone()));
+                    } else {
+                        self.trace.lines.push(format!(
+                            "{}: <... {} resumed> = {}",
+                            self.names[task.0],
+                            p.name,
+                            format_outcome(&outcome)
+                        ));
+                    }
                     self.finish(p.name, &p.bind, &outcome, None);
                 }
                 Event::Killed { task } => {
                     self.blocked.remove(&task);
                     self.gone.insert(task, "was killed");
-                    self.trace
-                        .lines
-                        .push(format!("{}: +++ killed by SIGKILL +++", self.names[task.0]));
+                    if self.quiet {
+                        self.entries.push(Entry::Killed(task));
+                    } else {
+                        self.trace
+                            .lines
+                            .push(format!("{}: +++ killed by SIGKILL +++", self.names[task.0]));
+                    }
                 }
             }
         }

@@ -15,6 +15,11 @@
 //! Such a call is marked `Inline` on the board; should the implementation
 //! park it all the same, the observer kills it at once, so the call fails
 //! with `EINTR` and the backend reports the stray sleep instead of hanging.
+//! A call that may sleep is first probed on the calling thread too, with
+//! the task's parking spot set to refuse sleeping (`Sleeper::set_probing`):
+//! it either finishes there, or returns `EINTR` at the point where it would
+//! register as a sleeper, before changing anything, and only then runs
+//! again on the task's own thread, where it really sleeps.
 //!
 //! The task calls (`fork`, `exit`, `waitpid`, credentials, `unshare` of the
 //! IPC namespace, the PID sysctls) are handled by a small task table here,
@@ -356,9 +361,32 @@ impl ConcurrentBackend {
             }
             _ => false,
         };
-        if !may_sleep {
+        let probed = may_sleep.then(|| {
+            ctx.sleeper.set_probing(true);
             self.shared.set(task.0 as u64, Status::Inline);
             let outcome = run_ipc(&ctx, call);
+            ctx.sleeper.set_probing(false);
+            outcome
+        });
+        let inline = match probed {
+            None => {
+                self.shared.set(task.0 as u64, Status::Inline);
+                Some(run_ipc(&ctx, call))
+            }
+            Some(o) if o.errno() == Some(Errno::EINTR) => {
+                let mut b = self.shared.board();
+                b.status[task.0] = Status::Idle;
+                if b.strayed.take().is_some() {
+                    return Err(BackendError::Failed(format!(
+                        "task #{} went to sleep while its parking spot refused it",
+                        task.0
+                    )));
+                }
+                None
+            }
+            Some(o) => Some(o),
+        };
+        if let Some(outcome) = inline {
             let mut b = self.shared.board();
             b.status[task.0] = Status::Idle;
             b.done[task.0] = Some(outcome);
