@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The nightly tier: what is too slow for every change.
+#
+# - longer fuzzing of every cargo-fuzz target, under AddressSanitizer on a
+#   nightly toolchain when one is installed (stable with --sanitizer none
+#   otherwise), in fork mode with one job per core;
+# - loom without a preemption bound (LOOM_MAX_PREEMPTIONS unset);
+# - shuttle with a ten times larger budget;
+# - a long conformance campaign against the real kernel.
+#
+# NSCHECK_NIGHTLY_FUZZ_SECONDS (default 1800) is the time per fuzz target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TERM_COLOR=never
+fuzz_seconds=${NSCHECK_NIGHTLY_FUZZ_SECONDS:-1800}
+jobs=$(nproc)
+
+step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
+
+step "fuzzing (${fuzz_seconds}s a target, ${jobs} jobs)"
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+toolchain=()
+sanitizer=(--sanitizer none)
+if rustup toolchain list | grep -q '^nightly'; then
+  toolchain=(+nightly)
+  sanitizer=()
+fi
+cargo build --release -p nscheck --locked
+export NSCHECK_AGENT="$PWD/target/release/nscheck"
+for target in $(cd fuzz && cargo fuzz list); do
+  # New units go into the committed corpus directory; review and cmin them
+  # before committing (see README, "Fuzzing").
+  (cd fuzz && cargo "${toolchain[@]}" fuzz run "${sanitizer[@]}" --jobs "$jobs" "$target" \
+    "../corpus/$target" -- -max_total_time="$fuzz_seconds" -rss_limit_mb=4096)
+done
+
+step "loom, unbounded"
+LOOM_MAX_PREEMPTIONS= bash ci/loom.sh
+
+step "shuttle, 20000 executions per scheduler and scenario"
+NSCHECK_SHUTTLE_ITERATIONS=20000 bash ci/shuttle.sh
+
+step "conformance against the kernel, 30 minutes"
+"$NSCHECK_AGENT" conform --seed "$(date -u +%Y%m%d)" --time 1800
