@@ -47,11 +47,35 @@ pub enum Mutant {
     /// `msgget` checks `kernel.msgmni` under the read lock, before it takes
     /// the write lock to allocate, so racing creators exceed the limit.
     MsgmniRace,
+    /// B3 ("ipc: set msg back to -EAGAIN if copy wasn't performed", Linux
+    /// 3.8.x): `MSG_COPY` with an index past the end (or a negative one) on
+    /// a non-empty queue leaves the walk pointing at the last message and
+    /// returns its data (or `E2BIG`) instead of `ENOMSG`: the copy was not
+    /// performed, yet a message comes back. (The kernel then also freed the
+    /// still-queued message; this mutant leaves the queue intact.)
+    CopyPastEndReturnsLast,
+    /// B4 (Linux 3.8 to 3.13, diagnosed since 3.14): `MSG_COPY` without
+    /// `IPC_NOWAIT` is accepted instead of failing with `EINVAL`. An index
+    /// that exists is copied; a missing one makes the caller sleep as a
+    /// receiver that matches any message, and the next send hands its
+    /// message to it destructively: a blocking `MSG_COPY` that consumes.
+    BlockingCopyConsumes,
+    /// B7 (`999898355e08`, "ipc: msg, make msgrcv work with LONG_MIN"):
+    /// `msgtyp` `LONG_MIN` is negated with wrap-around, so it stays
+    /// `LONG_MIN` and the "lowest type at most -msgtyp" search matches
+    /// nothing: `ENOMSG` with `IPC_NOWAIT`, a sleep forever without.
+    LongMinMatchesNothing,
 }
 
 impl Mutant {
     /// Every mutant, for tests that try them all.
-    pub const ALL: &[Mutant] = &[Mutant::CbytesDrift, Mutant::SkipE2bigReceiver];
+    pub const ALL: &[Mutant] = &[
+        Mutant::CbytesDrift,
+        Mutant::SkipE2bigReceiver,
+        Mutant::CopyPastEndReturnsLast,
+        Mutant::BlockingCopyConsumes,
+        Mutant::LongMinMatchesNothing,
+    ];
 
     /// Every mutant that only an interleaving shows.
     pub const RACES: &[Mutant] = &[

@@ -152,13 +152,16 @@ pub fn msgrcv(
         return Err(Errno::EINVAL);
     }
     let copy = msgflg & MSG_COPY != 0;
-    if copy && (msgflg & MSG_EXCEPT != 0 || msgflg & IPC_NOWAIT == 0) {
+    let blocking_copy = msgflg & IPC_NOWAIT == 0 && !mutant!(ns, BlockingCopyConsumes);
+    if copy && (msgflg & MSG_EXCEPT != 0 || blocking_copy) {
         return Err(Errno::EINVAL);
     }
     let (mode, msgtyp) = if copy {
         (Mode::Number, msgtyp)
     } else if msgtyp == 0 {
         (Mode::Any, 0)
+    } else if msgtyp < 0 && mutant!(ns, LongMinMatchesNothing) {
+        (Mode::LessEqual, msgtyp.wrapping_neg())
     } else if msgtyp < 0 {
         (Mode::LessEqual, msgtyp.checked_neg().unwrap_or(i64::MAX))
     } else if msgflg & MSG_EXCEPT != 0 {

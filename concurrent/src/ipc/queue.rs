@@ -311,6 +311,12 @@ impl Locked<'_> {
     fn find(&self, req: &RecvReq) -> Option<usize> {
         let msgs = &self.st.messages;
         match req.mode {
+            Mode::Number if mutant!(self.q, CopyPastEndReturnsLast) => {
+                // The walk ends on the last message whether or not the
+                // index was reached.
+                let i = usize::try_from(req.msgtyp).unwrap_or(usize::MAX);
+                (!msgs.is_empty()).then(|| i.min(msgs.len() - 1))
+            }
             Mode::Number => usize::try_from(req.msgtyp).ok().filter(|&i| i < msgs.len()),
             Mode::LessEqual => {
                 // The lowest type wins; among equal types the earliest.
