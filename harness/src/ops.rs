@@ -361,6 +361,20 @@ impl Lowering {
         }
     }
 
+    /// The statements before the first op. Against the kernel `t0` drops
+    /// `CAP_SYS_RESOURCE` first, as the conformance generator does: root
+    /// may lack it on the host (a container, a VM), which the model cannot
+    /// know.
+    fn prologue(&self) -> Vec<Stmt> {
+        match self.against {
+            Against::Concurrent => Vec::new(),
+            Against::Linux => {
+                let arg = Value::Or(vec![ident("CAP_SYS_RESOURCE")]);
+                vec![Self::stmt("t0".into(), None, "capdrop", vec![pos(arg)])]
+            }
+        }
+    }
+
     fn ns_of(&self, task: &str) -> usize {
         self.ns.get(task).copied().unwrap_or(0)
     }
@@ -1018,6 +1032,16 @@ pub fn check_ops_with(
     let mut other = make().map_err(|e| Failure::Unavailable(e.to_string()))?;
     let mut ls = Lockstep::quiet(FILE, &mut model, other.as_mut());
     let mut stmts: Vec<Stmt> = Vec::new();
+    for mut stmt in lower.prologue() {
+        stmt.line = stmts.len() + 1;
+        let step = ls.step(&stmt);
+        stmts.push(stmt);
+        if let Err(stop) = step {
+            drop(ls);
+            drop(other);
+            return Err(stopped(stop, stmts, against, make));
+        }
+    }
     let mut ops = ops.iter();
     loop {
         let Some(op) = ops.next() else {
@@ -1069,6 +1093,13 @@ pub fn to_script(ops: &[Op], against: Against) -> Script {
     let mut model = ModelBackend::new(Dialect::Mainline);
     let mut s = Session::quiet(FILE, &mut model);
     let mut stmts: Vec<Stmt> = Vec::new();
+    for mut stmt in lower.prologue() {
+        stmt.line = stmts.len() + 1;
+        if let Err(e) = s.exec(&stmt) {
+            panic!("the prologue stopped the model: {e}");
+        }
+        stmts.push(stmt);
+    }
     for op in ops {
         let Some(mut stmt) = lower.lower(op, &s) else {
             continue;
