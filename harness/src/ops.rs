@@ -1042,6 +1042,7 @@ pub fn check_ops_with(
             return Err(stopped(stop, stmts, against, make));
         }
     }
+    let count = ops.len() as u64;
     let mut ops = ops.iter();
     loop {
         let Some(op) = ops.next() else {
@@ -1080,7 +1081,7 @@ pub fn check_ops_with(
     stats.add_records(stmts.len() as u64, ls.model.records());
     stats.cases = 1;
     Ok(OpStats {
-        ops: ops.len() as u64,
+        ops: count,
         inputs: 1,
         stats,
     })
