@@ -3,7 +3,14 @@
 #
 # It installs what it needs (cargo-fuzz), so that it runs on a fresh machine,
 # and it runs as root in CI, where the Linux backend's tests create real IPC
-# and PID namespaces. Set NSCHECK_FUZZ_SECONDS=0 to skip the fuzz smoke run.
+# and PID namespaces. The tiers, in order: formatting and clippy; a cargo-fuzz
+# smoke run of every target on stable (NSCHECK_FUZZ_SECONDS a target, 60 by
+# default; 0 skips it); the loom suite at preemption bound 2 and the shuttle
+# suite at its fixed seed budget (release builds in their own target
+# directories, see ci/loom.sh and ci/shuttle.sh); and last `cargo test`:
+# unit tests, corpus and regression replay, snapshots (insta in CI mode),
+# bounded bolero runs, the mutant tests and the Linux backend's tests.
+# ci/nightly.sh is the longer tier.
 # The whole script takes well under 20 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +18,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 # A snapshot mismatch fails and writes nothing (insta's CI mode).
 export INSTA_UPDATE=no
-fuzz_seconds=${NSCHECK_FUZZ_SECONDS:-20}
+fuzz_seconds=${NSCHECK_FUZZ_SECONDS:-60}
 
 step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
@@ -53,6 +60,12 @@ if [ "$fuzz_seconds" != 0 ]; then
     rm -rf "$scratch"
   done
 fi
+
+step "loom, preemption bound 2"
+bash ci/loom.sh
+
+step "shuttle, fixed seeds and budget"
+bash ci/shuttle.sh
 
 step "cargo test (unit, corpus replay, snapshots, bolero, mutants, Linux backend)"
 cargo test --workspace --locked --no-fail-fast
