@@ -77,6 +77,23 @@ impl Mutant {
         Mutant::LongMinMatchesNothing,
     ];
 
+    /// The bug of `msg-semantics.md` §8 (or the rule) the mutant is
+    /// modelled on, for reports.
+    pub fn bug(self) -> &'static str {
+        match self {
+            Mutant::CbytesDrift => "B19c",
+            Mutant::SkipE2bigReceiver => "R24 (§5.4)",
+            Mutant::CopyPastEndReturnsLast => "B3",
+            Mutant::BlockingCopyConsumes => "B4",
+            Mutant::LongMinMatchesNothing => "B7",
+            Mutant::LostWakeup => "B8",
+            Mutant::RmidRace => "B9",
+            Mutant::CopyAliasing => "B17",
+            Mutant::KeyRace => "R36 (one key)",
+            Mutant::MsgmniRace => "R36 (msgmni)",
+        }
+    }
+
     /// Every mutant that only an interleaving shows.
     pub const RACES: &[Mutant] = &[
         Mutant::LostWakeup,

@@ -49,7 +49,7 @@ fn passes(name: &str) {
     eprintln!(
         "loom {name}: {n} executions in {:.2?} (bound {})",
         start.elapsed(),
-        std::env::var("LOOM_MAX_PREEMPTIONS").unwrap_or(DEFAULT_PREEMPTIONS.to_string())
+        bound()
     );
 }
 
@@ -114,6 +114,21 @@ fn mutant_child() {
     explore(scenario(name), Some(mutant));
 }
 
+/// The command that explores `name` against `mutant` in a child process
+/// (the test binary running [`mutant_child`]).
+fn child(name: &str, mutant: Mutant) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().expect("the test binary"));
+    cmd.args(["--exact", "mutant_child", "--nocapture", "--test-threads=1"])
+        .env(CHILD, format!("{name}:{mutant:?}"))
+        .env("RUST_BACKTRACE", "0");
+    cmd
+}
+
+/// The preemption bound in force, for reports.
+fn bound() -> String {
+    std::env::var("LOOM_MAX_PREEMPTIONS").unwrap_or(DEFAULT_PREEMPTIONS.to_string())
+}
+
 /// Explores `name` against `mutant`, which must fail; prints the failure.
 ///
 /// The exploration runs in a child process (the test binary running
@@ -127,12 +142,7 @@ fn catches(name: &str, mutant: Mutant) {
         "{name} does not list {mutant:?}"
     );
     let start = Instant::now();
-    let out = Command::new(std::env::current_exe().expect("the test binary"))
-        .args(["--exact", "mutant_child", "--nocapture", "--test-threads=1"])
-        .env(CHILD, format!("{name}:{mutant:?}"))
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("the child runs");
+    let out = child(name, mutant).output().expect("the child runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     let failure: Vec<&str> = stderr
         .lines()
@@ -201,4 +211,34 @@ catches! {
     msgget_one_key_catches_key_race: "msgget_one_key" KeyRace;
     msgmni_limit_catches_msgmni_race: "msgmni_limit" MsgmniRace;
     counters_catches_cbytes_drift: "counters" CbytesDrift;
+}
+
+/// The bug zoo's loom column (`ci/zoo.sh`): with `NSCHECK_ZOO_OUT` set,
+/// explores every scenario against every mutant, each in a child process,
+/// and writes whether it failed and how long it took
+/// ([`common::zoo`]). Does nothing otherwise.
+#[test]
+fn zoo() {
+    common::zoo("loom", &format!("preemption bound {}", bound()), |s, m| {
+        let start = Instant::now();
+        let (status, stderr) = common::run_limited(child(s.name, m), common::ZOO_RUN_LIMIT);
+        let took = start.elapsed();
+        match status {
+            Some(st) if !st.success() => common::ZooRun {
+                caught: true,
+                took,
+                why: common::zoo_why(&stderr),
+            },
+            Some(_) => common::ZooRun {
+                caught: false,
+                took,
+                why: String::new(),
+            },
+            None => common::ZooRun {
+                caught: false,
+                took,
+                why: "timed out".into(),
+            },
+        }
+    });
 }

@@ -163,7 +163,8 @@ fn mutant_child() {
     }
 }
 
-fn child(what: &str, schedule: Option<&str>) -> Output {
+/// The command that runs [`mutant_child`] on `what` in a child process.
+fn child_command(what: &str, schedule: Option<&str>) -> Command {
     let mut cmd = Command::new(std::env::current_exe().expect("the test binary"));
     cmd.args(["--exact", "mutant_child", "--nocapture", "--test-threads=1"])
         .env(CHILD, what)
@@ -171,7 +172,13 @@ fn child(what: &str, schedule: Option<&str>) -> Output {
     if let Some(s) = schedule {
         cmd.env(SCHEDULE, s);
     }
-    cmd.output().expect("the child runs")
+    cmd
+}
+
+fn child(what: &str, schedule: Option<&str>) -> Output {
+    child_command(what, schedule)
+        .output()
+        .expect("the child runs")
 }
 
 /// The failing schedule shuttle printed: the lines between the two lines
@@ -302,4 +309,48 @@ fn a_failing_schedule_replays() {
             failure(&again)
         );
     }
+}
+
+/// The bug zoo's shuttle column (`ci/zoo.sh`): with `NSCHECK_ZOO_OUT` set,
+/// runs every scenario against every mutant as [`catches`] does (under
+/// PCT, then under the random scheduler if PCT misses it), each in a child
+/// process, and writes whether it failed and how long it took, both
+/// schedulers' runs included ([`common::zoo`]). Does nothing otherwise.
+#[test]
+fn zoo() {
+    let budget = format!(
+        "{} executions per scheduler (PCT depth {PCT_DEPTH}, then random)",
+        iterations()
+    );
+    common::zoo("shuttle", &budget, |s, m| {
+        let start = Instant::now();
+        for sched in [Sched::Pct, Sched::Random] {
+            let (status, stderr) = common::run_limited(
+                child_command(&format!("{}:{m:?}:{sched:?}", s.name), None),
+                common::ZOO_RUN_LIMIT,
+            );
+            match status {
+                Some(st) if !st.success() => {
+                    return common::ZooRun {
+                        caught: true,
+                        took: start.elapsed(),
+                        why: format!("{sched:?}: {}", common::zoo_why(&stderr)),
+                    };
+                }
+                Some(_) => {}
+                None => {
+                    return common::ZooRun {
+                        caught: false,
+                        took: start.elapsed(),
+                        why: format!("{sched:?}: timed out"),
+                    };
+                }
+            }
+        }
+        common::ZooRun {
+            caught: false,
+            took: start.elapsed(),
+            why: String::new(),
+        }
+    });
 }

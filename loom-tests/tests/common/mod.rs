@@ -375,3 +375,110 @@ pub fn counters(s: Scale, m: Option<Mutant>) {
         .collect();
     run(&w, vec![], workers);
 }
+
+/// The environment variable that turns on the bug zoo's runs (`ci/zoo.sh`):
+/// the file their results go to.
+pub const ZOO_OUT: &str = "NSCHECK_ZOO_OUT";
+
+/// The longest a zoo run may take before it counts as a survivor that timed
+/// out.
+pub const ZOO_RUN_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// One run of a scenario against a mutant in the bug zoo.
+#[derive(Debug)]
+pub struct ZooRun {
+    /// Whether the checker failed (caught the mutant).
+    pub caught: bool,
+    /// Wall time, from spawning the child to its exit.
+    pub took: std::time::Duration,
+    /// Why it failed (empty for a survivor).
+    pub why: String,
+}
+
+/// The bug zoo's column for `checker` (`ci/zoo.sh` reads it with
+/// `nscheck zoo --results`): when [`ZOO_OUT`] names a file, runs every
+/// scenario against every mutant of `Mutant::ALL` and `Mutant::RACES` with
+/// `run` and writes one tab-separated line per run to that file
+/// (`checker mutant scenario caught|survived seconds why`), after a
+/// `# checker budget` line. Does nothing when [`ZOO_OUT`] is unset, so a
+/// plain test run skips it.
+pub fn zoo(checker: &str, budget: &str, mut run: impl FnMut(&'static Scenario, Mutant) -> ZooRun) {
+    use std::fmt::Write as _;
+    let Ok(path) = std::env::var(ZOO_OUT) else {
+        return;
+    };
+    let mut out = format!("# {checker}\t{budget}\n");
+    for &m in Mutant::ALL.iter().chain(Mutant::RACES) {
+        for s in SCENARIOS {
+            let r = run(s, m);
+            let verdict = if r.caught { "caught" } else { "survived" };
+            let secs = r.took.as_secs_f64();
+            eprintln!(
+                "{checker} {} {m:?}: {verdict} in {secs:.2} s {}",
+                s.name, r.why
+            );
+            let why = r.why.replace(['\t', '\n'], " ");
+            writeln!(
+                out,
+                "{checker}\t{m:?}\t{}\t{verdict}\t{secs:.3}\t{why}",
+                s.name
+            )
+            .expect("a String takes it");
+        }
+    }
+    std::fs::write(&path, out).unwrap_or_else(|e| panic!("cannot write {path}: {e}"));
+}
+
+/// Runs `cmd` with its standard error in a file, killing it after `limit`:
+/// its exit status (`None` if it was killed) and its standard error.
+pub fn run_limited(
+    mut cmd: std::process::Command,
+    limit: std::time::Duration,
+) -> (Option<std::process::ExitStatus>, String) {
+    use std::process::Stdio;
+    use std::time::Instant;
+    let path = std::env::temp_dir().join(format!(
+        "nscheck-zoo-{}-{:?}.stderr",
+        std::process::id(),
+        Instant::now()
+    ));
+    let file = std::fs::File::create(&path).expect("a scratch file");
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(file))
+        .spawn()
+        .expect("the child runs");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("the child can be waited for") {
+            break Some(status);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    let stderr = std::fs::read(&path).unwrap_or_default();
+    let _ = std::fs::remove_file(&path);
+    (status, String::from_utf8_lossy(&stderr).into_owned())
+}
+
+/// Why a checker's child failed, in a few words: loom's deadlock, the
+/// linearizability checker's verdict, the counters at quiescence, or the
+/// first line of another panic's message.
+pub fn zoo_why(stderr: &str) -> String {
+    if stderr.contains("deadlock") {
+        "deadlock".into()
+    } else if stderr.contains("not linearizable") {
+        "not linearizable".into()
+    } else if stderr.contains("MSG_INFO says") {
+        "counters at quiescence".into()
+    } else {
+        let mut lines = stderr.lines().skip_while(|l| !l.contains("panicked at"));
+        lines.next();
+        let msg = lines.next().unwrap_or("exited with a failure");
+        msg.chars().take(60).collect()
+    }
+}
