@@ -23,16 +23,21 @@
 //! interpretation tables below only ever grow at the end too; any other
 //! change must bump [`VERSION`] and regenerate the corpora.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use nscheck_model::abi::{CAP_CHECKPOINT_RESTORE, CAP_IPC_OWNER, CAP_SYS_ADMIN, CAP_SYS_RESOURCE};
-use nscheck_model::{Dialect, Outcome, Syscall};
+use nscheck_model::abi::{
+    CAP_CHECKPOINT_RESTORE, CAP_IPC_OWNER, CAP_SYS_ADMIN, CAP_SYS_RESOURCE, CLONE_NEWIPC,
+    IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_NOWAIT, IPC_RMID, IPC_SET, IPC_STAT, MSG_COPY, MSG_EXCEPT,
+    MSG_INFO, MSG_NOERROR, MSG_STAT, MSG_STAT_ANY,
+};
+use nscheck_model::{
+    Dialect, Event, IpcDigest, MsgSet, Outcome, Ret, Step, Syscall, Sysctl, TaskId,
+};
 
 use crate::backend::model::ModelBackend;
 use crate::backend::{Backend, BackendError};
 use crate::conform::{self, Divergence, Stats};
-use crate::run::{Entry, RunError, Session};
+use crate::run::{Record, RunError, Session};
 use crate::script::{Arg, Atom, Script, Stmt, Value, call_spec};
 
 /// The version byte every encoded input starts with.
@@ -323,41 +328,180 @@ fn pos(value: Value) -> Arg {
     Arg { name: None, value }
 }
 
-/// A queue created by the script.
+/// A queue created by the script: `qN`.
 #[derive(Clone, Debug)]
 struct QueueName {
-    name: String,
+    /// N of `qN`.
+    number: usize,
     id: i64,
     live: bool,
     /// The IPC namespace it was made in (the lowering's numbering).
     ns: usize,
 }
 
+/// A task of a lowered script: 0 is `t0`, N is the child `cN`.
+type Who = usize;
+
+/// The name of `who` in the script.
+fn who_name(who: Who) -> String {
+    if who == 0 {
+        "t0".to_string()
+    } else {
+        format!("c{who}")
+    }
+}
+
+/// What a lowered statement binds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Bind {
+    None,
+    /// `qN = msgget(...)`.
+    Queue(usize),
+    /// `cN = fork()` or `cN = clone(...)`.
+    Child(Who),
+}
+
+/// A lowered statement in compact form: the caller and the call with its
+/// arguments already evaluated, which is all the lockstep needs, and what
+/// its script statement names ([`Lowering::to_stmt`] prints it when a
+/// report needs it). Both backends get the same call: while their results
+/// agree, every name the statement uses is bound to the same value in both.
+#[derive(Clone, Debug)]
+struct Low {
+    who: Who,
+    task: TaskId,
+    call: Syscall,
+    /// The queue operand, as an index into [`Lowering::queues`], where the
+    /// statement names a queue (else its operand is a number).
+    operand: Option<usize>,
+    bind: Bind,
+}
+
+/// Where a task is, as the lockstep's bookkeeping sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TaskState {
+    /// It may call.
+    Ready,
+    /// It sleeps in this call (with its queue operand, for `msgsnd` and
+    /// `msgrcv`).
+    Blocked {
+        call: &'static str,
+        msqid: Option<i64>,
+    },
+    /// It has exited or was killed.
+    Gone,
+}
+
+/// The tasks of a lowered script and the calls they finished, kept from the
+/// model's results (the other backend's are the same, or the check stops):
+/// what a [`Session`] tracks, by [`TaskId`] instead of by name.
+#[derive(Debug)]
+struct Book {
+    tasks: Vec<TaskState>,
+    /// The task of each child `cN` (at N-1), if its fork succeeded.
+    children: Vec<Option<TaskId>>,
+    records: Vec<Record>,
+}
+
+impl Book {
+    fn new() -> Book {
+        Book {
+            tasks: vec![TaskState::Ready],
+            children: Vec::new(),
+            records: Vec::new(),
+        }
+    }
+
+    fn is_ready(&self, who: Who) -> bool {
+        who == 0
+            || matches!(self.children.get(who - 1), Some(Some(t))
+                if self.tasks[t.0] == TaskState::Ready)
+    }
+
+    /// Records what `low` did: `step`, then the `events` it caused. An
+    /// error where the events do not fit the tasks.
+    fn apply(&mut self, low: &Low, step: &Step, events: &[Event]) -> Result<(), String> {
+        let name = low.call.name();
+        match step {
+            Step::Done(outcome) => {
+                self.records.push(Record {
+                    call: name,
+                    errno: outcome.errno(),
+                });
+                if let Bind::Child(child) = low.bind {
+                    let id = matches!(outcome.ret, Ret::Val(_)).then(|| {
+                        self.tasks.push(TaskState::Ready);
+                        TaskId(self.tasks.len() - 1)
+                    });
+                    if self.children.len() < child {
+                        self.children.resize(child, None);
+                    }
+                    self.children[child - 1] = id;
+                }
+                if outcome.ret == Ret::NoReturn {
+                    self.tasks[low.task.0] = TaskState::Gone;
+                }
+            }
+            Step::Blocked => {
+                let msqid = match low.call {
+                    Syscall::Msgsnd { msqid, .. } | Syscall::Msgrcv { msqid, .. } => Some(msqid),
+                    _ => None,
+                };
+                self.tasks[low.task.0] = TaskState::Blocked { call: name, msqid };
+            }
+        }
+        for ev in events {
+            match ev {
+                Event::Resumed { task, outcome } => match self.tasks.get(task.0) {
+                    Some(&TaskState::Blocked { call, .. }) => {
+                        self.tasks[task.0] = TaskState::Ready;
+                        self.records.push(Record {
+                            call,
+                            errno: outcome.errno(),
+                        });
+                    }
+                    _ => return Err(format!("task #{} resumed but was not blocked", task.0)),
+                },
+                Event::Killed { task } => match self.tasks.get_mut(task.0) {
+                    Some(t) => *t = TaskState::Gone,
+                    None => return Err(format!("task #{} was killed but does not exist", task.0)),
+                },
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What the lowering knows: the tasks and queues made so far.
 #[derive(Debug)]
 struct Lowering {
     against: Against,
-    /// The children's names, created or not, in creation order.
-    children: Vec<String>,
+    /// How many children were forked, created or not (`c1` to `cN`).
+    forks: usize,
     created: usize,
     queues: Vec<QueueName>,
     next_queue: usize,
-    /// The IPC namespace of each task but `t0` (which stays in 0), as far
-    /// as the model's trace shows.
-    ns: BTreeMap<String, usize>,
+    /// The IPC namespace of each task (by [`Who`]), as far as the model's
+    /// results show; `t0` stays in 0.
+    ns: [usize; MAX_FORKS + 1],
     namespaces: usize,
+    /// Scratch lists of queue indices.
+    live: Vec<usize>,
+    stale: Vec<usize>,
 }
 
 impl Lowering {
     fn new(against: Against) -> Lowering {
         Lowering {
             against,
-            children: Vec::new(),
+            forks: 0,
             created: 0,
             queues: Vec::new(),
             next_queue: 0,
-            ns: BTreeMap::new(),
+            ns: [0; MAX_FORKS + 1],
             namespaces: 1,
+            live: Vec::new(),
+            stale: Vec::new(),
         }
     }
 
@@ -365,130 +509,119 @@ impl Lowering {
     /// `CAP_SYS_RESOURCE` first, as the conformance generator does: root
     /// may lack it on the host (a container, a VM), which the model cannot
     /// know.
-    fn prologue(&self) -> Vec<Stmt> {
+    fn prologue(&self) -> Option<Low> {
         match self.against {
-            Against::Concurrent => Vec::new(),
-            Against::Linux => {
-                let arg = Value::Or(vec![ident("CAP_SYS_RESOURCE")]);
-                vec![Self::stmt("t0".into(), None, "capdrop", vec![pos(arg)])]
-            }
+            Against::Concurrent => None,
+            Against::Linux => Some(Low {
+                who: 0,
+                task: TaskId(0),
+                call: Syscall::Capdrop {
+                    cap: i64::from(CAP_SYS_RESOURCE),
+                },
+                operand: None,
+                bind: Bind::None,
+            }),
         }
-    }
-
-    fn ns_of(&self, task: &str) -> usize {
-        self.ns.get(task).copied().unwrap_or(0)
     }
 
     /// The tasks that may call now: `t0` first, then the ready children.
-    fn ready<'s>(&'s self, s: &Session<'_>) -> Vec<&'s str> {
-        std::iter::once("t0")
-            .chain(
-                self.children
-                    .iter()
-                    .map(String::as_str)
-                    .filter(|c| s.is_ready(c)),
-            )
-            .collect()
+    fn ready(&self, book: &Book) -> ([Who; MAX_FORKS + 1], usize) {
+        let mut ready = [0; MAX_FORKS + 1];
+        let mut n = 1;
+        for c in 1..=self.forks {
+            if book.is_ready(c) {
+                ready[n] = c;
+                n += 1;
+            }
+        }
+        (ready, n)
     }
 
-    fn task(&self, s: &Session<'_>, i: u8) -> String {
-        let ready = self.ready(s);
-        ready[usize::from(i) % ready.len()].to_string()
+    fn task(&self, book: &Book, i: u8) -> Who {
+        let (ready, n) = self.ready(book);
+        ready[usize::from(i) % n]
     }
 
     /// A ready child, if any.
-    fn child(&self, s: &Session<'_>, i: u8) -> Option<String> {
-        let ready = self.ready(s);
-        (ready.len() > 1).then(|| ready[1 + usize::from(i) % (ready.len() - 1)].to_string())
+    fn child(&self, book: &Book, i: u8) -> Option<Who> {
+        let (ready, n) = self.ready(book);
+        (n > 1).then(|| ready[1 + usize::from(i) % (n - 1)])
     }
 
-    /// A queue operand for `task`: mostly a live queue of its IPC namespace
+    /// The task of a ready `who`.
+    fn task_id(book: &Book, who: Who) -> TaskId {
+        if who == 0 {
+            TaskId(0)
+        } else {
+            book.children[who - 1].expect("a ready child was created")
+        }
+    }
+
+    /// A queue operand for `who`: mostly a live queue of its IPC namespace
     /// (slot modulo the live list), sometimes a removed one, another
     /// namespace's or a failed `msgget`'s -1, sometimes a made-up id.
-    fn queue(&self, task: &str, slot: u8) -> (Value, i64) {
-        let ns = self.ns_of(task);
-        let mut live: Vec<&QueueName> = Vec::new();
-        for q in self.queues.iter().filter(|q| q.live && q.ns == ns) {
-            if !live.iter().any(|l| l.id == q.id) {
-                live.push(q);
+    fn queue(&mut self, who: Who, slot: u8) -> (Option<usize>, i64) {
+        let ns = self.ns[who];
+        self.live.clear();
+        self.stale.clear();
+        for (i, q) in self.queues.iter().enumerate() {
+            if q.live && q.ns == ns {
+                if !self.live.iter().any(|&l| self.queues[l].id == q.id) {
+                    self.live.push(i);
+                }
+            } else {
+                self.stale.push(i);
             }
         }
-        let stale: Vec<&QueueName> = self
-            .queues
-            .iter()
-            .filter(|q| !q.live || q.ns != ns)
-            .collect();
-        let named = |q: &QueueName| (Value::Or(vec![ident(&q.name)]), q.id);
+        let named = |i: usize| (Some(i), self.queues[i].id);
         match slot {
-            0..224 if !live.is_empty() => named(live[usize::from(slot) % live.len()]),
-            224..240 if !stale.is_empty() => named(stale[usize::from(slot) % stale.len()]),
-            _ => {
-                let id = pick(RAW_IDS, slot);
-                (num(id), id)
+            0..224 if !self.live.is_empty() => {
+                named(self.live[usize::from(slot) % self.live.len()])
             }
+            224..240 if !self.stale.is_empty() => {
+                named(self.stale[usize::from(slot) % self.stale.len()])
+            }
+            _ => (None, pick(RAW_IDS, slot)),
         }
     }
 
-    /// Whether a call on queue `id` by `task` may sleep. `t0` never sleeps.
+    /// Whether a call on queue `id` by `who` may sleep. `t0` never sleeps.
     /// Against the kernel at most one task sleeps on a queue: two sleepers
     /// woken at once run in the scheduler's order (`SCRIPT.md`).
-    fn may_block(&self, s: &Session<'_>, task: &str, id: i64) -> bool {
-        if task == "t0" {
+    fn may_block(&self, book: &Book, who: Who, id: i64) -> bool {
+        if who == 0 {
             return false;
         }
         self.against != Against::Linux
-            || !s.blocked().any(|(_, call)| match call {
-                Syscall::Msgsnd { msqid, .. } | Syscall::Msgrcv { msqid, .. } => *msqid == id,
-                _ => false,
-            })
-    }
-
-    fn stmt(task: String, bind: Option<String>, call: &str, args: Vec<Arg>) -> Stmt {
-        Stmt {
-            line: 0,
-            task,
-            bind,
-            spec: call_spec(call).expect("a known call"),
-            args,
-        }
+            || !book
+                .tasks
+                .iter()
+                .any(|t| matches!(*t, TaskState::Blocked { msqid: Some(q), .. } if q == id))
     }
 
     /// The statement for `op`, or `None` where it has none now (a fork past
     /// the task limit, a child-only op without a ready child).
-    fn lower(&mut self, op: &Op, s: &Session<'_>) -> Option<Stmt> {
-        let ctl = |q: Value, cmd: &str| vec![pos(q), pos(Value::Or(vec![ident(cmd)]))];
-        Some(match *op {
+    fn lower(&mut self, op: &Op, book: &Book) -> Option<Low> {
+        let mut operand = None;
+        let mut bind = Bind::None;
+        let (who, call) = match *op {
             Op::Get {
                 task,
                 key,
                 flags,
                 mode,
             } => {
-                let mut atoms = Vec::new();
-                let key = match pick(KEYS, key) {
-                    0 => Value::Or(vec![ident("IPC_PRIVATE")]),
-                    k => Value::Or(vec![(
-                        false,
-                        Atom::Int {
-                            value: k,
-                            src: format!("{k:#x}"),
-                        },
-                    )]),
-                };
+                let mut msgflg = pick(MODES, mode);
                 if flags & 3 != 0 {
-                    atoms.push(ident("IPC_CREAT"));
+                    msgflg |= IPC_CREAT;
                 }
                 if flags & 4 != 0 {
-                    atoms.push(ident("IPC_EXCL"));
+                    msgflg |= IPC_EXCL;
                 }
-                atoms.push(octal(pick(MODES, mode)));
                 self.next_queue += 1;
-                Self::stmt(
-                    self.task(s, task),
-                    Some(format!("q{}", self.next_queue)),
-                    "msgget",
-                    vec![pos(key), pos(Value::Or(atoms))],
-                )
+                bind = Bind::Queue(self.next_queue);
+                let key = pick(KEYS, key);
+                (self.task(book, task), Syscall::Msgget { key, msgflg })
             }
             Op::Snd {
                 task,
@@ -497,25 +630,26 @@ impl Lowering {
                 size,
                 nowait,
             } => {
-                let task = self.task(s, task);
-                let (q, id) = self.queue(&task, queue);
+                let who = self.task(book, task);
+                let (q, msqid) = self.queue(who, queue);
+                operand = q;
                 let size = if size < 200 {
                     i64::from(size % 17)
                 } else {
                     pick(SIZES, size - 200)
                 };
-                let flags = if nowait || !self.may_block(s, &task, id) {
-                    Value::Or(vec![ident("IPC_NOWAIT")])
+                let msgflg = if nowait || !self.may_block(book, who, msqid) {
+                    IPC_NOWAIT
                 } else {
-                    num(0)
+                    0
                 };
-                let args = vec![
-                    pos(q),
-                    pos(num(pick(MTYPES, mtype))),
-                    pos(num(size)),
-                    pos(flags),
-                ];
-                Self::stmt(task, None, "msgsnd", args)
+                let call = Syscall::Msgsnd {
+                    msqid,
+                    mtype: pick(MTYPES, mtype),
+                    text: crate::run::pattern(size as usize),
+                    msgflg,
+                };
+                (who, call)
             }
             Op::Rcv {
                 task,
@@ -524,163 +658,329 @@ impl Lowering {
                 typ,
                 flags,
             } => {
-                let task = self.task(s, task);
-                let (q, id) = self.queue(&task, queue);
-                let size = if size < 200 {
+                let who = self.task(book, task);
+                let (q, msqid) = self.queue(who, queue);
+                operand = q;
+                let msgsz = if size < 200 {
                     i64::from(size % 17)
                 } else {
                     pick(RCV_SIZES, size - 200)
                 };
-                let mut atoms = Vec::new();
-                if flags & 1 != 0 || !self.may_block(s, &task, id) {
-                    atoms.push(ident("IPC_NOWAIT"));
+                let mut msgflg = 0;
+                if flags & 1 != 0 || !self.may_block(book, who, msqid) {
+                    msgflg |= IPC_NOWAIT;
                 }
                 if flags & 2 != 0 {
-                    atoms.push(ident("MSG_NOERROR"));
+                    msgflg |= MSG_NOERROR;
                 }
                 if flags & 4 != 0 {
-                    atoms.push(ident("MSG_EXCEPT"));
+                    msgflg |= MSG_EXCEPT;
                 }
                 if flags & 24 == 24 {
-                    atoms.push(ident("MSG_COPY"));
+                    msgflg |= MSG_COPY;
                 }
-                let flags = if atoms.is_empty() {
-                    num(0)
-                } else {
-                    Value::Or(atoms)
+                let call = Syscall::Msgrcv {
+                    msqid,
+                    msgsz,
+                    msgtyp: pick(RCV_TYPES, typ),
+                    msgflg,
                 };
-                let args = vec![
-                    pos(q),
-                    pos(num(size)),
-                    pos(num(pick(RCV_TYPES, typ))),
-                    pos(flags),
-                ];
-                Self::stmt(task, None, "msgrcv", args)
+                (who, call)
             }
             Op::Ctl { task, queue, cmd } => {
-                let task = self.task(s, task);
-                let (q, id) = self.queue(&task, queue);
-                let args = match cmd {
+                let who = self.task(book, task);
+                let (q, id) = self.queue(who, queue);
+                let (msqid, cmd, set) = match cmd {
                     CtlOp::Stat(cmd) => match cmd % 4 {
-                        0 | 1 => ctl(q, "IPC_STAT"),
+                        0 | 1 => {
+                            operand = q;
+                            (id, IPC_STAT, None)
+                        }
                         // MSG_STAT and MSG_STAT_ANY take an index.
-                        2 => ctl(num(id & 0x7fff), "MSG_STAT"),
-                        _ => ctl(num(id & 0x7fff), "MSG_STAT_ANY"),
+                        2 => (id & 0x7fff, MSG_STAT, None),
+                        _ => (id & 0x7fff, MSG_STAT_ANY, None),
                     },
-                    CtlOp::Info(msg_info) => {
-                        ctl(num(0), if msg_info { "MSG_INFO" } else { "IPC_INFO" })
-                    }
+                    CtlOp::Info(msg_info) => (0, if msg_info { MSG_INFO } else { IPC_INFO }, None),
                     CtlOp::Set {
                         qbytes,
                         uid,
                         gid,
                         mode,
                     } => {
-                        let mut fields = Vec::new();
-                        if let Some(v) = qbytes {
-                            fields.push(("msg_qbytes".to_string(), num(pick(QBYTES, v))));
-                        }
-                        if let Some(v) = uid {
-                            fields.push(("uid".to_string(), num(pick(IDS, v))));
-                        }
-                        if let Some(v) = gid {
-                            fields.push(("gid".to_string(), num(pick(IDS, v))));
-                        }
-                        if let Some(v) = mode {
-                            fields
-                                .push(("mode".to_string(), Value::Or(vec![octal(pick(MODES, v))])));
-                        }
-                        let mut args = ctl(q, "IPC_SET");
-                        args.push(pos(Value::Struct(fields)));
-                        args
+                        operand = q;
+                        let set = MsgSet {
+                            msg_qbytes: qbytes.map(|v| pick(QBYTES, v)),
+                            uid: uid.map(|v| pick(IDS, v)),
+                            gid: gid.map(|v| pick(IDS, v)),
+                            mode: mode.map(|v| pick(MODES, v)),
+                        };
+                        (id, IPC_SET, Some(set))
                     }
-                    CtlOp::Rmid => ctl(q, "IPC_RMID"),
+                    CtlOp::Rmid => {
+                        operand = q;
+                        (id, IPC_RMID, None)
+                    }
                 };
-                Self::stmt(task, None, "msgctl", args)
+                (who, Syscall::Msgctl { msqid, cmd, set })
             }
             Op::Sysctl { task, name, value } => {
                 let (path, values) = pick(SYSCTLS, name);
-                let mut args = vec![pos(Value::Str(path.as_bytes().to_vec()))];
-                if let Some(v) = value {
-                    args.push(pos(num(pick(values, v))));
-                }
-                Self::stmt(self.task(s, task), None, "sysctl", args)
+                let name = Sysctl::from_path(path).expect("a known sysctl");
+                let value = value.map(|v| pick(values, v));
+                (self.task(book, task), Syscall::Sysctl { name, value })
             }
             Op::Fork { task, new_ipc } => {
-                if self.created >= MAX_CHILDREN || self.children.len() >= MAX_FORKS {
+                if self.created >= MAX_CHILDREN || self.forks >= MAX_FORKS {
                     return None;
                 }
-                let name = format!("c{}", self.children.len() + 1);
-                let task = self.task(s, task);
-                self.children.push(name.clone());
-                if new_ipc {
-                    let args = vec![pos(Value::Or(vec![ident("CLONE_NEWIPC")]))];
-                    Self::stmt(task, Some(name), "clone", args)
+                let who = self.task(book, task);
+                self.forks += 1;
+                bind = Bind::Child(self.forks);
+                let call = if new_ipc {
+                    Syscall::Clone {
+                        flags: CLONE_NEWIPC,
+                        set_tid: Vec::new(),
+                    }
                 } else {
-                    Self::stmt(task, Some(name), "fork", Vec::new())
-                }
+                    Syscall::Fork
+                };
+                (who, call)
             }
             Op::Child { task, op } => {
-                let task = self.child(s, task)?;
-                let (call, arg) = match op {
-                    ChildOp::Unshare => ("unshare", Value::Or(vec![ident("CLONE_NEWIPC")])),
-                    ChildOp::Setuid(uid) => ("setuid", num(pick(UIDS, uid))),
-                    ChildOp::Setgid(gid) => ("setgid", num(pick(UIDS, gid))),
-                    ChildOp::Capdrop(cap) => ("capdrop", Value::Or(vec![ident(pick(CAPS, cap).0)])),
-                    ChildOp::Exit => ("exit", num(0)),
+                let who = self.child(book, task)?;
+                let call = match op {
+                    ChildOp::Unshare => Syscall::Unshare {
+                        flags: CLONE_NEWIPC,
+                    },
+                    ChildOp::Setuid(uid) => Syscall::Setuid {
+                        uid: pick(UIDS, uid),
+                    },
+                    ChildOp::Setgid(gid) => Syscall::Setgid {
+                        gid: pick(UIDS, gid),
+                    },
+                    ChildOp::Capdrop(cap) => Syscall::Capdrop {
+                        cap: i64::from(pick(CAPS, cap).1),
+                    },
+                    ChildOp::Exit => Syscall::Exit { code: 0 },
                 };
-                Self::stmt(task, None, call, vec![pos(arg)])
+                (who, call)
             }
+        };
+        Some(Low {
+            who,
+            task: Self::task_id(book, who),
+            call,
+            operand,
+            bind,
         })
     }
 
-    /// Learns from the model what `stmt` did (`returned_0`: its call
-    /// returned 0): the queue it created or removed, the task it created,
-    /// the namespace it entered.
-    fn observe(&mut self, stmt: &Stmt, s: &Session<'_>, returned_0: bool) {
-        match stmt.spec.name {
-            "msgget" => {
-                let name = stmt.bind.clone().expect("msgget binds a name");
-                let id = s.value(&name).unwrap_or(-1);
+    /// Learns from the model what `low` did (`step`): the queue it created
+    /// or removed, the task it created, the namespace it entered.
+    fn observe(&mut self, low: &Low, book: &Book, step: &Step) {
+        let ret = match step {
+            Step::Done(o) => Some(o),
+            Step::Blocked => None,
+        };
+        let returned_0 = ret.is_some_and(|o| *o == Outcome::val(0));
+        match low.call {
+            Syscall::Msgget { .. } => {
+                let Bind::Queue(number) = low.bind else {
+                    unreachable!("msgget binds a queue")
+                };
+                let id = match ret.map(|o| o.ret) {
+                    Some(Ret::Val(v)) => v,
+                    _ => -1,
+                };
                 self.queues.push(QueueName {
-                    name,
+                    number,
                     id,
                     live: id >= 0,
-                    ns: self.ns_of(&stmt.task),
+                    ns: self.ns[low.who],
                 });
             }
-            "msgctl" if returned_0 && is_rmid(stmt) => {
-                if let Some(Arg {
-                    value: Value::Or(atoms),
-                    ..
-                }) = stmt.args.first()
-                    && let [(false, Atom::Ident(name))] = atoms.as_slice()
-                    && let Some(id) = s.value(name)
-                {
-                    let ns = self.ns_of(&stmt.task);
+            Syscall::Msgctl { cmd: IPC_RMID, .. } if returned_0 => {
+                if let Some(q) = low.operand {
+                    let (id, ns) = (self.queues[q].id, self.ns[low.who]);
                     for q in self.queues.iter_mut().filter(|q| q.id == id && q.ns == ns) {
                         q.live = false;
                     }
                 }
             }
-            "fork" | "clone" => {
-                let child = stmt.bind.clone().expect("a new task is named");
-                if s.is_ready(&child) {
+            Syscall::Fork | Syscall::Clone { .. } => {
+                let Bind::Child(child) = low.bind else {
+                    unreachable!("a new task is named")
+                };
+                if book.is_ready(child) {
                     self.created += 1;
-                    let ns = if stmt.spec.name == "clone" {
+                    self.ns[child] = if matches!(low.call, Syscall::Clone { .. }) {
                         self.namespaces += 1;
                         self.namespaces - 1
                     } else {
-                        self.ns_of(&stmt.task)
+                        self.ns[low.who]
                     };
-                    self.ns.insert(child, ns);
                 }
             }
-            "unshare" if returned_0 => {
+            Syscall::Unshare { .. } if returned_0 => {
                 self.namespaces += 1;
-                self.ns.insert(stmt.task.clone(), self.namespaces - 1);
+                self.ns[low.who] = self.namespaces - 1;
             }
             _ => {}
+        }
+    }
+
+    /// The script statement of `low`.
+    fn to_stmt(&self, low: &Low) -> Stmt {
+        let word = |w: &str| Value::Or(vec![ident(w)]);
+        let q = |v: i64| match low.operand {
+            Some(i) => word(&format!("q{}", self.queues[i].number)),
+            None => num(v),
+        };
+        let (call, args) = match &low.call {
+            &Syscall::Msgget { key, msgflg } => {
+                let key = match key {
+                    0 => word("IPC_PRIVATE"),
+                    k => Value::Or(vec![(
+                        false,
+                        Atom::Int {
+                            value: k,
+                            src: format!("{k:#x}"),
+                        },
+                    )]),
+                };
+                let mut atoms = Vec::new();
+                if msgflg & IPC_CREAT != 0 {
+                    atoms.push(ident("IPC_CREAT"));
+                }
+                if msgflg & IPC_EXCL != 0 {
+                    atoms.push(ident("IPC_EXCL"));
+                }
+                atoms.push(octal(msgflg & 0o777));
+                ("msgget", vec![pos(key), pos(Value::Or(atoms))])
+            }
+            Syscall::Msgsnd {
+                msqid,
+                mtype,
+                text,
+                msgflg,
+            } => {
+                let flags = if msgflg & IPC_NOWAIT != 0 {
+                    word("IPC_NOWAIT")
+                } else {
+                    num(0)
+                };
+                let args = vec![
+                    pos(q(*msqid)),
+                    pos(num(*mtype)),
+                    pos(num(text.len() as i64)),
+                    pos(flags),
+                ];
+                ("msgsnd", args)
+            }
+            &Syscall::Msgrcv {
+                msqid,
+                msgsz,
+                msgtyp,
+                msgflg,
+            } => {
+                let atoms: Vec<_> = [
+                    (IPC_NOWAIT, "IPC_NOWAIT"),
+                    (MSG_NOERROR, "MSG_NOERROR"),
+                    (MSG_EXCEPT, "MSG_EXCEPT"),
+                    (MSG_COPY, "MSG_COPY"),
+                ]
+                .iter()
+                .filter(|(f, _)| msgflg & f != 0)
+                .map(|(_, n)| ident(n))
+                .collect();
+                let flags = if atoms.is_empty() {
+                    num(0)
+                } else {
+                    Value::Or(atoms)
+                };
+                let args = vec![pos(q(msqid)), pos(num(msgsz)), pos(num(msgtyp)), pos(flags)];
+                ("msgrcv", args)
+            }
+            &Syscall::Msgctl { msqid, cmd, set } => {
+                let name = match cmd {
+                    IPC_STAT => "IPC_STAT",
+                    MSG_STAT => "MSG_STAT",
+                    MSG_STAT_ANY => "MSG_STAT_ANY",
+                    IPC_INFO => "IPC_INFO",
+                    MSG_INFO => "MSG_INFO",
+                    IPC_SET => "IPC_SET",
+                    IPC_RMID => "IPC_RMID",
+                    _ => unreachable!("the lowering makes no other command"),
+                };
+                let mut args = vec![pos(q(msqid)), pos(word(name))];
+                if let Some(set) = set {
+                    let mut fields = Vec::new();
+                    if let Some(v) = set.msg_qbytes {
+                        fields.push(("msg_qbytes".to_string(), num(v)));
+                    }
+                    if let Some(v) = set.uid {
+                        fields.push(("uid".to_string(), num(v)));
+                    }
+                    if let Some(v) = set.gid {
+                        fields.push(("gid".to_string(), num(v)));
+                    }
+                    if let Some(v) = set.mode {
+                        fields.push(("mode".to_string(), Value::Or(vec![octal(v)])));
+                    }
+                    args.push(pos(Value::Struct(fields)));
+                }
+                ("msgctl", args)
+            }
+            &Syscall::Sysctl { name, value } => {
+                let path = format!("kernel.{}", name.name());
+                let mut args = vec![pos(Value::Str(path.into_bytes()))];
+                if let Some(v) = value {
+                    args.push(pos(num(v)));
+                }
+                ("sysctl", args)
+            }
+            Syscall::Fork => ("fork", Vec::new()),
+            Syscall::Clone { .. } => ("clone", vec![pos(word("CLONE_NEWIPC"))]),
+            Syscall::Unshare { .. } => ("unshare", vec![pos(word("CLONE_NEWIPC"))]),
+            &Syscall::Setuid { uid } => ("setuid", vec![pos(num(uid))]),
+            &Syscall::Setgid { gid } => ("setgid", vec![pos(num(gid))]),
+            &Syscall::Capdrop { cap } => {
+                let (name, _) = CAPS
+                    .iter()
+                    .find(|(_, c)| i64::from(*c) == cap)
+                    .expect("the lowering drops only the capabilities of CAPS");
+                ("capdrop", vec![pos(word(name))])
+            }
+            &Syscall::Exit { code } => ("exit", vec![pos(num(code))]),
+            other => unreachable!("the lowering makes no {}()", other.name()),
+        };
+        let bind = match low.bind {
+            Bind::None => None,
+            Bind::Queue(n) => Some(format!("q{n}")),
+            Bind::Child(c) => Some(who_name(c)),
+        };
+        Stmt {
+            line: 0,
+            task: who_name(low.who),
+            bind,
+            spec: call_spec(call).expect("a known call"),
+            args,
+        }
+    }
+
+    /// The script of `lows`, numbered from line 1.
+    fn script(&self, lows: &[Low]) -> Script {
+        let stmts = lows
+            .iter()
+            .enumerate()
+            .map(|(i, low)| Stmt {
+                line: i + 1,
+                ..self.to_stmt(low)
+            })
+            .collect();
+        Script {
+            file: FILE.to_string(),
+            stmts,
         }
     }
 }
@@ -749,12 +1049,6 @@ pub enum Stop {
     Both(RunError),
     /// The other backend cannot run here.
     Unavailable(String),
-}
-
-/// Whether `stmt` is `msgctl(q, IPC_RMID)`.
-fn is_rmid(stmt: &Stmt) -> bool {
-    matches!(stmt.args.get(1), Some(Arg { value: Value::Or(atoms), .. })
-        if matches!(atoms.as_slice(), [(false, Atom::Ident(cmd))] if cmd == "IPC_RMID"))
 }
 
 /// Two sessions driven statement by statement: the model and another
@@ -1030,108 +1324,213 @@ pub fn check_ops_with(
     let mut lower = Lowering::new(against);
     let mut model = ModelBackend::new(Dialect::Mainline);
     let mut other = make().map_err(|e| Failure::Unavailable(e.to_string()))?;
-    let mut ls = Lockstep::quiet(FILE, &mut model, other.as_mut());
-    let mut stmts: Vec<Stmt> = Vec::new();
-    for mut stmt in lower.prologue() {
-        stmt.line = stmts.len() + 1;
-        let step = ls.step(&stmt);
-        stmts.push(stmt);
-        if let Err(stop) = step {
-            drop(ls);
-            drop(other);
-            return Err(stopped(stop, stmts, against, make));
+    let mut ck = Check::new(&mut model, other.as_mut());
+    let mut lows: Vec<Low> = Vec::with_capacity(ops.len().min(MAX_OPS) + 1);
+    let mut run = || -> Result<(), Stop> {
+        if let Some(low) = lower.prologue() {
+            let step = ck.step(&low, lows.len() + 1);
+            lows.push(low);
+            step?;
         }
-    }
-    let count = ops.len() as u64;
-    let mut ops = ops.iter();
-    loop {
-        let Some(op) = ops.next() else {
-            // The end: compare the state once more (the last statements may
-            // have been reads).
-            match ls.check_state() {
-                Ok(()) => break,
-                Err(stop) => {
-                    drop(ls);
-                    drop(other);
-                    return Err(stopped(stop, stmts, against, make));
-                }
+        for op in ops {
+            let Some(low) = lower.lower(op, &ck.book) else {
+                continue;
+            };
+            let step = ck.step(&low, lows.len() + 1);
+            if let Ok(step) = &step {
+                lower.observe(&low, &ck.book, step);
             }
-        };
-        let Some(mut stmt) = lower.lower(op, &ls.model) else {
-            continue;
-        };
-        stmt.line = stmts.len() + 1;
-        let start = ls.model.entries().len();
-        let step = ls.step(&stmt);
-        stmts.push(stmt);
-        match step {
-            Ok(()) => {
-                let stmt = stmts.last().expect("just pushed");
-                let ok = ls.model.entries()[start] == Entry::Returned(Outcome::val(0));
-                lower.observe(stmt, &ls.model, ok);
-            }
-            Err(stop) => {
-                drop(ls);
-                drop(other);
-                return Err(stopped(stop, stmts, against, make));
-            }
+            lows.push(low);
+            step?;
         }
+        // The end: compare the state once more (the last statements may
+        // have been reads, or failed).
+        ck.check_state(lows.len())
+    };
+    if let Err(stop) = run() {
+        drop(ck);
+        drop(other);
+        return Err(stopped(stop, lower.script(&lows), against, make));
     }
     let mut stats = Stats::default();
-    stats.add_records(stmts.len() as u64, ls.model.records());
+    stats.add_records(lows.len() as u64, &ck.book.records);
     stats.cases = 1;
     Ok(OpStats {
-        ops: count,
+        ops: ops.len() as u64,
         inputs: 1,
         stats,
     })
 }
 
-/// The script that `ops` lower to, lowered against the model alone (as
-/// [`check_ops`] lowers it while both backends agree).
-pub fn to_script(ops: &[Op], against: Against) -> Script {
-    let mut lower = Lowering::new(against);
-    let mut model = ModelBackend::new(Dialect::Mainline);
-    let mut s = Session::quiet(FILE, &mut model);
-    let mut stmts: Vec<Stmt> = Vec::new();
-    for mut stmt in lower.prologue() {
-        stmt.line = stmts.len() + 1;
-        if let Err(e) = s.exec(&stmt) {
-            panic!("the prologue stopped the model: {e}");
+/// The model and another backend driven call by call, compared after
+/// every call: the fast path of [`check_ops`]. It does what a quiet
+/// [`Lockstep`] does, without scripts: both backends get the lowered call
+/// ([`Low`]), their results and events are compared as values, and one
+/// bookkeeping ([`Book`]) follows the tasks. Any difference stops it; the
+/// report comes from running the script through [`lockstep`] again.
+struct Check<'a> {
+    model: &'a mut dyn Backend,
+    other: &'a mut dyn Backend,
+    book: Book,
+    /// The digests' buffers, reused from one comparison to the next.
+    digests: (IpcDigest, IpcDigest),
+}
+
+impl<'a> Check<'a> {
+    fn new(model: &'a mut dyn Backend, other: &'a mut dyn Backend) -> Check<'a> {
+        Check {
+            model,
+            other,
+            book: Book::new(),
+            digests: Default::default(),
         }
-        stmts.push(stmt);
     }
-    for op in ops {
-        let Some(mut stmt) = lower.lower(op, &s) else {
-            continue;
+
+    /// Runs statement number `n` (`low`) on both backends and compares
+    /// their results and events, then their digests unless the call
+    /// provably changed no IPC state ([`writes_nothing`]). The model's
+    /// result.
+    fn step(&mut self, low: &Low, n: usize) -> Result<Step, Stop> {
+        let differ = |what: &str, model: String, other: String| {
+            Stop::Mismatch(Mismatch::Trace(Divergence {
+                index: n - 1,
+                expected: Some(format!("statement {n}: {what} {model}")),
+                actual: Some(format!("statement {n}: {what} {other}")),
+            }))
         };
-        stmt.line = stmts.len() + 1;
-        let start = s.entries().len();
-        if let Err(e) = s.exec(&stmt) {
-            panic!("a lowered script stopped the model: {e}");
+        let rm = self.model.call(low.task, &low.call);
+        let ro = self.other.call(low.task, &low.call);
+        let step = match (rm, ro) {
+            (_, Err(BackendError::Unavailable(why))) | (Err(BackendError::Unavailable(why)), _) => {
+                return Err(Stop::Unavailable(why));
+            }
+            (Ok(m), Ok(o)) if m == o => m,
+            (Err(m), Err(o)) if m == o => {
+                return Err(Stop::Both(RunError::Failed {
+                    file: FILE.to_string(),
+                    line: n,
+                    msg: m.to_string(),
+                }));
+            }
+            (m, o) => return Err(differ("returned", format!("{m:?}"), format!("{o:?}"))),
+        };
+        let em = self.model.take_events();
+        let eo = self.other.take_events();
+        let events = match (em, eo) {
+            (_, Err(BackendError::Unavailable(why))) | (Err(BackendError::Unavailable(why)), _) => {
+                return Err(Stop::Unavailable(why));
+            }
+            (Ok(m), Ok(o)) if m == o => m,
+            (m, o) => return Err(differ("caused", format!("{m:?}"), format!("{o:?}"))),
+        };
+        if let Err(e) = self.book.apply(low, &step, &events) {
+            return Err(Stop::Mismatch(Mismatch::Error {
+                statement: n,
+                model: Some(e.clone()),
+                other: Some(e),
+            }));
         }
-        let ok = s.entries()[start] == Entry::Returned(Outcome::val(0));
-        lower.observe(&stmt, &s, ok);
-        stmts.push(stmt);
+        if !writes_nothing(&low.call, &step, &events) {
+            self.check_state(n)?;
+        }
+        Ok(step)
     }
-    Script {
-        file: FILE.to_string(),
-        stmts,
+
+    /// Compares the digests of the two backends after statement `n`.
+    fn check_state(&mut self, n: usize) -> Result<(), Stop> {
+        let (dm, d_o) = &mut self.digests;
+        let digest = |b: &mut dyn Backend, d: &mut IpcDigest| match b.digest_into(d) {
+            Ok(taken) => Ok(taken),
+            Err(BackendError::Unavailable(why)) => Err(Stop::Unavailable(why)),
+            Err(e) => Err(Stop::Mismatch(Mismatch::Error {
+                statement: n,
+                model: None,
+                other: Some(format!("the digest failed: {e}")),
+            })),
+        };
+        if digest(self.model, dm)? && digest(self.other, d_o)? && dm != d_o {
+            return Err(Stop::Mismatch(Mismatch::State {
+                statement: n,
+                model: dm.lines(),
+                other: d_o.lines(),
+            }));
+        }
+        Ok(())
     }
 }
 
-/// The failure for a check that stopped after `stmts`.
-fn stopped(stop: Stop, stmts: Vec<Stmt>, against: Against, make: &mut MakeBackend<'_>) -> Failure {
+/// Whether a call that had `step` and caused `events` provably changed no
+/// IPC state, so that the digest after it may wait for the next statement
+/// that may write (or the end of the check): a read ([`reads_only_call`]),
+/// or a call that failed at once and woke or killed nobody (every call
+/// checks its errors before it changes anything; should the implementation
+/// change something all the same, the next digest shows it).
+fn writes_nothing(call: &Syscall, step: &Step, events: &[Event]) -> bool {
+    reads_only_call(call)
+        || (events.is_empty() && matches!(step, Step::Done(o) if matches!(o.ret, Ret::Err(_))))
+}
+
+/// [`reads_only`] for an evaluated call.
+fn reads_only_call(call: &Syscall) -> bool {
+    match *call {
+        Syscall::Msgctl { cmd, .. } => {
+            matches!(
+                cmd,
+                IPC_STAT | MSG_STAT | MSG_STAT_ANY | IPC_INFO | MSG_INFO
+            )
+        }
+        Syscall::Sysctl { value, .. } => value.is_none(),
+        Syscall::Getpid | Syscall::Getppid | Syscall::Getsid { .. } | Syscall::Getpgid { .. } => {
+            true
+        }
+        _ => false,
+    }
+}
+
+/// `ops` lowered against the model alone (as [`check_ops`] lowers them
+/// while both backends agree): the lowering, and the statements with the
+/// model's results.
+fn lower_alone(ops: &[Op], against: Against) -> (Lowering, Vec<Low>, Book) {
+    let mut lower = Lowering::new(against);
+    let mut model = ModelBackend::new(Dialect::Mainline);
+    let mut book = Book::new();
+    let mut lows = Vec::new();
+    let mut run = |low: Low, lower: &mut Lowering, book: &mut Book| {
+        let step = model
+            .call(low.task, &low.call)
+            .unwrap_or_else(|e| panic!("a lowered script stopped the model: {e}"));
+        let events = model.take_events().expect("the model has events");
+        book.apply(&low, &step, &events)
+            .unwrap_or_else(|e| panic!("the model's events: {e}"));
+        lower.observe(&low, book, &step);
+        lows.push(low);
+    };
+    if let Some(low) = lower.prologue() {
+        run(low, &mut lower, &mut book);
+    }
+    for op in ops {
+        if let Some(low) = lower.lower(op, &book) {
+            run(low, &mut lower, &mut book);
+        }
+    }
+    (lower, lows, book)
+}
+
+/// The script that `ops` lower to, lowered against the model alone (as
+/// [`check_ops`] lowers it while both backends agree).
+pub fn to_script(ops: &[Op], against: Against) -> Script {
+    let (lower, lows, _) = lower_alone(ops, against);
+    lower.script(&lows)
+}
+
+/// The failure for a check that stopped after the statements of `script`.
+fn stopped(stop: Stop, script: Script, against: Against, make: &mut MakeBackend<'_>) -> Failure {
     match stop {
         Stop::Unavailable(why) => Failure::Unavailable(why),
         // A lowered script is valid by construction.
         Stop::Both(e) => panic!("a lowered script stopped both backends: {e}"),
         Stop::Mismatch(quiet) => {
-            let script = Script {
-                file: FILE.to_string(),
-                stmts,
-            };
-            // The quiet check has no trace lines: run the script again with
+            // The quick check has no trace lines: run the script again with
             // them for the report.
             let mismatch = match lockstep(&script, make) {
                 Ok((_, Some(m))) => m,
@@ -1349,6 +1748,31 @@ mod tests {
                 let again = Script::parse(FILE, &src).unwrap_or_else(|e| panic!("{e}\n{src}"));
                 assert_eq!(again.to_source(), src);
                 assert_eq!(again.stmts, script.stmts, "{src}");
+            }
+        }
+    }
+
+    /// The fast path gives both backends the lowered call: it must be the
+    /// call its printed statement makes, and the bookkeeping must follow
+    /// the tasks as a session does.
+    #[test]
+    fn lowered_calls_are_what_their_statements_make() {
+        for bytes in random_inputs(300) {
+            let ops = decode(&bytes).expect("the version byte is right");
+            for against in [Against::Concurrent, Against::Linux] {
+                let (lower, lows, book) = lower_alone(&ops, against);
+                let mut model = ModelBackend::new(Dialect::Mainline);
+                let mut s = Session::quiet(FILE, &mut model);
+                for low in &lows {
+                    let stmt = lower.to_stmt(low);
+                    let evaluated = s.evaluate(&stmt).unwrap_or_else(|e| panic!("{e}"));
+                    assert_eq!(evaluated, (low.task, low.call.clone()), "{stmt}");
+                    s.exec(&stmt).unwrap_or_else(|e| panic!("{e}"));
+                }
+                for c in 1..=lower.forks {
+                    assert_eq!(s.is_ready(&who_name(c)), book.is_ready(c), "c{c}");
+                }
+                assert_eq!(s.records(), &book.records[..]);
             }
         }
     }

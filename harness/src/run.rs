@@ -160,6 +160,13 @@ impl<'a> Session<'a> {
         self.stmt(stmt)
     }
 
+    /// The caller of `stmt` and its call with the arguments evaluated, as
+    /// [`Session::exec`] would make it now, without making it.
+    pub fn evaluate(&mut self, stmt: &Stmt) -> Result<(TaskId, Syscall), RunError> {
+        let task = self.task(stmt, &stmt.task)?;
+        Ok((task, self.syscall(stmt, task)?))
+    }
+
     /// The trace lines so far.
     pub fn lines(&self) -> &[String] {
         &self.trace.lines

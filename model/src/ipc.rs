@@ -677,17 +677,24 @@ impl Kernel {
     /// A read-only digest of the whole IPC state, for differential checks
     /// (see [`IpcDigest`]).
     pub fn digest(&self) -> IpcDigest {
-        let namespaces = self.ipc_nss.iter().map(|ns| NsDigest {
-            max_idx: ns.info_ret(),
-            info: ns.info(MSG_INFO),
-            queues: ns
-                .queues
-                .iter()
-                .map(|(&idx, q)| ((q.seq << IPCMNI_SHIFT) + idx, self.msqid_ds(TaskId(0), q)))
-                .collect(),
-        });
-        IpcDigest {
-            namespaces: namespaces.collect(),
+        let mut digest = IpcDigest::default();
+        self.digest_into(&mut digest);
+        digest
+    }
+
+    /// [`Kernel::digest`] into `out`, reusing its buffers.
+    pub fn digest_into(&self, out: &mut IpcDigest) {
+        out.namespaces
+            .resize_with(self.ipc_nss.len(), NsDigest::default);
+        for (ns, d) in self.ipc_nss.iter().zip(&mut out.namespaces) {
+            d.max_idx = ns.info_ret();
+            d.info = ns.info(MSG_INFO);
+            d.queues.clear();
+            d.queues.extend(
+                ns.queues
+                    .iter()
+                    .map(|(&idx, q)| ((q.seq << IPCMNI_SHIFT) + idx, self.msqid_ds(TaskId(0), q))),
+            );
         }
     }
 

@@ -226,6 +226,9 @@ pub struct ConcurrentBackend {
     new_namespace: NamespaceMaker,
     /// The parking spot of the digest's probe calls (they never sleep).
     probe: Arc<Sleeper>,
+    /// The caller of the digest's probe calls in each namespace: root with
+    /// every capability.
+    probes: Vec<Task>,
 }
 
 impl std::fmt::Debug for ConcurrentBackend {
@@ -271,6 +274,7 @@ impl ConcurrentBackend {
             namespaces: Vec::new(),
             new_namespace: maker,
             probe: Arc::new(Sleeper::new(u64::MAX, None)),
+            probes: Vec::new(),
         };
         let pid = b.pids.alloc().expect("a new namespace has room");
         let all = (1u64 << (CAP_LAST_CAP + 1)) - 1;
@@ -292,6 +296,16 @@ impl ConcurrentBackend {
     fn namespace(&mut self) -> Arc<IpcNamespace> {
         let ns = Arc::new((self.new_namespace)());
         self.namespaces.push(ns.clone());
+        self.probes.push(Task {
+            pid: 1,
+            cred: Cred {
+                euid: 0,
+                egid: 0,
+                caps: u64::MAX,
+            },
+            ipc_ns: ns.clone(),
+            sleeper: self.probe.clone(),
+        });
         ns
     }
 
@@ -730,35 +744,29 @@ impl Backend for ConcurrentBackend {
     /// index in use, and `MSG_STAT_ANY` reads each index up to it.
     fn digest(&mut self) -> Result<Option<IpcDigest>, BackendError> {
         let mut digest = IpcDigest::default();
-        for ns in &self.namespaces {
-            let probe = Task {
-                pid: 1,
-                cred: Cred {
-                    euid: 0,
-                    egid: 0,
-                    caps: u64::MAX,
-                },
-                ipc_ns: ns.clone(),
-                sleeper: self.probe.clone(),
-            };
-            let Ok(Ctl::Info(max_idx, info)) = ipc::msgctl(&probe, 0, MSG_INFO, None) else {
+        self.digest_into(&mut digest)?;
+        Ok(Some(digest))
+    }
+
+    fn digest_into(&mut self, out: &mut IpcDigest) -> Result<bool, BackendError> {
+        out.namespaces
+            .resize_with(self.namespaces.len(), NsDigest::default);
+        for (probe, d) in self.probes.iter().zip(&mut out.namespaces) {
+            let Ok(Ctl::Info(max_idx, info)) = ipc::msgctl(probe, 0, MSG_INFO, None) else {
                 return Err(BackendError::Failed("MSG_INFO failed".to_string()));
             };
-            let mut queues = Vec::new();
+            d.max_idx = max_idx;
+            d.info = model_info(&info);
+            d.queues.clear();
             if info.msgpool > 0 {
                 for idx in 0..=max_idx as i32 {
-                    if let Ok(Ctl::Stat(id, st)) = ipc::msgctl(&probe, idx, MSG_STAT_ANY, None) {
-                        queues.push((id, model_stat(&st)));
+                    if let Ok(Ctl::Stat(id, st)) = ipc::msgctl(probe, idx, MSG_STAT_ANY, None) {
+                        d.queues.push((id, model_stat(&st)));
                     }
                 }
             }
-            digest.namespaces.push(NsDigest {
-                max_idx,
-                info: model_info(&info),
-                queues,
-            });
         }
-        Ok(Some(digest))
+        Ok(true)
     }
 }
 

@@ -44,6 +44,18 @@ pub trait Backend {
     fn digest(&mut self) -> Result<Option<IpcDigest>, BackendError> {
         Ok(None)
     }
+
+    /// [`Backend::digest`] into `out`, reusing its buffers: whether the
+    /// backend took one (`out` is unspecified where not).
+    fn digest_into(&mut self, out: &mut IpcDigest) -> Result<bool, BackendError> {
+        match self.digest()? {
+            Some(d) => {
+                *out = d;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
 }
 
 /// The backends the CLI offers.

@@ -38,4 +38,9 @@ impl Backend for ModelBackend {
     fn digest(&mut self) -> Result<Option<IpcDigest>, BackendError> {
         Ok(Some(self.kernel.digest()))
     }
+
+    fn digest_into(&mut self, out: &mut IpcDigest) -> Result<bool, BackendError> {
+        self.kernel.digest_into(out);
+        Ok(true)
+    }
 }
