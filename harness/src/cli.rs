@@ -85,6 +85,22 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         count: u64,
     },
+    /// The bug zoo's kill matrix: every deliberate bug of the concurrent
+    /// implementation against differential fuzzing (computed here) and
+    /// against loom and shuttle (result files of `ci/zoo.sh`), as Markdown.
+    /// Needs a build with `--features mutants`; `ci/zoo.sh` runs it all.
+    Zoo {
+        /// The seed of the fuzzing inputs (those of `nscheck check`).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The fuzzing budget per mutant, in seconds.
+        #[arg(long, default_value_t = 60)]
+        time: u64,
+        /// A loom or shuttle results file (`NSCHECK_ZOO_OUT` of their `zoo`
+        /// test); one column each.
+        #[arg(long)]
+        results: Vec<PathBuf>,
+    },
     /// Internal: the launcher of the linux backend's tasks (started by
     /// `nscheck` itself in fresh namespaces).
     #[command(name = "__agent", hide = true)]
@@ -157,6 +173,11 @@ pub fn main(cli: Cli) -> i32 {
             regressions,
         } => commands::check(seed, time, regressions),
         Command::Gen { seed, case, count } => commands::gen_scripts(seed, case, count),
+        Command::Zoo {
+            seed,
+            time,
+            results,
+        } => commands::zoo(seed, time, &results),
         Command::Agent => crate::backend::linux::agent_main(),
         Command::Run {
             backend,

@@ -1,4 +1,4 @@
-//! The long-running subcommands: `conform`, `check`, `diff` and `gen`.
+//! The long-running subcommands: `conform`, `check`, `diff`, `gen` and `zoo`.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -10,7 +10,8 @@ use crate::backend::BackendKind;
 use crate::cli::{load_script, make_backend};
 use crate::conform::{Budget, Campaign, Progress, Report, Stats, campaign};
 use crate::generate::generate;
-use crate::ops::{Against, Failure, OpStats, check_ops, generate_ops};
+use crate::ops::{Against, Failure, OpStats, check_ops};
+use crate::zoo::check_input;
 
 /// An indicatif bar over cases or seconds.
 struct Bar {
@@ -160,7 +161,7 @@ pub fn check(seed: u64, time: u64, regressions: PathBuf) -> i32 {
 }
 
 /// Differential fuzzing of the model against the concurrent implementation
-/// for `time`: input `case` of `seed` is [`generate_ops`]`(seed, case, 1 + case % 64)`.
+/// for `time`, over the inputs [`check_input`]`(seed, 0..)`.
 fn fuzz_concurrent(seed: u64, time: Duration, regressions: &Path) -> i32 {
     let bar = Bar::new(Budget::Time(time)).bar;
     let start = Instant::now();
@@ -168,8 +169,7 @@ fn fuzz_concurrent(seed: u64, time: Duration, regressions: &Path) -> i32 {
     let mut case = 0u64;
     let mut found = None;
     while start.elapsed() < time {
-        let ops = generate_ops(seed, case, 1 + (case % 64) as usize);
-        match check_ops(&ops, Against::Concurrent) {
+        match check_ops(&check_input(seed, case), Against::Concurrent) {
             Ok(stats) => total.merge(&stats),
             Err(Failure::Unavailable(why)) => {
                 bar.finish_and_clear();
@@ -233,6 +233,49 @@ pub fn gen_scripts(seed: u64, first: u64, count: u64) -> i32 {
         print!("{}", generate(seed, case));
     }
     0
+}
+
+/// `nscheck zoo`: the kill matrix ([`crate::zoo`]) on standard output;
+/// 0 when every mutant is killed, every scenario fails against some mutant
+/// and the unmutated implementation passes; 1 otherwise; 2 for an
+/// unreadable results file; 3 without the feature `mutants`.
+pub fn zoo(seed: u64, time: u64, results: &[PathBuf]) -> i32 {
+    let mut columns = Vec::new();
+    for path in results {
+        let parsed = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| crate::zoo::parse_results(&text));
+        match parsed {
+            Ok(col) => columns.push(col),
+            Err(e) => {
+                eprintln!("nscheck zoo: {}: {e}", path.display());
+                return 2;
+            }
+        }
+    }
+    zoo_with(seed, Duration::from_secs(time), columns)
+}
+
+#[cfg(feature = "mutants")]
+fn zoo_with(seed: u64, time: Duration, mut columns: Vec<crate::zoo::Column>) -> i32 {
+    let (fuzz, baseline) = crate::zoo::fuzz_column(seed, time);
+    columns.insert(0, fuzz);
+    let (table, mut problems) = crate::zoo::report(&crate::zoo::mutants(), &columns);
+    problems.extend(baseline);
+    println!("{table}");
+    for p in &problems {
+        println!("zoo: {p}");
+    }
+    i32::from(!problems.is_empty())
+}
+
+#[cfg(not(feature = "mutants"))]
+fn zoo_with(_: u64, _: Duration, _: Vec<crate::zoo::Column>) -> i32 {
+    eprintln!(
+        "nscheck zoo: this nscheck was built without the deliberate bugs; run \
+         `cargo run --release --features mutants -- zoo`, or ci/zoo.sh for the whole matrix"
+    );
+    3
 }
 
 /// Turns the CLI's budget options into a [`Budget`].

@@ -5,7 +5,8 @@
 //! - [`backend`]: the model, and the real kernel in fresh namespaces;
 //! - [`cli`]: the `nscheck` command line;
 //! - [`fuzzing`]: the parser properties that every fuzzing front end checks;
-//! - [`ops`]: the differential engine (op sequences, lockstep check).
+//! - [`ops`]: the differential engine (op sequences, lockstep check);
+//! - [`zoo`]: the bug zoo's kill matrix (`nscheck zoo`).
 
 pub mod backend;
 pub mod cli;
@@ -16,3 +17,4 @@ pub mod generate;
 pub mod ops;
 pub mod run;
 pub mod script;
+pub mod zoo;

@@ -319,7 +319,7 @@ fn a_failing_schedule_replays() {
 #[test]
 fn zoo() {
     let budget = format!(
-        "{} executions per scheduler (PCT depth {PCT_DEPTH}, then random)",
+        "{} executions a scheduler, PCT depth {PCT_DEPTH} then random",
         iterations()
     );
     common::zoo("shuttle", &budget, |s, m| {
@@ -334,7 +334,7 @@ fn zoo() {
                     return common::ZooRun {
                         caught: true,
                         took: start.elapsed(),
-                        why: format!("{sched:?}: {}", common::zoo_why(&stderr)),
+                        why: format!("{} ({sched:?})", common::zoo_why(&stderr)),
                     };
                 }
                 Some(_) => {}
@@ -342,7 +342,7 @@ fn zoo() {
                     return common::ZooRun {
                         caught: false,
                         took: start.elapsed(),
-                        why: format!("{sched:?}: timed out"),
+                        why: format!("timed out ({sched:?})"),
                     };
                 }
             }
