@@ -83,3 +83,34 @@ fn the_unmutated_implementation_passes_the_same_budget() {
     // The budget stays small enough for `cargo test`.
     assert!(start.elapsed() < Duration::from_secs(120));
 }
+
+/// `corpus/regressions/mutant-NAME.nsc` for the mutant `Name`, if any.
+fn regression_script(m: Mutant) -> std::path::PathBuf {
+    let mut stem = String::from("mutant");
+    for c in format!("{m:?}").chars() {
+        if c.is_ascii_uppercase() {
+            stem.push('-');
+        }
+        stem.push(c.to_ascii_lowercase());
+    }
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../corpus/regressions")
+        .join(stem + ".nsc")
+}
+
+/// Every sequential mutant has a regression script (which the unmutated
+/// implementation and the kernel pass, `snapshots/regressions.rs`), and
+/// that script diverges against the mutant.
+#[test]
+fn every_mutant_fails_its_regression_script() {
+    for &m in Mutant::ALL {
+        let path = regression_script(m);
+        let script = nscheck::cli::load_script(&path)
+            .unwrap_or_else(|e| panic!("{m:?}: {}: {e}", path.display()));
+        match nscheck::ops::lockstep(&script, &mut || backend(Some(m))) {
+            Ok((_, Some(mismatch))) => eprintln!("{m:?}: {}: {mismatch}", path.display()),
+            Ok((_, None)) => panic!("{m:?} passes {}", path.display()),
+            Err(e) => panic!("{m:?}: {}: {e}", path.display()),
+        }
+    }
+}
