@@ -147,13 +147,17 @@ pub enum ChildOp {
 /// them. `None` for another version or an empty input.
 #[cfg(feature = "arbitrary")]
 pub fn decode(bytes: &[u8]) -> Option<Vec<Op>> {
-    use arbitrary::{Arbitrary, Unstructured};
+    use arbitrary::Unstructured;
     match bytes.split_first() {
-        Some((&VERSION, rest)) => {
-            let mut ops = Vec::<Op>::arbitrary_take_rest(Unstructured::new(rest)).ok()?;
-            ops.truncate(MAX_OPS);
-            Some(ops)
-        }
+        // `Vec::<Op>::arbitrary_take_rest`, truncated: the same ops, without
+        // reading the ones past the cap (an `Op` never fails to decode, so
+        // the rest cannot make the whole input fail either).
+        Some((&VERSION, rest)) => Unstructured::new(rest)
+            .arbitrary_take_rest_iter::<Op>()
+            .ok()?
+            .take(MAX_OPS)
+            .collect::<arbitrary::Result<Vec<Op>>>()
+            .ok(),
         _ => None,
     }
 }
@@ -1321,6 +1325,24 @@ pub fn check_ops_with(
     against: Against,
     make: &mut MakeBackend<'_>,
 ) -> Result<OpStats, Failure> {
+    let (statements, records) = check_lowered(ops, against, make)?;
+    let mut stats = Stats::default();
+    stats.add_records(statements as u64, &records);
+    stats.cases = 1;
+    Ok(OpStats {
+        ops: ops.len() as u64,
+        inputs: 1,
+        stats,
+    })
+}
+
+/// [`check_ops_with`] without the statistics: the number of statements and
+/// the calls that finished.
+fn check_lowered(
+    ops: &[Op],
+    against: Against,
+    make: &mut MakeBackend<'_>,
+) -> Result<(usize, Vec<Record>), Failure> {
     let mut lower = Lowering::new(against);
     let mut model = ModelBackend::new(Dialect::Mainline);
     let mut other = make().map_err(|e| Failure::Unavailable(e.to_string()))?;
@@ -1352,14 +1374,7 @@ pub fn check_ops_with(
         drop(other);
         return Err(stopped(stop, lower.script(&lows), against, make));
     }
-    let mut stats = Stats::default();
-    stats.add_records(lows.len() as u64, &ck.book.records);
-    stats.cases = 1;
-    Ok(OpStats {
-        ops: ops.len() as u64,
-        inputs: 1,
-        stats,
-    })
+    Ok((lows.len(), ck.book.records))
 }
 
 /// The model and another backend driven call by call, compared after
@@ -1581,7 +1596,7 @@ pub fn fuzz_one(bytes: &[u8], against: Against) {
     let Some(ops) = decode(bytes) else {
         return;
     };
-    match check_ops(&ops, against) {
+    match check_lowered(&ops, against, &mut || against.backend()) {
         Ok(_) => {}
         Err(Failure::Unavailable(why)) => panic!("the {} backend: {why}", against.name()),
         Err(Failure::Diverged(found)) => {
@@ -1787,6 +1802,19 @@ mod tests {
         }
         assert!(total.stats.statements > 1000, "{total:?}");
         assert!(total.success_share() > 0.2, "{}", total.success_share());
+    }
+
+    /// `decode` reads only the first [`MAX_OPS`] ops, which must be what
+    /// the whole input decodes to, truncated.
+    #[test]
+    fn decode_is_the_truncated_take_rest() {
+        use arbitrary::{Arbitrary, Unstructured};
+        for bytes in random_inputs(300).iter().chain(&[vec![VERSION; 4000]]) {
+            let mut all = Vec::<Op>::arbitrary_take_rest(Unstructured::new(&bytes[1..]))
+                .expect("an op never fails to decode");
+            all.truncate(MAX_OPS);
+            assert_eq!(decode(bytes), Some(all));
+        }
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! The concurrent backend: `nscheck-concurrent`, one OS thread per task.
 //!
-//! Every script task that makes an IPC call gets its own worker thread, so a
-//! call that sleeps really blocks inside the implementation. The backend
+//! Every script task whose IPC call sleeps gets its own worker thread, so a
+//! call that sleeps really blocks inside the implementation. Worker threads
+//! outlive backends: a backend gives its workers back to a process-wide
+//! pool once their calls have returned (killed if asleep), and the next
+//! backend takes them from there, so a fuzzing loop does not start a thread
+//! for every task that blocks. The backend
 //! learns what happened without timing: the implementation reports through
 //! [`SleepObserver`] when a task is registered as a sleeper (`parked`) and
 //! when a waker has finished a sleeper's call (`woken`); workers report when
@@ -30,7 +34,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
-use std::thread::JoinHandle;
 
 use nscheck_concurrent::ipc::{self, Ctl, IpcNamespace, MSG_INFO, MSG_STAT_ANY, MsgSysctl};
 use nscheck_concurrent::{Cred, SleepObserver, Sleeper, Task};
@@ -73,6 +76,9 @@ struct Board {
     sleepers: Vec<Weak<Sleeper>>,
     /// Set when an inline call parked: the task's token.
     strayed: Option<u64>,
+    /// The backend's thread waits on `changed` (so a change must notify it;
+    /// nothing else ever waits there).
+    waiting: bool,
 }
 
 #[derive(Debug, Default)]
@@ -87,17 +93,38 @@ impl Shared {
     }
 
     fn set(&self, token: u64, status: Status) {
-        self.board().status[token as usize] = status;
-        self.changed.notify_all();
+        let mut b = self.board();
+        b.status[token as usize] = status;
+        self.changed_locked(b);
+    }
+
+    /// Tells the backend's thread about a change made under `b`, if it
+    /// waits (a notification is a system call even without a waiter).
+    fn changed_locked(&self, b: MutexGuard<'_, Board>) {
+        let waiting = b.waiting;
+        drop(b);
+        if waiting {
+            self.changed.notify_all();
+        }
+    }
+
+    /// Waits under `b` until `until` holds.
+    fn wait_until<'a>(
+        &'a self,
+        mut b: MutexGuard<'a, Board>,
+        until: impl Fn(&Board) -> bool,
+    ) -> MutexGuard<'a, Board> {
+        while !until(&b) {
+            b.waiting = true;
+            b = self.changed.wait(b).unwrap_or_else(|e| e.into_inner());
+        }
+        b.waiting = false;
+        b
     }
 
     /// Waits until no task is running.
     fn quiesce(&self) -> MutexGuard<'_, Board> {
-        let mut b = self.board();
-        while b.status.contains(&Status::Running) {
-            b = self.changed.wait(b).unwrap_or_else(|e| e.into_inner());
-        }
-        b
+        self.wait_until(self.board(), |b| !b.status.contains(&Status::Running))
     }
 }
 
@@ -125,16 +152,68 @@ impl SleepObserver for Observer {
     }
 }
 
-/// One call for a worker.
+/// One call for a worker: task `token` of the backend whose board is
+/// `shared`.
 struct Job {
+    shared: Arc<Shared>,
+    token: usize,
     task: Task,
     call: Syscall,
 }
 
+/// A thread that runs the calls of one task at a time.
 #[derive(Debug)]
 struct Worker {
     jobs: Sender<Job>,
-    thread: JoinHandle<()>,
+}
+
+/// The idle workers, for the next task that needs one.
+static POOL: Mutex<Vec<Worker>> = Mutex::new(Vec::new());
+
+/// The most idle workers the pool keeps (a backend has at most a few
+/// sleeping tasks; tests run backends on several threads).
+const POOL_MAX: usize = 16;
+
+impl Worker {
+    /// An idle worker from the pool, or a new thread.
+    fn get() -> Worker {
+        let pooled = POOL.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        pooled.unwrap_or_else(Worker::spawn)
+    }
+
+    fn spawn() -> Worker {
+        let (jobs, rx) = channel::<Job>();
+        std::thread::Builder::new()
+            .name("nscheck-task".to_string())
+            .spawn(move || {
+                for job in rx {
+                    let Job {
+                        shared,
+                        token,
+                        task,
+                        call,
+                    } = job;
+                    let outcome = run_ipc(&task, &call);
+                    // Hold nothing of the backend once it sees this call
+                    // return.
+                    drop((task, call));
+                    let mut b = shared.board();
+                    b.done[token] = Some(outcome);
+                    b.status[token] = Status::Idle;
+                    shared.changed_locked(b);
+                }
+            })
+            .expect("spawn a task thread");
+        Worker { jobs }
+    }
+
+    /// Gives an idle worker (its call has returned) back to the pool.
+    fn release(self) {
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < POOL_MAX {
+            pool.push(self);
+        }
+    }
 }
 
 /// The full credentials the task calls need.
@@ -329,30 +408,32 @@ impl ConcurrentBackend {
         b.sleepers.push(weak);
     }
 
-    /// The worker thread of `task`, started on first use.
-    fn worker(&mut self, task: TaskId) -> &Sender<Job> {
-        let shared = self.shared.clone();
+    /// Hands `job` to `task`'s worker, taken from the pool on first use.
+    fn send(&mut self, task: TaskId, job: Job) -> Result<(), BackendError> {
         let entry = &mut self.tasks[task.0];
-        &entry
-            .worker
-            .get_or_insert_with(|| {
-                let (jobs, rx) = channel::<Job>();
-                let thread = std::thread::Builder::new()
-                    .name(format!("task-{}", task.0))
-                    .spawn(move || {
-                        for job in rx {
-                            let outcome = run_ipc(&job.task, &job.call);
-                            let mut b = shared.board();
-                            b.done[task.0] = Some(outcome);
-                            b.status[task.0] = Status::Idle;
-                            drop(b);
-                            shared.changed.notify_all();
-                        }
-                    })
-                    .expect("spawn a task thread");
-                Worker { jobs, thread }
-            })
-            .jobs
+        let job = match &entry.worker {
+            Some(w) => match w.jobs.send(job) {
+                Ok(()) => return Ok(()),
+                Err(e) => e.0,
+            },
+            None => job,
+        };
+        let w = Worker::get();
+        let job = match w.jobs.send(job) {
+            Ok(()) => {
+                entry.worker = Some(w);
+                return Ok(());
+            }
+            // A pooled worker whose thread is gone gives the job back:
+            // start one that is surely there.
+            Err(e) => e.0,
+        };
+        let w = Worker::spawn();
+        w.jobs
+            .send(job)
+            .map_err(|_| BackendError::Failed(format!("task #{} lost its thread", task.0)))?;
+        entry.worker = Some(w);
+        Ok(())
     }
 
     /// Runs an IPC call on `task`'s thread and waits until everything it
@@ -413,12 +494,12 @@ impl ConcurrentBackend {
         } else {
             self.shared.set(task.0 as u64, Status::Running);
             let job = Job {
+                shared: self.shared.clone(),
+                token: task.0,
                 task: ctx,
                 call: call.clone(),
             };
-            self.worker(task)
-                .send(job)
-                .map_err(|_| BackendError::Failed(format!("task #{} lost its thread", task.0)))?;
+            self.send(task, job)?;
         }
         let mut board = self.shared.quiesce();
         let step = match board.done[task.0].take() {
@@ -516,17 +597,27 @@ impl ConcurrentBackend {
         Outcome::val(pid)
     }
 
-    /// Stops `task`'s worker thread, killing the call it sleeps in if any.
+    /// Kills the call `task` sleeps in, if any, waits until it has
+    /// returned, and gives the task's worker back to the pool.
     fn stop_worker(&mut self, task: TaskId) {
         let e = &mut self.tasks[task.0];
         e.sleeper.kill();
-        if let Some(w) = e.worker.take() {
-            drop(w.jobs);
-            let _ = w.thread.join();
-        }
-        let mut b = self.shared.board();
+        let worker = e.worker.take();
+        let b = self.shared.board();
+        let mut b = if worker.is_some() {
+            // The worker reports Idle once the call has returned.
+            self.shared.wait_until(b, |b| {
+                !matches!(b.status[task.0], Status::Running | Status::Parked)
+            })
+        } else {
+            b
+        };
         b.status[task.0] = Status::Idle;
         b.done[task.0] = None;
+        drop(b);
+        if let Some(w) = worker {
+            w.release();
+        }
     }
 
     fn release(&mut self, task: TaskId) {
