@@ -114,7 +114,19 @@ impl Shared {
         mut b: MutexGuard<'a, Board>,
         until: impl Fn(&Board) -> bool,
     ) -> MutexGuard<'a, Board> {
+        let mut spins = 0;
         while !until(&b) {
+            if spins < SPINS {
+                // The change is usually a few microseconds away, on the
+                // other core: yield instead of sleeping, which costs two
+                // context switches (it is a wait for the same condition,
+                // not a guess from time).
+                spins += 1;
+                drop(b);
+                std::thread::yield_now();
+                b = self.board();
+                continue;
+            }
             b.waiting = true;
             b = self.changed.wait(b).unwrap_or_else(|e| e.into_inner());
         }
@@ -127,6 +139,9 @@ impl Shared {
         self.wait_until(self.board(), |b| !b.status.contains(&Status::Running))
     }
 }
+
+/// How often [`Shared::wait_until`] yields before it sleeps.
+const SPINS: u32 = 200;
 
 /// The backend's [`SleepObserver`].
 #[derive(Debug)]
@@ -481,16 +496,18 @@ impl ConcurrentBackend {
             }
             Some(o) => Some(o),
         };
-        if let Some(outcome) = inline {
+        let mut board = if inline.is_some() {
             let mut b = self.shared.board();
             b.status[task.0] = Status::Idle;
-            b.done[task.0] = Some(outcome);
             if b.strayed.take().is_some() {
                 return Err(BackendError::Failed(format!(
                     "task #{} went to sleep in a call that must not sleep",
                     task.0
                 )));
             }
+            // Wait for the sleepers this call woke.
+            self.shared
+                .wait_until(b, |b| !b.status.contains(&Status::Running))
         } else {
             self.shared.set(task.0 as u64, Status::Running);
             let job = Job {
@@ -500,9 +517,9 @@ impl ConcurrentBackend {
                 call: call.clone(),
             };
             self.send(task, job)?;
-        }
-        let mut board = self.shared.quiesce();
-        let step = match board.done[task.0].take() {
+            self.shared.quiesce()
+        };
+        let step = match inline.or_else(|| board.done[task.0].take()) {
             Some(outcome) => Step::Done(outcome),
             None => {
                 self.next_order += 1;
