@@ -420,7 +420,7 @@ pub fn zoo(checker: &str, budget: &str, mut run: impl FnMut(&'static Scenario, M
             let why = r.why.replace(['\t', '\n'], " ");
             writeln!(
                 out,
-                "{checker}\t{m:?}\t{}\t{verdict}\t{secs:.3}\t{why}",
+                "{checker}\t{m:?}\t{}\t{verdict}\t{secs:.6}\t{why}",
                 s.name
             )
             .expect("a String takes it");
