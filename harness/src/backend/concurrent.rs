@@ -31,8 +31,7 @@
 //! namespaces, `set_tid`, sessions and process groups are not implemented
 //! by this backend yet.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::mpsc::{Sender, channel};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 
 use nscheck_concurrent::ipc::{self, Ctl, IpcNamespace, MSG_INFO, MSG_STAT_ANY, MsgSysctl};
@@ -76,6 +75,8 @@ struct Board {
     sleepers: Vec<Weak<Sleeper>>,
     /// Set when an inline call parked: the task's token.
     strayed: Option<u64>,
+    /// Set when a call on a worker panicked: the task's token.
+    panicked: Option<u64>,
     /// The backend's thread waits on `changed` (so a change must notify it;
     /// nothing else ever waits there).
     waiting: bool,
@@ -176,10 +177,71 @@ struct Job {
     call: Syscall,
 }
 
+/// Where a worker thread waits for its next job.
+#[derive(Default)]
+struct Slot {
+    job: Mutex<SlotState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct SlotState {
+    /// The next job.
+    job: Option<Job>,
+    /// The worker is to end.
+    closed: bool,
+    /// The worker sleeps on `ready`.
+    waiting: bool,
+}
+
 /// A thread that runs the calls of one task at a time.
-#[derive(Debug)]
 struct Worker {
-    jobs: Sender<Job>,
+    slot: Arc<Slot>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Worker")
+    }
+}
+
+impl Slot {
+    fn state(&self) -> MutexGuard<'_, SlotState> {
+        self.job.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next job; `None` once the worker is to end.
+    fn next(&self) -> Option<Job> {
+        let mut s = self.state();
+        loop {
+            if let Some(job) = s.job.take() {
+                return Some(job);
+            }
+            if s.closed {
+                return None;
+            }
+            s.waiting = true;
+            s = self.ready.wait(s).unwrap_or_else(|e| e.into_inner());
+            s.waiting = false;
+        }
+    }
+
+    /// Changes the state with `f` and wakes the worker if it sleeps.
+    fn update(&self, f: impl FnOnce(&mut SlotState)) {
+        let mut s = self.state();
+        f(&mut s);
+        let waiting = s.waiting;
+        drop(s);
+        if waiting {
+            self.ready.notify_one();
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.slot.update(|s| s.closed = true);
+    }
 }
 
 /// The idle workers, for the next task that needs one.
@@ -197,29 +259,40 @@ impl Worker {
     }
 
     fn spawn() -> Worker {
-        let (jobs, rx) = channel::<Job>();
+        let slot = Arc::new(Slot::default());
+        let mine = slot.clone();
         std::thread::Builder::new()
             .name("nscheck-task".to_string())
             .spawn(move || {
-                for job in rx {
+                while let Some(job) = mine.next() {
                     let Job {
                         shared,
                         token,
                         task,
                         call,
                     } = job;
-                    let outcome = run_ipc(&task, &call);
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        run_ipc(&task, &call)
+                    }));
                     // Hold nothing of the backend once it sees this call
                     // return.
                     drop((task, call));
                     let mut b = shared.board();
-                    b.done[token] = Some(outcome);
+                    match outcome {
+                        Ok(outcome) => b.done[token] = Some(outcome),
+                        Err(_) => b.panicked = Some(token as u64),
+                    }
                     b.status[token] = Status::Idle;
                     shared.changed_locked(b);
                 }
             })
             .expect("spawn a task thread");
-        Worker { jobs }
+        Worker { slot }
+    }
+
+    /// Hands `job` to the worker's thread.
+    fn send(&self, job: Job) {
+        self.slot.update(|s| s.job = Some(job));
     }
 
     /// Gives an idle worker (its call has returned) back to the pool.
@@ -312,7 +385,7 @@ pub struct ConcurrentBackend {
     tasks: Vec<TaskEntry>,
     pids: PidTable,
     /// Sleeping tasks, with the order in which they went to sleep.
-    blocked: BTreeMap<TaskId, (u64, Wait)>,
+    blocked: Vec<Option<(u64, Wait)>>,
     next_order: u64,
     events: Vec<Event>,
     /// Every IPC namespace created, in creation order, for the digest.
@@ -362,7 +435,7 @@ impl ConcurrentBackend {
                 pid_max: PID_MAX_DEFAULT,
                 adding: true,
             },
-            blocked: BTreeMap::new(),
+            blocked: Vec::new(),
             next_order: 0,
             events: Vec::new(),
             namespaces: Vec::new(),
@@ -417,6 +490,7 @@ impl ConcurrentBackend {
             sleeper,
             worker: None,
         });
+        self.blocked.push(None);
         let mut b = self.shared.board();
         b.status.push(Status::Idle);
         b.done.push(None);
@@ -424,31 +498,11 @@ impl ConcurrentBackend {
     }
 
     /// Hands `job` to `task`'s worker, taken from the pool on first use.
-    fn send(&mut self, task: TaskId, job: Job) -> Result<(), BackendError> {
-        let entry = &mut self.tasks[task.0];
-        let job = match &entry.worker {
-            Some(w) => match w.jobs.send(job) {
-                Ok(()) => return Ok(()),
-                Err(e) => e.0,
-            },
-            None => job,
-        };
-        let w = Worker::get();
-        let job = match w.jobs.send(job) {
-            Ok(()) => {
-                entry.worker = Some(w);
-                return Ok(());
-            }
-            // A pooled worker whose thread is gone gives the job back:
-            // start one that is surely there.
-            Err(e) => e.0,
-        };
-        let w = Worker::spawn();
-        w.jobs
-            .send(job)
-            .map_err(|_| BackendError::Failed(format!("task #{} lost its thread", task.0)))?;
-        entry.worker = Some(w);
-        Ok(())
+    fn send(&mut self, task: TaskId, job: Job) {
+        self.tasks[task.0]
+            .worker
+            .get_or_insert_with(Worker::get)
+            .send(job);
     }
 
     /// Runs an IPC call on `task`'s thread and waits until everything it
@@ -516,30 +570,35 @@ impl ConcurrentBackend {
                 task: ctx,
                 call: call.clone(),
             };
-            self.send(task, job)?;
+            self.send(task, job);
             self.shared.quiesce()
         };
+        if let Some(t) = board.panicked.take() {
+            return Err(BackendError::Failed(format!(
+                "task #{t} panicked in its call"
+            )));
+        }
         let step = match inline.or_else(|| board.done[task.0].take()) {
             Some(outcome) => Step::Done(outcome),
             None => {
                 self.next_order += 1;
-                self.blocked.insert(task, (self.next_order, Wait::Ipc));
+                self.blocked[task.0] = Some((self.next_order, Wait::Ipc));
                 Step::Blocked
             }
         };
         // Sleepers whose calls were finished by this one.
         let mut resumed = Vec::new();
-        for (&t, &(order, wait)) in &self.blocked {
-            if wait == Wait::Ipc
-                && let Some(outcome) = board.done[t.0].take()
+        for (t, b) in self.blocked.iter().enumerate() {
+            if let Some((order, Wait::Ipc)) = *b
+                && let Some(outcome) = board.done[t].take()
             {
-                resumed.push((order, t, outcome));
+                resumed.push((order, TaskId(t), outcome));
             }
         }
         drop(board);
         resumed.sort_by_key(|r| r.0);
         for (_, t, outcome) in resumed {
-            self.blocked.remove(&t);
+            self.blocked[t.0] = None;
             self.events.push(Event::Resumed { task: t, outcome });
         }
         Ok(step)
@@ -661,7 +720,7 @@ impl ConcurrentBackend {
                 if self.tasks[v.0].state == State::Running {
                     killed.push(v);
                 }
-                self.blocked.remove(&v);
+                self.blocked[v.0] = None;
                 self.stop_worker(v);
                 self.tasks[v.0].state = State::Zombie;
             }
@@ -670,7 +729,7 @@ impl ConcurrentBackend {
                 self.release(v);
             }
         }
-        self.blocked.remove(&task);
+        self.blocked[task.0] = None;
         self.stop_worker(task);
         self.tasks[task.0].state = State::Zombie;
         let reaper = (!is_init).then_some(TaskId(0));
@@ -682,10 +741,11 @@ impl ConcurrentBackend {
         let waiter = self
             .blocked
             .iter()
-            .find_map(|(&w, &(_, wait))| (wait == Wait::Child(task)).then_some(w));
+            .position(|b| matches!(*b, Some((_, wait)) if wait == Wait::Child(task)))
+            .map(TaskId);
         if let Some(w) = waiter {
             let outcome = self.reap(w, task);
-            self.blocked.remove(&w);
+            self.blocked[w.0] = None;
             self.events.push(Event::Resumed { task: w, outcome });
         }
         self.events
@@ -707,8 +767,7 @@ impl ConcurrentBackend {
             return Ok(Step::Done(self.reap(task, child)));
         }
         self.next_order += 1;
-        self.blocked
-            .insert(task, (self.next_order, Wait::Child(child)));
+        self.blocked[task.0] = Some((self.next_order, Wait::Child(child)));
         Ok(Step::Blocked)
     }
 
@@ -775,7 +834,7 @@ impl Backend for ConcurrentBackend {
             Some(t) if t.state != State::Running => {
                 return Err(BackendError::Failed(format!("task #{} has exited", task.0)));
             }
-            Some(_) if self.blocked.contains_key(&task) => {
+            Some(_) if self.blocked[task.0].is_some() => {
                 return Err(BackendError::Failed(format!(
                     "task #{} is blocked in an earlier call",
                     task.0
