@@ -119,12 +119,14 @@ impl Shared {
         while !until(&b) {
             if spins < SPINS {
                 // The change is usually a few microseconds away, on the
-                // other core: yield instead of sleeping, which costs two
-                // context switches (it is a wait for the same condition,
-                // not a guess from time).
+                // other core: spin a little before sleeping, which costs
+                // two context switches (it is a wait for the same
+                // condition, not a guess from time).
                 spins += 1;
                 drop(b);
-                std::thread::yield_now();
+                for _ in 0..64 {
+                    std::hint::spin_loop();
+                }
                 b = self.board();
                 continue;
             }
@@ -141,8 +143,9 @@ impl Shared {
     }
 }
 
-/// How often [`Shared::wait_until`] yields before it sleeps.
-const SPINS: u32 = 200;
+/// How often [`Shared::wait_until`] spins (64 pauses each, a few
+/// microseconds in all) before it sleeps.
+const SPINS: u32 = 50;
 
 /// The backend's [`SleepObserver`].
 #[derive(Debug)]
