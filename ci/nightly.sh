@@ -8,6 +8,7 @@
 #   scenarios does not finish: at bound 3, copy_vs_receive alone takes about
 #   119,000 executions and 2 minutes);
 # - shuttle with a ten times larger budget;
+# - the bug zoo's kill matrix (ci/zoo.sh, about 13 minutes);
 # - a long conformance campaign against the real kernel.
 #
 # NSCHECK_NIGHTLY_FUZZ_SECONDS (default 1800) is the time per fuzz target.
@@ -42,6 +43,9 @@ LOOM_MAX_PREEMPTIONS=3 bash ci/loom.sh
 
 step "shuttle, 20000 executions per scheduler and scenario"
 NSCHECK_SHUTTLE_ITERATIONS=20000 bash ci/shuttle.sh
+
+step "bug zoo: the kill matrix"
+bash ci/zoo.sh
 
 step "conformance against the kernel, 30 minutes"
 "$NSCHECK_AGENT" conform --seed "$(date -u +%Y%m%d)" --time 1800
