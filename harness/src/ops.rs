@@ -6,10 +6,12 @@
 //! statement of a [`Script`]: the lowering picks the calling task among the
 //! tasks that may call now and the queue operand among the queues created so
 //! far, so a failing input is always printable and replayable as an `.nsc`
-//! file. [`check_ops`] runs the statements on the model and on the other
-//! backend in lockstep and compares, after every statement, the new trace
-//! lines and a digest of the IPC state ([`Backend::digest`]). On a divergence
-//! it shrinks the script with [`conform::shrink`]; a front end then saves it
+//! file. [`check_ops`] runs the statements' calls on the model and on the
+//! other backend in lockstep and compares, after every statement, the
+//! results and events, and a digest of the IPC state ([`Backend::digest`])
+//! after every statement that may write and at the end. On a divergence it
+//! runs the script again through [`Lockstep`] for a report with trace lines
+//! and shrinks it with [`conform::shrink`]; a front end then saves it
 //! to `corpus/regressions/` ([`Found::save`]) with the command that replays
 //! it.
 //!
