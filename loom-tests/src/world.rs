@@ -11,10 +11,11 @@
 
 use std::sync::Mutex as StdMutex;
 
-use nscheck_concurrent::ipc::{self, Ctl, IpcNamespace, MsgSysctl};
+use nscheck_adapter::{outcome, run_ipc};
+use nscheck_concurrent::ipc::{IpcNamespace, MsgSysctl};
 use nscheck_concurrent::sync::Arc;
 use nscheck_concurrent::{Cred, Sleeper, Task};
-use nscheck_model::{Detail, Errno, MsgInfo, MsgSet, MsqidDs, Outcome, Ret, Syscall, Sysctl};
+use nscheck_model::{Detail, Errno, MsgSet, Outcome, Ret, Syscall, Sysctl};
 
 use crate::lin::{self, Entry};
 use crate::model::ModelSpec;
@@ -294,98 +295,14 @@ pub fn val(o: &Outcome) -> i64 {
     }
 }
 
-/// The model's `struct msqid64_ds` for the implementation's.
-fn model_stat(s: &ipc::QueueStat) -> MsqidDs {
-    MsqidDs {
-        key: s.key,
-        uid: s.uid,
-        gid: s.gid,
-        cuid: s.cuid,
-        cgid: s.cgid,
-        mode: s.mode,
-        seq: s.seq,
-        qnum: s.qnum,
-        cbytes: s.cbytes,
-        qbytes: s.qbytes,
-        lspid: s.lspid,
-        lrpid: s.lrpid,
-    }
-}
-
-/// The model's `struct msginfo` for the implementation's.
-fn model_info(i: &ipc::MsgInfo) -> MsgInfo {
-    MsgInfo {
-        msgpool: i.msgpool,
-        msgmap: i.msgmap,
-        msgmax: i.msgmax,
-        msgmnb: i.msgmnb,
-        msgmni: i.msgmni,
-        msgssz: i.msgssz,
-        msgtql: i.msgtql,
-        msgseg: i.msgseg,
-    }
-}
-
-fn outcome<T>(r: Result<T, nscheck_concurrent::Errno>, ok: impl FnOnce(T) -> Outcome) -> Outcome {
-    match r {
-        Ok(v) => ok(v),
-        Err(e) => {
-            Outcome::err(Errno::from_number(e.number()).expect("the model knows every errno"))
-        }
-    }
-}
-
 /// Runs one call on the implementation, as the harness's concurrent backend
 /// does: `int` arguments keep their low 32 bits.
 fn run(task: &Task, call: &Syscall) -> Outcome {
     match *call {
-        Syscall::Msgget { key, msgflg } => {
-            outcome(ipc::msgget(task, key as i32, msgflg as i32), |id| {
-                Outcome::val(id.into())
-            })
-        }
-        Syscall::Msgsnd {
-            msqid,
-            mtype,
-            ref text,
-            msgflg,
-        } => outcome(
-            ipc::msgsnd(task, msqid as i32, mtype, text, msgflg as i32),
-            |()| Outcome::val(0),
-        ),
-        Syscall::Msgrcv {
-            msqid,
-            msgsz,
-            msgtyp,
-            msgflg,
-        } => outcome(
-            ipc::msgrcv(task, msqid as i32, msgsz, msgtyp, msgflg as i32),
-            |m| {
-                Outcome::with(
-                    m.text.len() as i64,
-                    Detail::Msg {
-                        mtype: m.mtype,
-                        text: m.text,
-                    },
-                )
-            },
-        ),
-        Syscall::Msgctl { msqid, cmd, set } => {
-            let set = set.map(|s: MsgSet| ipc::MsgSet {
-                msg_qbytes: s.msg_qbytes,
-                uid: s.uid,
-                gid: s.gid,
-                mode: s.mode,
-            });
-            outcome(
-                ipc::msgctl(task, msqid as i32, cmd as i32, set.as_ref()),
-                |c| match c {
-                    Ctl::Done => Outcome::val(0),
-                    Ctl::Stat(ret, s) => Outcome::with(ret, Detail::Stat(model_stat(&s))),
-                    Ctl::Info(ret, i) => Outcome::with(ret, Detail::Info(model_info(&i))),
-                },
-            )
-        }
+        Syscall::Msgget { .. }
+        | Syscall::Msgsnd { .. }
+        | Syscall::Msgrcv { .. }
+        | Syscall::Msgctl { .. } => run_ipc(task, call),
         Syscall::Sysctl { name, value } => {
             let name = match name {
                 Sysctl::Msgmax => MsgSysctl::Msgmax,

@@ -41,9 +41,10 @@ use nscheck_model::abi::{
     CLONE_NEWIPC, CLONE_NEWPID, PID_MAX_DEFAULT,
 };
 use nscheck_model::{
-    Detail, Errno, Event, IpcDigest, MsgInfo, MsgSet, MsqidDs, NsDigest, Outcome, Ret, Step,
-    Syscall, Sysctl, TaskId,
+    Detail, Errno, Event, IpcDigest, NsDigest, Outcome, Ret, Step, Syscall, Sysctl, TaskId,
 };
+
+use nscheck_adapter::{errno, model_info, model_stat, run_ipc};
 
 use super::{Backend, BackendError};
 
@@ -940,109 +941,10 @@ impl Backend for ConcurrentBackend {
     }
 }
 
-/// The model's `struct msqid64_ds` for the implementation's.
-fn model_stat(s: &ipc::QueueStat) -> MsqidDs {
-    MsqidDs {
-        key: s.key,
-        uid: s.uid,
-        gid: s.gid,
-        cuid: s.cuid,
-        cgid: s.cgid,
-        mode: s.mode,
-        seq: s.seq,
-        qnum: s.qnum,
-        cbytes: s.cbytes,
-        qbytes: s.qbytes,
-        lspid: s.lspid,
-        lrpid: s.lrpid,
-    }
-}
-
-/// The model's `struct msginfo` for the implementation's.
-fn model_info(i: &ipc::MsgInfo) -> MsgInfo {
-    MsgInfo {
-        msgpool: i.msgpool,
-        msgmap: i.msgmap,
-        msgmax: i.msgmax,
-        msgmnb: i.msgmnb,
-        msgmni: i.msgmni,
-        msgssz: i.msgssz,
-        msgtql: i.msgtql,
-        msgseg: i.msgseg,
-    }
-}
-
 fn ipc_cred(c: &Creds) -> Cred {
     Cred {
         euid: c.euid as u32,
         egid: c.egid as u32,
         caps: c.caps,
-    }
-}
-
-/// The model's errno for the implementation's.
-fn errno(e: nscheck_concurrent::Errno) -> Errno {
-    Errno::from_number(e.number()).expect("the model knows every errno the implementation returns")
-}
-
-fn outcome<T>(r: Result<T, nscheck_concurrent::Errno>, ok: impl FnOnce(T) -> Outcome) -> Outcome {
-    match r {
-        Ok(v) => ok(v),
-        Err(e) => Outcome::err(errno(e)),
-    }
-}
-
-/// Runs one IPC call on the calling thread. Integer arguments of type `int`
-/// keep their low 32 bits, as at the system-call boundary.
-fn run_ipc(task: &Task, call: &Syscall) -> Outcome {
-    match *call {
-        Syscall::Msgget { key, msgflg } => {
-            outcome(ipc::msgget(task, key as i32, msgflg as i32), |id| {
-                Outcome::val(id.into())
-            })
-        }
-        Syscall::Msgsnd {
-            msqid,
-            mtype,
-            ref text,
-            msgflg,
-        } => outcome(
-            ipc::msgsnd(task, msqid as i32, mtype, text, msgflg as i32),
-            |()| Outcome::val(0),
-        ),
-        Syscall::Msgrcv {
-            msqid,
-            msgsz,
-            msgtyp,
-            msgflg,
-        } => outcome(
-            ipc::msgrcv(task, msqid as i32, msgsz, msgtyp, msgflg as i32),
-            |m| {
-                Outcome::with(
-                    m.text.len() as i64,
-                    Detail::Msg {
-                        mtype: m.mtype,
-                        text: m.text,
-                    },
-                )
-            },
-        ),
-        Syscall::Msgctl { msqid, cmd, set } => {
-            let set = set.map(|s: MsgSet| ipc::MsgSet {
-                msg_qbytes: s.msg_qbytes,
-                uid: s.uid,
-                gid: s.gid,
-                mode: s.mode,
-            });
-            outcome(
-                ipc::msgctl(task, msqid as i32, cmd as i32, set.as_ref()),
-                |c| match c {
-                    Ctl::Done => Outcome::val(0),
-                    Ctl::Stat(ret, s) => Outcome::with(ret, Detail::Stat(model_stat(&s))),
-                    Ctl::Info(ret, i) => Outcome::with(ret, Detail::Info(model_info(&i))),
-                },
-            )
-        }
-        _ => unreachable!("only IPC calls run on task threads"),
     }
 }
