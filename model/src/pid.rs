@@ -254,20 +254,35 @@ impl Pids {
 
     /// Writes `kernel.ns_last_pid` after its range check (R3, R6).
     pub fn set_last_pid(&mut self, ns: NsId, v: i64) -> Result<(), Errno> {
-        if !(0..=self.nss[ns].pid_max).contains(&v) {
-            return Err(Errno::EINVAL);
-        }
+        check_last_pid(v, self.nss[ns].pid_max)?;
         self.nss[ns].cursor = v + 1;
         Ok(())
     }
 
     /// Writes `kernel.pid_max` after its range check (R10).
     pub fn set_pid_max(&mut self, ns: NsId, v: i64) -> Result<(), Errno> {
-        if !(PID_MAX_MIN..=PID_MAX_LIMIT).contains(&v) {
-            return Err(Errno::EINVAL);
-        }
+        check_pid_max(v)?;
         self.nss[ns].pid_max = v;
         Ok(())
+    }
+}
+
+/// The range check of a `kernel.ns_last_pid` write, `[0, pid_max]` (R6),
+/// in every dialect.
+pub(crate) fn check_last_pid(v: i64, pid_max: i64) -> Result<(), Errno> {
+    if (0..=pid_max).contains(&v) {
+        Ok(())
+    } else {
+        Err(Errno::EINVAL)
+    }
+}
+
+/// The range check of a `kernel.pid_max` write (R10), in every dialect.
+pub(crate) fn check_pid_max(v: i64) -> Result<(), Errno> {
+    if (PID_MAX_MIN..=PID_MAX_LIMIT).contains(&v) {
+        Ok(())
+    } else {
+        Err(Errno::EINVAL)
     }
 }
 

@@ -20,7 +20,7 @@
 use std::collections::BTreeMap;
 
 use crate::abi::Errno;
-use crate::pid::{NsId, PID_MAX_LIMIT, PID_MAX_MIN, PidId, RESERVED_PIDS};
+use crate::pid::{NsId, PidId, RESERVED_PIDS, check_last_pid, check_pid_max};
 use crate::pid_bitmap::Pidmap;
 use crate::pid_flat::PID_MAX_DEFAULT;
 use crate::syscall::TaskId;
@@ -327,9 +327,7 @@ impl VpidPids {
     /// Writes `kernel.ns_last_pid` as Linux 3.3 to 4.14 did: `last_pid`
     /// itself, in `[0, pid_max]`.
     pub fn set_last_pid(&mut self, _ns: NsId, v: i64) -> Result<(), Errno> {
-        if !(0..=self.pid_max).contains(&v) {
-            return Err(Errno::EINVAL);
-        }
+        check_last_pid(v, self.pid_max)?;
         self.global.last = v;
         Ok(())
     }
@@ -341,9 +339,7 @@ impl VpidPids {
 
     /// Writes the system-wide `kernel.pid_max` (R10's range).
     pub fn set_pid_max(&mut self, _ns: NsId, v: i64) -> Result<(), Errno> {
-        if !(PID_MAX_MIN..=PID_MAX_LIMIT).contains(&v) {
-            return Err(Errno::EINVAL);
-        }
+        check_pid_max(v)?;
         self.pid_max = v;
         Ok(())
     }
