@@ -11,7 +11,7 @@
 #![forbid(unsafe_code)]
 
 use nscheck_concurrent::Task;
-use nscheck_concurrent::ipc::{self, Ctl};
+use nscheck_concurrent::ipc::{self, Ctl, Received};
 use nscheck_model::{Detail, Errno, MsgInfo, MsgSet, MsqidDs, Outcome, Syscall};
 
 /// The model's `struct msqid64_ds` for the implementation's.
@@ -62,44 +62,126 @@ pub fn outcome<T>(
     }
 }
 
-/// Runs one IPC call on the calling thread. Integer arguments of type `int`
-/// keep their low 32 bits, as at the system-call boundary.
+/// Runs one IPC call on the calling thread, sleeping there if it sleeps.
+/// Integer arguments of type `int` keep their low 32 bits, as at the
+/// system-call boundary.
 ///
 /// # Panics
 ///
 /// On a call that is not `msgget`, `msgsnd`, `msgrcv` or `msgctl`.
 pub fn run_ipc(task: &Task, call: &Syscall) -> Outcome {
-    match *call {
-        Syscall::Msgget { key, msgflg } => {
-            outcome(ipc::msgget(task, key as i32, msgflg as i32), |id| {
-                Outcome::val(id.into())
-            })
+    match start_ipc(task, call) {
+        Started::Done(o) => o,
+        Started::Parked(p) => p.wait(),
+    }
+}
+
+/// How an IPC call began: it finished, or it sleeps.
+#[derive(Debug)]
+pub enum Started {
+    /// The call finished without sleeping.
+    Done(Outcome),
+    /// The call's task is registered as a sleeper.
+    Parked(ParkedCall),
+}
+
+/// A sleeping `msgsnd` or `msgrcv` ([`ipc::Parked`]), with results in the
+/// model's terms.
+#[derive(Debug)]
+pub enum ParkedCall {
+    /// A sender that waits for room.
+    Snd(ipc::Parked<()>),
+    /// A receiver that waits for a message.
+    Rcv(ipc::Parked<Received>),
+}
+
+impl ParkedCall {
+    /// Sleeps until the call ends.
+    pub fn wait(self) -> Outcome {
+        match self {
+            ParkedCall::Snd(p) => snd_outcome(p.wait()),
+            ParkedCall::Rcv(p) => rcv_outcome(p.wait()),
         }
+    }
+
+    /// The outcome, if a waker has ended the call.
+    pub fn poll(&self) -> Option<Outcome> {
+        match self {
+            ParkedCall::Snd(p) => p.poll().map(snd_outcome),
+            ParkedCall::Rcv(p) => p.poll().map(rcv_outcome),
+        }
+    }
+
+    /// Ends the call as a fatal signal does.
+    pub fn cancel(self) -> Outcome {
+        match self {
+            ParkedCall::Snd(p) => snd_outcome(p.cancel()),
+            ParkedCall::Rcv(p) => rcv_outcome(p.cancel()),
+        }
+    }
+}
+
+fn snd_outcome(r: Result<(), nscheck_concurrent::Errno>) -> Outcome {
+    outcome(r, |()| Outcome::val(0))
+}
+
+fn rcv_outcome(r: Result<Received, nscheck_concurrent::Errno>) -> Outcome {
+    outcome(r, |m| {
+        Outcome::with(
+            m.text.len() as i64,
+            Detail::Msg {
+                mtype: m.mtype,
+                text: m.text,
+            },
+        )
+    })
+}
+
+/// A started `msgsnd` or `msgrcv` in the model's terms.
+fn started<T>(
+    s: ipc::Started<T>,
+    done: fn(Result<T, nscheck_concurrent::Errno>) -> Outcome,
+    parked: fn(ipc::Parked<T>) -> ParkedCall,
+) -> Started {
+    match s {
+        ipc::Started::Done(r) => Started::Done(done(r)),
+        ipc::Started::Parked(p) => Started::Parked(parked(p)),
+    }
+}
+
+/// Starts one IPC call on the calling thread: a call that would sleep
+/// registers its task as a sleeper and returns [`Started::Parked`]. Integer
+/// arguments of type `int` keep their low 32 bits, as at the system-call
+/// boundary.
+///
+/// # Panics
+///
+/// On a call that is not `msgget`, `msgsnd`, `msgrcv` or `msgctl`.
+pub fn start_ipc(task: &Task, call: &Syscall) -> Started {
+    match *call {
+        Syscall::Msgget { key, msgflg } => Started::Done(outcome(
+            ipc::msgget(task, key as i32, msgflg as i32),
+            |id| Outcome::val(id.into()),
+        )),
         Syscall::Msgsnd {
             msqid,
             mtype,
             ref text,
             msgflg,
-        } => outcome(
-            ipc::msgsnd(task, msqid as i32, mtype, text, msgflg as i32),
-            |()| Outcome::val(0),
+        } => started(
+            ipc::start_msgsnd(task, msqid as i32, mtype, text, msgflg as i32),
+            snd_outcome,
+            ParkedCall::Snd,
         ),
         Syscall::Msgrcv {
             msqid,
             msgsz,
             msgtyp,
             msgflg,
-        } => outcome(
-            ipc::msgrcv(task, msqid as i32, msgsz, msgtyp, msgflg as i32),
-            |m| {
-                Outcome::with(
-                    m.text.len() as i64,
-                    Detail::Msg {
-                        mtype: m.mtype,
-                        text: m.text,
-                    },
-                )
-            },
+        } => started(
+            ipc::start_msgrcv(task, msqid as i32, msgsz, msgtyp, msgflg as i32),
+            rcv_outcome,
+            ParkedCall::Rcv,
         ),
         Syscall::Msgctl { msqid, cmd, set } => {
             let set = set.map(|s: MsgSet| ipc::MsgSet {
@@ -108,15 +190,15 @@ pub fn run_ipc(task: &Task, call: &Syscall) -> Outcome {
                 gid: s.gid,
                 mode: s.mode,
             });
-            outcome(
+            Started::Done(outcome(
                 ipc::msgctl(task, msqid as i32, cmd as i32, set.as_ref()),
                 |c| match c {
                     Ctl::Done => Outcome::val(0),
                     Ctl::Stat(ret, s) => Outcome::with(ret, Detail::Stat(model_stat(&s))),
                     Ctl::Info(ret, i) => Outcome::with(ret, Detail::Info(model_info(&i))),
                 },
-            )
+            ))
         }
-        _ => unreachable!("only IPC calls run on task threads"),
+        _ => unreachable!("only IPC calls reach the implementation"),
     }
 }

@@ -66,8 +66,6 @@ struct SleepState {
     wakeup: Option<Wakeup>,
     /// The task was killed: it must not sleep any more.
     killed: bool,
-    /// A driver probes whether the call would sleep ([`Sleeper::set_probing`]).
-    probing: bool,
 }
 
 /// A task's parking spot. One task makes one call at a time, so one spot
@@ -107,21 +105,11 @@ impl Sleeper {
         self.cv.notify_all();
     }
 
-    /// While `on`, a call that would sleep returns `EINTR` instead, at the
-    /// point where it would register as a sleeper. Every call checks this
-    /// before it changes anything, so a driver may run a call that can sleep
-    /// on its own thread first, and hand it to the task's thread only if it
-    /// came back with `EINTR` (a killed task makes no more calls).
-    pub fn set_probing(&self, on: bool) {
-        lock(&self.state).probing = on;
-    }
-
-    /// Whether the task may go to sleep (it was not killed, and no driver
-    /// probes it).
+    /// Whether the task may go to sleep (it was not killed).
     pub(crate) fn may_sleep(&self) -> bool {
         let mut s = lock(&self.state);
         s.wakeup = None;
-        !s.killed && !s.probing
+        !s.killed
     }
 
     /// Tells the observer that this task is registered as a sleeper. The
@@ -155,7 +143,8 @@ impl Sleeper {
         }
     }
 
-    /// A wake-up that raced with a kill, if any.
+    /// The wake-up a waker left, if any (after a kill, one that raced
+    /// with it).
     pub(crate) fn take(&self) -> Option<Wakeup> {
         lock(&self.state).wakeup.take()
     }

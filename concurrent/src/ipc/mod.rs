@@ -22,7 +22,7 @@ mod ops;
 mod queue;
 
 pub use ns::{IpcNamespace, MsgSysctl};
-pub use ops::{msgctl, msgget, msgrcv, msgsnd};
+pub use ops::{Parked, Started, msgctl, msgget, msgrcv, msgsnd, start_msgrcv, start_msgsnd};
 
 /// `IPC_PRIVATE`.
 pub const IPC_PRIVATE: i32 = 0;

@@ -13,7 +13,9 @@ use super::{
 };
 use crate::errno::Errno;
 use crate::sync::{Arc, Ordering, write};
-use crate::task::{CAP_SYS_RESOURCE, Task, Wakeup};
+use std::fmt;
+
+use crate::task::{CAP_SYS_RESOURCE, Sleeper, Task, Wakeup};
 
 /// The id of the existing queue `q` for `msgget(key, msgflg)`.
 fn open_existing(task: &Task, q: &Queue, msgflg: i32) -> Result<i32, Errno> {
@@ -77,22 +79,108 @@ fn find(task: &Task, msqid: i32) -> Result<Arc<Queue>, Errno> {
     task.ipc_ns.find(task.pid, msqid.into())
 }
 
-/// Sleeps on the task's parking spot after registering under `q`'s lock;
-/// if killed, forgets the registration and returns `EINTR`.
-fn sleep(task: &Task, q: Locked<'_>, queue: &Queue) -> Wakeup {
-    drop(q);
-    if let Some(w) = task.sleeper.wait() {
-        return w;
+/// How a call that may sleep began: it finished at once, or its task is
+/// registered as a sleeper and the call ends later ([`Parked`]).
+#[must_use]
+#[derive(Debug)]
+pub enum Started<T> {
+    /// The call finished without sleeping.
+    Done(Result<T, Errno>),
+    /// The call sleeps.
+    Parked(Parked<T>),
+}
+
+impl<T> Started<T> {
+    /// The blocking call: sleeps, if the call parked, until it ends.
+    pub fn wait(self) -> Result<T, Errno> {
+        match self {
+            Started::Done(r) => r,
+            Started::Parked(p) => p.wait(),
+        }
     }
-    let mut q = queue.lock();
-    q.remove_sleeper(&task.sleeper);
+}
+
+/// A call whose task is registered as a sleeper on a queue. Wakers finish
+/// the call on the sleeper's behalf (they hand a receiver its message and
+/// enqueue a sender's), so the sleeper only collects the result: on its own
+/// thread with [`Parked::wait`], or from any thread with [`Parked::poll`],
+/// which lets one thread drive many sleeping tasks without blocking.
+#[must_use]
+pub struct Parked<T> {
+    queue: Arc<Queue>,
+    sleeper: Arc<Sleeper>,
+    finish: fn(Wakeup) -> Result<T, Errno>,
+}
+
+impl<T> fmt::Debug for Parked<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Parked")
+            .field("msqid", &self.queue.id())
+            .field("sleeper", &self.sleeper)
+            .finish()
+    }
+}
+
+impl<T> Parked<T> {
+    /// Sleeps until a waker ends the call, or until the task is killed
+    /// ([`Sleeper::kill`]), which ends it as [`Parked::cancel`] does.
+    pub fn wait(self) -> Result<T, Errno> {
+        match self.sleeper.wait() {
+            Some(w) => (self.finish)(w),
+            None => self.cancel(),
+        }
+    }
+
+    /// The call's result if a waker has ended it; the call is over once
+    /// this returns `Some`.
+    pub fn poll(&self) -> Option<Result<T, Errno>> {
+        self.sleeper.take().map(self.finish)
+    }
+
+    /// Ends the call as a fatal signal does: forgets the registration and
+    /// returns `EINTR`, unless a waker finished the call just before.
+    pub fn cancel(self) -> Result<T, Errno> {
+        let mut q = self.queue.lock();
+        q.remove_sleeper(&self.sleeper);
+        drop(q);
+        self.sleeper
+            .take()
+            .map_or(Err(Errno::EINTR), |w| (self.finish)(w))
+    }
+}
+
+/// Parks the task of a call registered as a sleeper under `q`.
+fn park<T>(
+    task: &Task,
+    q: Locked<'_>,
+    queue: &Arc<Queue>,
+    finish: fn(Wakeup) -> Result<T, Errno>,
+) -> Started<T> {
     drop(q);
-    // A waker may have finished the call just before the kill.
-    task.sleeper.take().unwrap_or(Wakeup::Err(Errno::EINTR))
+    Started::Parked(Parked {
+        queue: queue.clone(),
+        sleeper: task.sleeper.clone(),
+        finish,
+    })
 }
 
 /// `msgsnd(msqid, {mtype, text}, text.len(), msgflg)`.
 pub fn msgsnd(task: &Task, msqid: i32, mtype: i64, text: &[u8], msgflg: i32) -> Result<(), Errno> {
+    start_msgsnd(task, msqid, mtype, text, msgflg).wait()
+}
+
+/// [`msgsnd`] up to the point where it would wait for room.
+pub fn start_msgsnd(task: &Task, msqid: i32, mtype: i64, text: &[u8], msgflg: i32) -> Started<()> {
+    send_or_park(task, msqid, mtype, text, msgflg).unwrap_or_else(|e| Started::Done(Err(e)))
+}
+
+fn send_or_park(
+    task: &Task,
+    msqid: i32,
+    mtype: i64,
+    text: &[u8],
+    msgflg: i32,
+) -> Result<Started<()>, Errno> {
     let ns = &task.ipc_ns;
     if text.len() as i64 > ns.msgmax() || msqid < 0 {
         return Err(Errno::EINVAL);
@@ -114,7 +202,7 @@ pub fn msgsnd(task: &Task, msqid: i32, mtype: i64, text: &[u8], msgflg: i32) -> 
     }
     if q.fits(text.len() as i64) {
         q.send(task.pid, msg);
-        return Ok(());
+        return Ok(Started::Done(Ok(())));
     }
     if msgflg & IPC_NOWAIT != 0 {
         return Err(Errno::EAGAIN);
@@ -132,11 +220,11 @@ pub fn msgsnd(task: &Task, msqid: i32, mtype: i64, text: &[u8], msgflg: i32) -> 
         cred: task.cred,
         msg,
     });
-    match sleep(task, q, &queue) {
+    Ok(park(task, q, &queue, |w| match w {
         Wakeup::Sent => Ok(()),
         Wakeup::Err(e) => Err(e),
         Wakeup::Msg(_) => unreachable!("a sender is never handed a message"),
-    }
+    }))
 }
 
 /// `msgrcv(msqid, buf, msgsz, msgtyp, msgflg)`.
@@ -147,6 +235,27 @@ pub fn msgrcv(
     msgtyp: i64,
     msgflg: i32,
 ) -> Result<Received, Errno> {
+    start_msgrcv(task, msqid, msgsz, msgtyp, msgflg).wait()
+}
+
+/// [`msgrcv`] up to the point where it would wait for a message.
+pub fn start_msgrcv(
+    task: &Task,
+    msqid: i32,
+    msgsz: i64,
+    msgtyp: i64,
+    msgflg: i32,
+) -> Started<Received> {
+    receive_or_park(task, msqid, msgsz, msgtyp, msgflg).unwrap_or_else(|e| Started::Done(Err(e)))
+}
+
+fn receive_or_park(
+    task: &Task,
+    msqid: i32,
+    msgsz: i64,
+    msgtyp: i64,
+    msgflg: i32,
+) -> Result<Started<Received>, Errno> {
     let ns = &task.ipc_ns;
     if msqid < 0 || msgsz < 0 {
         return Err(Errno::EINVAL);
@@ -187,9 +296,11 @@ pub fn msgrcv(
         q.run_woken(ns.msgmax());
         if copy && mutant!(queue, CopyAliasing) {
             drop(q);
-            return result.map(|m| queue.lock().aliased_copy(req.msgtyp, m));
+            return Ok(Started::Done(
+                result.map(|m| queue.lock().aliased_copy(req.msgtyp, m)),
+            ));
         }
-        return result;
+        return Ok(Started::Done(result));
     }
     if msgflg & IPC_NOWAIT != 0 {
         return Err(Errno::ENOMSG);
@@ -203,11 +314,11 @@ pub fn msgrcv(
         cred: task.cred,
         req,
     });
-    match sleep(task, q, &queue) {
+    Ok(park(task, q, &queue, |w| match w {
         Wakeup::Msg(m) => Ok(m),
         Wakeup::Err(e) => Err(e),
         Wakeup::Sent => unreachable!("a receiver is never completed as a sender"),
-    }
+    }))
 }
 
 /// `msgctl(msqid, cmd, buf)`; `set` holds the fields of `IPC_SET`.

@@ -1,29 +1,17 @@
-//! The concurrent backend: `nscheck-concurrent`, one OS thread per task.
+//! The concurrent backend: `nscheck-concurrent`, driven one call at a time
+//! from the calling thread.
 //!
-//! Every script task whose IPC call sleeps gets its own worker thread, so a
-//! call that sleeps really blocks inside the implementation. Worker threads
-//! outlive backends: a backend gives its workers back to a process-wide
-//! pool once their calls have returned (killed if asleep), and the next
-//! backend takes them from there, so a fuzzing loop does not start a thread
-//! for every task that blocks. The backend
-//! learns what happened without timing: the implementation reports through
-//! [`SleepObserver`] when a task is registered as a sleeper (`parked`) and
-//! when a waker has finished a sleeper's call (`woken`); workers report when
-//! a call returns. After each call the backend waits until no task is
-//! running, so every wake-up the call caused has finished. Sleepers that
-//! finished are reported in the order they went to sleep.
-//!
-//! The fast path: a call that cannot sleep by its contract (`msgget`,
-//! `msgctl`, and `msgsnd`/`msgrcv` with `IPC_NOWAIT`) runs on the calling
-//! thread, so a script whose tasks never block starts no thread at all.
-//! Such a call is marked `Inline` on the board; should the implementation
-//! park it all the same, the observer kills it at once, so the call fails
-//! with `EINTR` and the backend reports the stray sleep instead of hanging.
-//! A call that may sleep is first probed on the calling thread too, with
-//! the task's parking spot set to refuse sleeping (`Sleeper::set_probing`):
-//! it either finishes there, or returns `EINTR` at the point where it would
-//! register as a sleeper, before changing anything, and only then runs
-//! again on the task's own thread, where it really sleeps.
+//! A call that would sleep registers its task as a sleeper in the
+//! implementation and comes back as a parked call
+//! ([`nscheck_concurrent::ipc::Parked`]) instead of blocking the thread:
+//! the implementation's wakers finish a sleeper's call on its behalf (they
+//! hand a receiver its message and enqueue a sender's), so after every call
+//! the backend polls the parked calls, in the order they went to sleep, and
+//! reports those that ended. A killed sleeper's call is cancelled as a fatal
+//! signal ends it. The code a sleeping thread runs when woken is the same
+//! `poll` collects, so this drives exactly what one thread per task would
+//! run, without a thread or a context switch (the loom and shuttle checks
+//! and `concurrent/tests/threads.rs` run it on real and modelled threads).
 //!
 //! The task calls (`fork`, `exit`, `waitpid`, credentials, `unshare` of the
 //! IPC namespace, the PID sysctls) are handled by a small task table here,
@@ -32,10 +20,10 @@
 //! by this backend yet.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::Arc;
 
 use nscheck_concurrent::ipc::{self, Ctl, IpcNamespace, MSG_INFO, MSG_STAT_ANY, MsgSysctl};
-use nscheck_concurrent::{Cred, SleepObserver, Sleeper, Task};
+use nscheck_concurrent::{Cred, Sleeper, Task};
 use nscheck_model::abi::{
     CAP_CHECKPOINT_RESTORE, CAP_LAST_CAP, CAP_SETGID, CAP_SETPCAP, CAP_SETUID, CAP_SYS_ADMIN,
     CLONE_NEWIPC, CLONE_NEWPID, PID_MAX_DEFAULT,
@@ -44,7 +32,7 @@ use nscheck_model::{
     Detail, Errno, Event, IpcDigest, NsDigest, Outcome, Ret, Step, Syscall, Sysctl, TaskId,
 };
 
-use nscheck_adapter::{errno, model_info, model_stat, run_ipc};
+use nscheck_adapter::{ParkedCall, Started, errno, model_info, model_stat, start_ipc};
 
 use super::{Backend, BackendError};
 
@@ -52,261 +40,6 @@ use super::{Backend, BackendError};
 const RESERVED_PIDS: i64 = 300;
 /// The smallest `kernel.pid_max`.
 const PID_MAX_MIN: i64 = RESERVED_PIDS + 1;
-
-/// Where a task's worker is, as the board sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Status {
-    /// No call in progress, or the call has returned.
-    Idle,
-    /// A call is running (or a sleeper was woken and is finishing).
-    Running,
-    /// The call is registered as a sleeper and waits.
-    Parked,
-    /// A call that must not sleep runs on the backend's own thread.
-    Inline,
-}
-
-/// What the workers and the implementation report to the backend.
-#[derive(Debug, Default)]
-struct Board {
-    status: Vec<Status>,
-    /// The outcome of each task's last call, until collected.
-    done: Vec<Option<Outcome>>,
-    /// Each task's parking spot, to stop an inline call that parks.
-    sleepers: Vec<Weak<Sleeper>>,
-    /// Set when an inline call parked: the task's token.
-    strayed: Option<u64>,
-    /// Set when a call on a worker panicked: the task's token.
-    panicked: Option<u64>,
-    /// The backend's thread waits on `changed` (so a change must notify it;
-    /// nothing else ever waits there).
-    waiting: bool,
-}
-
-#[derive(Debug, Default)]
-struct Shared {
-    board: Mutex<Board>,
-    changed: Condvar,
-}
-
-impl Shared {
-    fn board(&self) -> MutexGuard<'_, Board> {
-        self.board.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn set(&self, token: u64, status: Status) {
-        let mut b = self.board();
-        b.status[token as usize] = status;
-        self.changed_locked(b);
-    }
-
-    /// Tells the backend's thread about a change made under `b`, if it
-    /// waits (a notification is a system call even without a waiter).
-    fn changed_locked(&self, b: MutexGuard<'_, Board>) {
-        let waiting = b.waiting;
-        drop(b);
-        if waiting {
-            self.changed.notify_all();
-        }
-    }
-
-    /// Waits under `b` until `until` holds.
-    fn wait_until<'a>(
-        &'a self,
-        mut b: MutexGuard<'a, Board>,
-        until: impl Fn(&Board) -> bool,
-    ) -> MutexGuard<'a, Board> {
-        let mut spins = 0;
-        while !until(&b) {
-            if spins < SPINS {
-                // The change is usually a few microseconds away, on the
-                // other core: spin a little before sleeping, which costs
-                // two context switches (it is a wait for the same
-                // condition, not a guess from time).
-                spins += 1;
-                drop(b);
-                for _ in 0..64 {
-                    std::hint::spin_loop();
-                }
-                b = self.board();
-                continue;
-            }
-            b.waiting = true;
-            b = self.changed.wait(b).unwrap_or_else(|e| e.into_inner());
-        }
-        b.waiting = false;
-        b
-    }
-
-    /// Waits until no task is running.
-    fn quiesce(&self) -> MutexGuard<'_, Board> {
-        self.wait_until(self.board(), |b| !b.status.contains(&Status::Running))
-    }
-}
-
-/// How often [`Shared::wait_until`] spins (64 pauses each, a few
-/// microseconds in all) before it sleeps.
-const SPINS: u32 = 50;
-
-/// The backend's [`SleepObserver`].
-#[derive(Debug)]
-struct Observer(Arc<Shared>);
-
-impl SleepObserver for Observer {
-    fn parked(&self, token: u64) {
-        let mut b = self.0.board();
-        if b.status[token as usize] == Status::Inline {
-            // The backend's own thread would sleep forever: kill the call.
-            b.strayed = Some(token);
-            if let Some(s) = b.sleepers[token as usize].upgrade() {
-                s.kill();
-            }
-            return;
-        }
-        drop(b);
-        self.0.set(token, Status::Parked);
-    }
-
-    fn woken(&self, token: u64) {
-        self.0.set(token, Status::Running);
-    }
-}
-
-/// One call for a worker: task `token` of the backend whose board is
-/// `shared`.
-struct Job {
-    shared: Arc<Shared>,
-    token: usize,
-    task: Task,
-    call: Syscall,
-}
-
-/// Where a worker thread waits for its next job.
-#[derive(Default)]
-struct Slot {
-    job: Mutex<SlotState>,
-    ready: Condvar,
-}
-
-#[derive(Default)]
-struct SlotState {
-    /// The next job.
-    job: Option<Job>,
-    /// The worker is to end.
-    closed: bool,
-    /// The worker sleeps on `ready`.
-    waiting: bool,
-}
-
-/// A thread that runs the calls of one task at a time.
-struct Worker {
-    slot: Arc<Slot>,
-}
-
-impl std::fmt::Debug for Worker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Worker")
-    }
-}
-
-impl Slot {
-    fn state(&self) -> MutexGuard<'_, SlotState> {
-        self.job.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The next job; `None` once the worker is to end.
-    fn next(&self) -> Option<Job> {
-        let mut s = self.state();
-        loop {
-            if let Some(job) = s.job.take() {
-                return Some(job);
-            }
-            if s.closed {
-                return None;
-            }
-            s.waiting = true;
-            s = self.ready.wait(s).unwrap_or_else(|e| e.into_inner());
-            s.waiting = false;
-        }
-    }
-
-    /// Changes the state with `f` and wakes the worker if it sleeps.
-    fn update(&self, f: impl FnOnce(&mut SlotState)) {
-        let mut s = self.state();
-        f(&mut s);
-        let waiting = s.waiting;
-        drop(s);
-        if waiting {
-            self.ready.notify_one();
-        }
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        self.slot.update(|s| s.closed = true);
-    }
-}
-
-/// The idle workers, for the next task that needs one.
-static POOL: Mutex<Vec<Worker>> = Mutex::new(Vec::new());
-
-/// The most idle workers the pool keeps (a backend has at most a few
-/// sleeping tasks; tests run backends on several threads).
-const POOL_MAX: usize = 16;
-
-impl Worker {
-    /// An idle worker from the pool, or a new thread.
-    fn get() -> Worker {
-        let pooled = POOL.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        pooled.unwrap_or_else(Worker::spawn)
-    }
-
-    fn spawn() -> Worker {
-        let slot = Arc::new(Slot::default());
-        let mine = slot.clone();
-        std::thread::Builder::new()
-            .name("nscheck-task".to_string())
-            .spawn(move || {
-                while let Some(job) = mine.next() {
-                    let Job {
-                        shared,
-                        token,
-                        task,
-                        call,
-                    } = job;
-                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        run_ipc(&task, &call)
-                    }));
-                    // Hold nothing of the backend once it sees this call
-                    // return.
-                    drop((task, call));
-                    let mut b = shared.board();
-                    match outcome {
-                        Ok(outcome) => b.done[token] = Some(outcome),
-                        Err(_) => b.panicked = Some(token as u64),
-                    }
-                    b.status[token] = Status::Idle;
-                    shared.changed_locked(b);
-                }
-            })
-            .expect("spawn a task thread");
-        Worker { slot }
-    }
-
-    /// Hands `job` to the worker's thread.
-    fn send(&self, job: Job) {
-        self.slot.update(|s| s.job = Some(job));
-    }
-
-    /// Gives an idle worker (its call has returned) back to the pool.
-    fn release(self) {
-        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-        if pool.len() < POOL_MAX {
-            pool.push(self);
-        }
-    }
-}
 
 /// The full credentials the task calls need.
 #[derive(Clone, Copy, Debug)]
@@ -330,7 +63,7 @@ enum State {
 /// Why a task sleeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Wait {
-    /// In an IPC call, on its worker thread.
+    /// In an IPC call ([`TaskEntry::parked`]).
     Ipc,
     /// In `waitpid` for this child.
     Child(TaskId),
@@ -344,7 +77,8 @@ struct TaskEntry {
     cred: Creds,
     state: State,
     sleeper: Arc<Sleeper>,
-    worker: Option<Worker>,
+    /// The IPC call the task sleeps in.
+    parked: Option<ParkedCall>,
 }
 
 /// The single PID namespace: a cyclic allocator, as the model's.
@@ -385,7 +119,6 @@ pub type NamespaceMaker = Arc<dyn Fn() -> IpcNamespace + Send + Sync>;
 
 /// Runs calls on `nscheck-concurrent`.
 pub struct ConcurrentBackend {
-    shared: Arc<Shared>,
     tasks: Vec<TaskEntry>,
     pids: PidTable,
     /// Sleeping tasks, with the order in which they went to sleep.
@@ -431,7 +164,6 @@ impl ConcurrentBackend {
     /// `maker`.
     pub fn with_namespaces(maker: NamespaceMaker) -> ConcurrentBackend {
         let mut b = ConcurrentBackend {
-            shared: Arc::new(Shared::default()),
             tasks: Vec::new(),
             pids: PidTable {
                 used: BTreeSet::new(),
@@ -482,44 +214,24 @@ impl ConcurrentBackend {
 
     fn add_task(&mut self, pid: i64, parent: Option<TaskId>, ns: Arc<IpcNamespace>, cred: Creds) {
         let token = self.tasks.len() as u64;
-        let observer = Box::new(Observer(self.shared.clone()));
-        let sleeper = Arc::new(Sleeper::new(token, Some(observer)));
-        let weak = Arc::downgrade(&sleeper);
         self.tasks.push(TaskEntry {
             pid,
             parent,
             ipc_ns: ns,
             cred,
             state: State::Running,
-            sleeper,
-            worker: None,
+            sleeper: Arc::new(Sleeper::new(token, None)),
+            parked: None,
         });
         self.blocked.push(None);
-        let mut b = self.shared.board();
-        b.status.push(Status::Idle);
-        b.done.push(None);
-        b.sleepers.push(weak);
     }
 
-    /// Hands `job` to `task`'s worker, taken from the pool on first use.
-    fn send(&mut self, task: TaskId, job: Job) {
-        self.tasks[task.0]
-            .worker
-            .get_or_insert_with(Worker::get)
-            .send(job);
-    }
-
-    /// Runs an IPC call on `task`'s thread and waits until everything it
-    /// set off has settled.
+    /// Runs an IPC call and reports the sleepers it ended.
     fn ipc_call(&mut self, task: TaskId, call: &Syscall) -> Result<Step, BackendError> {
         let e = &self.tasks[task.0];
         let ctx = Task {
             pid: e.pid,
-            cred: Cred {
-                euid: e.cred.euid as u32,
-                egid: e.cred.egid as u32,
-                caps: e.cred.caps,
-            },
+            cred: ipc_cred(&e.cred),
             ipc_ns: e.ipc_ns.clone(),
             sleeper: e.sleeper.clone(),
         };
@@ -529,81 +241,44 @@ impl ConcurrentBackend {
             }
             _ => false,
         };
-        let probed = may_sleep.then(|| {
-            ctx.sleeper.set_probing(true);
-            self.shared.set(task.0 as u64, Status::Inline);
-            let outcome = run_ipc(&ctx, call);
-            ctx.sleeper.set_probing(false);
-            outcome
-        });
-        let inline = match probed {
-            None => {
-                self.shared.set(task.0 as u64, Status::Inline);
-                Some(run_ipc(&ctx, call))
-            }
-            Some(o) if o.errno() == Some(Errno::EINTR) => {
-                let mut b = self.shared.board();
-                b.status[task.0] = Status::Idle;
-                if b.strayed.take().is_some() {
-                    return Err(BackendError::Failed(format!(
-                        "task #{} went to sleep while its parking spot refused it",
-                        task.0
-                    )));
-                }
-                None
-            }
-            Some(o) => Some(o),
-        };
-        let mut board = if inline.is_some() {
-            let mut b = self.shared.board();
-            b.status[task.0] = Status::Idle;
-            if b.strayed.take().is_some() {
+        let step = match start_ipc(&ctx, call) {
+            Started::Done(outcome) => Step::Done(outcome),
+            Started::Parked(p) if !may_sleep => {
+                p.cancel();
                 return Err(BackendError::Failed(format!(
                     "task #{} went to sleep in a call that must not sleep",
                     task.0
                 )));
             }
-            // Wait for the sleepers this call woke.
-            self.shared
-                .wait_until(b, |b| !b.status.contains(&Status::Running))
-        } else {
-            self.shared.set(task.0 as u64, Status::Running);
-            let job = Job {
-                shared: self.shared.clone(),
-                token: task.0,
-                task: ctx,
-                call: call.clone(),
-            };
-            self.send(task, job);
-            self.shared.quiesce()
-        };
-        if let Some(t) = board.panicked.take() {
-            return Err(BackendError::Failed(format!(
-                "task #{t} panicked in its call"
-            )));
-        }
-        let step = match inline.or_else(|| board.done[task.0].take()) {
-            Some(outcome) => Step::Done(outcome),
-            None => {
+            Started::Parked(p) => {
+                self.tasks[task.0].parked = Some(p);
                 self.next_order += 1;
                 self.blocked[task.0] = Some((self.next_order, Wait::Ipc));
                 Step::Blocked
             }
         };
-        // Sleepers whose calls were finished by this one.
-        let mut resumed = Vec::new();
-        for (t, b) in self.blocked.iter().enumerate() {
-            if let Some((order, Wait::Ipc)) = *b
-                && let Some(outcome) = board.done[t].take()
-            {
-                resumed.push((order, TaskId(t), outcome));
+        // Sleepers whose calls were finished by this one, in the order they
+        // went to sleep.
+        let mut sleepers: Vec<(u64, usize)> = self
+            .blocked
+            .iter()
+            .enumerate()
+            .filter_map(|(t, b)| match *b {
+                Some((order, Wait::Ipc)) if t != task.0 => Some((order, t)),
+                _ => None,
+            })
+            .collect();
+        sleepers.sort_unstable();
+        for (_, t) in sleepers {
+            let ended = self.tasks[t].parked.as_ref().and_then(ParkedCall::poll);
+            if let Some(outcome) = ended {
+                self.tasks[t].parked = None;
+                self.blocked[t] = None;
+                self.events.push(Event::Resumed {
+                    task: TaskId(t),
+                    outcome,
+                });
             }
-        }
-        drop(board);
-        resumed.sort_by_key(|r| r.0);
-        for (_, t, outcome) in resumed {
-            self.blocked[t.0] = None;
-            self.events.push(Event::Resumed { task: t, outcome });
         }
         Ok(step)
     }
@@ -677,26 +352,10 @@ impl ConcurrentBackend {
         Outcome::val(pid)
     }
 
-    /// Kills the call `task` sleeps in, if any, waits until it has
-    /// returned, and gives the task's worker back to the pool.
-    fn stop_worker(&mut self, task: TaskId) {
-        let e = &mut self.tasks[task.0];
-        e.sleeper.kill();
-        let worker = e.worker.take();
-        let b = self.shared.board();
-        let mut b = if worker.is_some() {
-            // The worker reports Idle once the call has returned.
-            self.shared.wait_until(b, |b| {
-                !matches!(b.status[task.0], Status::Running | Status::Parked)
-            })
-        } else {
-            b
-        };
-        b.status[task.0] = Status::Idle;
-        b.done[task.0] = None;
-        drop(b);
-        if let Some(w) = worker {
-            w.release();
+    /// Kills the IPC call `task` sleeps in, if any.
+    fn kill_call(&mut self, task: TaskId) {
+        if let Some(p) = self.tasks[task.0].parked.take() {
+            p.cancel();
         }
     }
 
@@ -725,7 +384,7 @@ impl ConcurrentBackend {
                     killed.push(v);
                 }
                 self.blocked[v.0] = None;
-                self.stop_worker(v);
+                self.kill_call(v);
                 self.tasks[v.0].state = State::Zombie;
             }
             self.pids.adding = false;
@@ -734,7 +393,7 @@ impl ConcurrentBackend {
             }
         }
         self.blocked[task.0] = None;
-        self.stop_worker(task);
+        self.kill_call(task);
         self.tasks[task.0].state = State::Zombie;
         let reaper = (!is_init).then_some(TaskId(0));
         for t in &mut self.tasks {
@@ -815,14 +474,6 @@ impl ConcurrentBackend {
         }
         cred.caps &= !(1 << cap);
         Outcome::val(0)
-    }
-}
-
-impl Drop for ConcurrentBackend {
-    fn drop(&mut self) {
-        for t in 0..self.tasks.len() {
-            self.stop_worker(TaskId(t));
-        }
     }
 }
 
