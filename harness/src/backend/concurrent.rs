@@ -71,15 +71,17 @@ enum Wait {
 
 #[derive(Debug)]
 struct TaskEntry {
-    pid: i64,
+    /// What the implementation sees of the task: its pid, the IPC view of
+    /// its credentials, its IPC namespace and its parking spot.
+    ctx: Task,
     parent: Option<TaskId>,
-    ipc_ns: Arc<IpcNamespace>,
     cred: Creds,
     state: State,
-    sleeper: Arc<Sleeper>,
     /// The IPC call the task sleeps in.
     parked: Option<ParkedCall>,
 }
+
+
 
 /// The single PID namespace: a cyclic allocator, as the model's.
 #[derive(Debug)]
@@ -123,6 +125,8 @@ pub struct ConcurrentBackend {
     pids: PidTable,
     /// Sleeping tasks, with the order in which they went to sleep.
     blocked: Vec<Option<(u64, Wait)>>,
+    /// The tasks asleep in IPC calls, in the order they went to sleep.
+    parked: Vec<usize>,
     next_order: u64,
     events: Vec<Event>,
     /// Every IPC namespace created, in creation order, for the digest.
@@ -172,6 +176,7 @@ impl ConcurrentBackend {
                 adding: true,
             },
             blocked: Vec::new(),
+            parked: Vec::new(),
             next_order: 0,
             events: Vec::new(),
             namespaces: Vec::new(),
@@ -215,12 +220,15 @@ impl ConcurrentBackend {
     fn add_task(&mut self, pid: i64, parent: Option<TaskId>, ns: Arc<IpcNamespace>, cred: Creds) {
         let token = self.tasks.len() as u64;
         self.tasks.push(TaskEntry {
-            pid,
+            ctx: Task {
+                pid,
+                cred: ipc_cred(&cred),
+                ipc_ns: ns,
+                sleeper: Arc::new(Sleeper::new(token, None)),
+            },
             parent,
-            ipc_ns: ns,
             cred,
             state: State::Running,
-            sleeper: Arc::new(Sleeper::new(token, None)),
             parked: None,
         });
         self.blocked.push(None);
@@ -228,20 +236,13 @@ impl ConcurrentBackend {
 
     /// Runs an IPC call and reports the sleepers it ended.
     fn ipc_call(&mut self, task: TaskId, call: &Syscall) -> Result<Step, BackendError> {
-        let e = &self.tasks[task.0];
-        let ctx = Task {
-            pid: e.pid,
-            cred: ipc_cred(&e.cred),
-            ipc_ns: e.ipc_ns.clone(),
-            sleeper: e.sleeper.clone(),
-        };
         let may_sleep = match *call {
             Syscall::Msgsnd { msgflg, .. } | Syscall::Msgrcv { msgflg, .. } => {
                 msgflg as i32 & ipc::IPC_NOWAIT == 0
             }
             _ => false,
         };
-        let step = match start_ipc(&ctx, call) {
+        let step = match start_ipc(&self.tasks[task.0].ctx, call) {
             Started::Done(outcome) => Step::Done(outcome),
             Started::Parked(p) if !may_sleep => {
                 p.cancel();
@@ -254,30 +255,26 @@ impl ConcurrentBackend {
                 self.tasks[task.0].parked = Some(p);
                 self.next_order += 1;
                 self.blocked[task.0] = Some((self.next_order, Wait::Ipc));
-                Step::Blocked
+                self.parked.push(task.0);
+                return Ok(Step::Blocked);
             }
         };
         // Sleepers whose calls were finished by this one, in the order they
         // went to sleep.
-        let mut sleepers: Vec<(u64, usize)> = self
-            .blocked
-            .iter()
-            .enumerate()
-            .filter_map(|(t, b)| match *b {
-                Some((order, Wait::Ipc)) if t != task.0 => Some((order, t)),
-                _ => None,
-            })
-            .collect();
-        sleepers.sort_unstable();
-        for (_, t) in sleepers {
-            let ended = self.tasks[t].parked.as_ref().and_then(ParkedCall::poll);
-            if let Some(outcome) = ended {
-                self.tasks[t].parked = None;
-                self.blocked[t] = None;
-                self.events.push(Event::Resumed {
-                    task: TaskId(t),
-                    outcome,
-                });
+        let mut i = 0;
+        while i < self.parked.len() {
+            let t = self.parked[i];
+            match self.tasks[t].parked.as_ref().and_then(ParkedCall::poll) {
+                Some(outcome) => {
+                    self.parked.remove(i);
+                    self.tasks[t].parked = None;
+                    self.blocked[t] = None;
+                    self.events.push(Event::Resumed {
+                        task: TaskId(t),
+                        outcome,
+                    });
+                }
+                None => i += 1,
             }
         }
         Ok(step)
@@ -285,7 +282,7 @@ impl ConcurrentBackend {
 
     fn pid_of(&self, _viewer: TaskId, target: TaskId) -> i64 {
         match self.tasks.get(target.0) {
-            Some(t) if t.state != State::Reaped => t.pid,
+            Some(t) if t.state != State::Reaped => t.ctx.pid,
             _ => 0,
         }
     }
@@ -302,9 +299,9 @@ impl ConcurrentBackend {
         let capable = |cap: u32| t.cred.caps & (1 << cap) != 0;
         let cr_capable = capable(CAP_SYS_ADMIN) || capable(CAP_CHECKPOINT_RESTORE);
         match (ipc_name, value) {
-            (Some(n), None) => Outcome::val(t.ipc_ns.sysctl(n)),
+            (Some(n), None) => Outcome::val(t.ctx.ipc_ns.sysctl(n)),
             (Some(n), Some(v)) => {
-                let r = t.ipc_ns.write_sysctl(&ipc_cred(&t.cred), n, v);
+                let r = t.ctx.ipc_ns.write_sysctl(&t.ctx.cred, n, v);
                 Outcome::from(r.map(|()| 0).map_err(errno))
             }
             (None, None) if name == Sysctl::NsLastPid => Outcome::val(self.pids.cursor - 1),
@@ -338,7 +335,7 @@ impl ConcurrentBackend {
         if flags & CLONE_NEWIPC != 0 && p.cred.caps & (1 << CAP_SYS_ADMIN) == 0 {
             return Outcome::err(Errno::EPERM);
         }
-        let (cred, ns) = (p.cred, p.ipc_ns.clone());
+        let (cred, ns) = (p.cred, p.ctx.ipc_ns.clone());
         let pid = match self.pids.alloc() {
             Ok(pid) => pid,
             Err(e) => return Outcome::err(e),
@@ -355,13 +352,14 @@ impl ConcurrentBackend {
     /// Kills the IPC call `task` sleeps in, if any.
     fn kill_call(&mut self, task: TaskId) {
         if let Some(p) = self.tasks[task.0].parked.take() {
+            self.parked.retain(|&t| t != task.0);
             p.cancel();
         }
     }
 
     fn release(&mut self, task: TaskId) {
         self.tasks[task.0].state = State::Reaped;
-        self.pids.used.remove(&self.tasks[task.0].pid);
+        self.pids.used.remove(&self.tasks[task.0].ctx.pid);
     }
 
     fn reap(&mut self, waiter: TaskId, child: TaskId) -> Outcome {
@@ -464,6 +462,14 @@ impl ConcurrentBackend {
         Outcome::val(0)
     }
 
+    /// Updates the implementation's view of `task`'s credentials after a
+    /// call that changed them; passes its outcome through.
+    fn cred_changed(&mut self, task: TaskId, outcome: Outcome) -> Outcome {
+        let t = &mut self.tasks[task.0];
+        t.ctx.cred = ipc_cred(&t.cred);
+        outcome
+    }
+
     fn capdrop(&mut self, task: TaskId, cap: i64) -> Outcome {
         let cred = &mut self.tasks[task.0].cred;
         if !(0..=i64::from(CAP_LAST_CAP)).contains(&cap) {
@@ -525,7 +531,7 @@ impl Backend for ConcurrentBackend {
                     if self.tasks[task.0].cred.caps & (1 << CAP_SYS_ADMIN) == 0 {
                         return done(Outcome::err(Errno::EPERM));
                     }
-                    self.tasks[task.0].ipc_ns = self.namespace();
+                    self.tasks[task.0].ctx.ipc_ns = self.namespace();
                 }
                 done(Outcome::val(0))
             }
@@ -548,9 +554,18 @@ impl Backend for ConcurrentBackend {
             | Syscall::Getsid { .. }
             | Syscall::Setpgid { .. }
             | Syscall::Getpgid { .. } => Err(unsupported("sessions and process groups")),
-            Syscall::Setuid { uid } => done(self.setid(task, uid, true)),
-            Syscall::Setgid { gid } => done(self.setid(task, gid, false)),
-            Syscall::Capdrop { cap } => done(self.capdrop(task, cap)),
+            Syscall::Setuid { uid } => {
+                let o = self.setid(task, uid, true);
+                done(self.cred_changed(task, o))
+            }
+            Syscall::Setgid { gid } => {
+                let o = self.setid(task, gid, false);
+                done(self.cred_changed(task, o))
+            }
+            Syscall::Capdrop { cap } => {
+                let o = self.capdrop(task, cap);
+                done(self.cred_changed(task, o))
+            }
         }
     }
 
