@@ -33,7 +33,7 @@ use nscheck_model::abi::{
     MSG_INFO, MSG_NOERROR, MSG_STAT, MSG_STAT_ANY,
 };
 use nscheck_model::{
-    Dialect, Event, IpcDigest, MsgSet, Outcome, Ret, Step, Syscall, Sysctl, TaskId,
+    Dialect, DigestWords, Event, MsgSet, Outcome, Ret, Step, Syscall, Sysctl, TaskId,
 };
 
 use crate::backend::model::ModelBackend;
@@ -154,12 +154,17 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<Op>> {
         // `Vec::<Op>::arbitrary_take_rest`, truncated: the same ops, without
         // reading the ones past the cap (an `Op` never fails to decode, so
         // the rest cannot make the whole input fail either).
-        Some((&VERSION, rest)) => Unstructured::new(rest)
-            .arbitrary_take_rest_iter::<Op>()
-            .ok()?
-            .take(MAX_OPS)
-            .collect::<arbitrary::Result<Vec<Op>>>()
-            .ok(),
+        Some((&VERSION, rest)) => {
+            let mut ops = Vec::with_capacity(MAX_OPS);
+            for op in Unstructured::new(rest)
+                .arbitrary_take_rest_iter::<Op>()
+                .ok()?
+                .take(MAX_OPS)
+            {
+                ops.push(op.ok()?);
+            }
+            Some(ops)
+        }
         _ => None,
     }
 }
@@ -1390,9 +1395,7 @@ struct Check<'a> {
     other: &'a mut dyn Backend,
     book: Book,
     /// The digests' buffers, reused from one comparison to the next.
-    digests: (IpcDigest, IpcDigest),
-    /// The digests as words ([`digest_words`]), compared as slices.
-    words: (Vec<i64>, Vec<i64>),
+    digests: (DigestWords, DigestWords),
 }
 
 impl<'a> Check<'a> {
@@ -1401,8 +1404,11 @@ impl<'a> Check<'a> {
             model,
             other,
             book: Book::new(),
-            digests: Default::default(),
-            words: Default::default(),
+            // Room for a few namespaces of a dozen queues: no growth.
+            digests: (
+                DigestWords::with_capacity(512),
+                DigestWords::with_capacity(512),
+            ),
         }
     }
 
@@ -1459,7 +1465,7 @@ impl<'a> Check<'a> {
     /// Compares the digests of the two backends after statement `n`.
     fn check_state(&mut self, n: usize) -> Result<(), Stop> {
         let (dm, d_o) = &mut self.digests;
-        let digest = |b: &mut dyn Backend, d: &mut IpcDigest| match b.digest_into(d) {
+        let digest = |b: &mut dyn Backend, d: &mut DigestWords| match b.digest_words(d) {
             Ok(taken) => Ok(taken),
             Err(BackendError::Unavailable(why)) => Err(Stop::Unavailable(why)),
             Err(e) => Err(Stop::Mismatch(Mismatch::Error {
@@ -1471,47 +1477,14 @@ impl<'a> Check<'a> {
         if !(digest(self.model, dm)? && digest(self.other, d_o)?) {
             return Ok(());
         }
-        // Words compare as one block of memory, where the derived
-        // comparison would compare field by field.
-        let (wm, wo) = &mut self.words;
-        digest_words(dm, wm);
-        digest_words(d_o, wo);
-        if wm != wo {
+        if dm.words() != d_o.words() {
             return Err(Stop::Mismatch(Mismatch::State {
                 statement: n,
-                model: dm.lines(),
-                other: d_o.lines(),
+                model: dm.digest().lines(),
+                other: d_o.digest().lines(),
             }));
         }
         Ok(())
-    }
-}
-
-/// `digest` as one list of words, in a layout that tells every digest
-/// apart: per namespace its queue count, `MSG_INFO`'s return value and
-/// `struct msginfo`, then each queue's id and `struct msqid64_ds`.
-fn digest_words(digest: &IpcDigest, out: &mut Vec<i64>) {
-    out.clear();
-    for ns in &digest.namespaces {
-        let i = &ns.info;
-        out.extend_from_slice(&[
-            ns.queues.len() as i64,
-            ns.max_idx,
-            i.msgpool,
-            i.msgmap,
-            i.msgmax,
-            i.msgmnb,
-            i.msgmni,
-            i.msgssz,
-            i.msgtql,
-            i.msgseg,
-        ]);
-        for (id, q) in &ns.queues {
-            out.extend_from_slice(&[
-                *id, q.key, q.uid, q.gid, q.cuid, q.cgid, q.mode, q.seq, q.qnum, q.cbytes,
-                q.qbytes, q.lspid, q.lrpid,
-            ]);
-        }
     }
 }
 

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, VecDeque};
 use crate::abi::*;
 use crate::dialect::Dialect;
 use crate::kernel::{Kernel, Wake};
-use crate::syscall::{Detail, IpcDigest, MsgInfo, MsgSet, MsqidDs, NsDigest, Outcome, TaskId};
+use crate::syscall::{Detail, DigestWords, IpcDigest, MsgInfo, MsgSet, MsqidDs, Outcome, TaskId};
 
 /// The read and write permission requests of `ipcperms`.
 const S_IRUGO: i64 = 0o444;
@@ -677,24 +677,19 @@ impl Kernel {
     /// A read-only digest of the whole IPC state, for differential checks
     /// (see [`IpcDigest`]).
     pub fn digest(&self) -> IpcDigest {
-        let mut digest = IpcDigest::default();
-        self.digest_into(&mut digest);
-        digest
+        let mut words = DigestWords::default();
+        self.digest_words(&mut words);
+        words.digest()
     }
 
-    /// [`Kernel::digest`] into `out`, reusing its buffers.
-    pub fn digest_into(&self, out: &mut IpcDigest) {
-        out.namespaces
-            .resize_with(self.ipc_nss.len(), NsDigest::default);
-        for (ns, d) in self.ipc_nss.iter().zip(&mut out.namespaces) {
-            d.max_idx = ns.info_ret();
-            d.info = ns.info(MSG_INFO);
-            d.queues.clear();
-            d.queues.extend(
-                ns.queues
-                    .iter()
-                    .map(|(&idx, q)| ((q.seq << IPCMNI_SHIFT) + idx, self.msqid_ds(TaskId(0), q))),
-            );
+    /// [`Kernel::digest`] as words into `out`, reusing its buffer.
+    pub fn digest_words(&self, out: &mut DigestWords) {
+        out.clear();
+        for ns in &self.ipc_nss {
+            out.namespace(ns.info_ret(), &ns.info(MSG_INFO));
+            for (&idx, q) in &ns.queues {
+                out.queue((q.seq << IPCMNI_SHIFT) + idx, &self.msqid_ds(TaskId(0), q));
+            }
         }
     }
 

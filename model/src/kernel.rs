@@ -210,6 +210,10 @@ impl Kernel {
     /// The events since the last call: resumed calls in the order their tasks
     /// went to sleep, then killed tasks in creation order.
     pub fn take_events(&mut self) -> Vec<Event> {
+        // The common case: the call woke and killed nobody.
+        if self.resumed.is_empty() && self.killed.is_empty() {
+            return Vec::new();
+        }
         let mut resumed = std::mem::take(&mut self.resumed);
         resumed.sort_by_key(|&(order, _, _)| order);
         let mut killed = std::mem::take(&mut self.killed);

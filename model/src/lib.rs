@@ -34,6 +34,6 @@ pub use abi::Errno;
 pub use dialect::Dialect;
 pub use kernel::{CallError, Kernel};
 pub use syscall::{
-    Detail, Event, IpcDigest, MsgInfo, MsgSet, MsqidDs, NsDigest, Outcome, Ret, Step, Syscall,
-    Sysctl, TaskId,
+    Detail, DigestWords, Event, IpcDigest, MsgInfo, MsgSet, MsqidDs, NsDigest, Outcome, Ret, Step,
+    Syscall, Sysctl, TaskId,
 };

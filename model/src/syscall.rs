@@ -222,6 +222,149 @@ impl IpcDigest {
     }
 }
 
+/// An [`IpcDigest`] as one list of words, in a layout that tells every
+/// digest apart: per namespace its queue count, `MSG_INFO`'s return value
+/// and `struct msginfo`, then each queue's id and `struct msqid64_ds`. Two
+/// digests are equal exactly when their words are, and words compare as
+/// one block of memory, where the derived comparison of [`IpcDigest`]
+/// compares field by field; a differential check takes these after every
+/// statement and builds an [`IpcDigest`] ([`DigestWords::digest`]) only
+/// for a report.
+#[derive(Clone, Debug, Default)]
+pub struct DigestWords {
+    words: Vec<i64>,
+    /// Where the current namespace's queue count is.
+    count_at: usize,
+}
+
+/// Words per namespace header and per queue in [`DigestWords`].
+const NS_WORDS: usize = 10;
+const QUEUE_WORDS: usize = 13;
+
+impl DigestWords {
+    /// An empty list with room for `words` words.
+    pub fn with_capacity(words: usize) -> DigestWords {
+        DigestWords {
+            words: Vec::with_capacity(words),
+            count_at: 0,
+        }
+    }
+
+    /// Empties the list, keeping its buffer.
+    pub fn clear(&mut self) {
+        self.words.clear();
+    }
+
+    /// Starts the next namespace: `MSG_INFO`'s return value and buffer.
+    pub fn namespace(&mut self, max_idx: i64, i: &MsgInfo) {
+        self.count_at = self.words.len();
+        self.words.extend_from_slice(&[
+            0, max_idx, i.msgpool, i.msgmap, i.msgmax, i.msgmnb, i.msgmni, i.msgssz, i.msgtql,
+            i.msgseg,
+        ]);
+    }
+
+    /// Adds a queue of the current namespace.
+    pub fn queue(&mut self, id: i64, q: &MsqidDs) {
+        self.words[self.count_at] += 1;
+        self.words.extend_from_slice(&[
+            id, q.key, q.uid, q.gid, q.cuid, q.cgid, q.mode, q.seq, q.qnum, q.cbytes, q.qbytes,
+            q.lspid, q.lrpid,
+        ]);
+    }
+
+    /// The words.
+    pub fn words(&self) -> &[i64] {
+        &self.words
+    }
+
+    /// The digest these words encode.
+    pub fn digest(&self) -> IpcDigest {
+        let mut namespaces = Vec::new();
+        let mut rest = &self.words[..];
+        while let Some((ns, tail)) = rest.split_first_chunk::<NS_WORDS>() {
+            let [
+                n,
+                max_idx,
+                msgpool,
+                msgmap,
+                msgmax,
+                msgmnb,
+                msgmni,
+                msgssz,
+                msgtql,
+                msgseg,
+            ] = *ns;
+            let info = MsgInfo {
+                msgpool,
+                msgmap,
+                msgmax,
+                msgmnb,
+                msgmni,
+                msgssz,
+                msgtql,
+                msgseg,
+            };
+            let (queues, tail) = tail.split_at(n as usize * QUEUE_WORDS);
+            let queues = queues
+                .chunks_exact(QUEUE_WORDS)
+                .map(|w| {
+                    let [
+                        id,
+                        key,
+                        uid,
+                        gid,
+                        cuid,
+                        cgid,
+                        mode,
+                        seq,
+                        qnum,
+                        cbytes,
+                        qbytes,
+                        lspid,
+                        lrpid,
+                    ] = w.try_into().expect("a chunk of QUEUE_WORDS");
+                    let ds = MsqidDs {
+                        key,
+                        uid,
+                        gid,
+                        cuid,
+                        cgid,
+                        mode,
+                        seq,
+                        qnum,
+                        cbytes,
+                        qbytes,
+                        lspid,
+                        lrpid,
+                    };
+                    (id, ds)
+                })
+                .collect();
+            namespaces.push(NsDigest {
+                max_idx,
+                info,
+                queues,
+            });
+            rest = tail;
+        }
+        IpcDigest { namespaces }
+    }
+}
+
+impl IpcDigest {
+    /// This digest as words.
+    pub fn words_into(&self, out: &mut DigestWords) {
+        out.clear();
+        for ns in &self.namespaces {
+            out.namespace(ns.max_idx, &ns.info);
+            for (id, q) in &ns.queues {
+                out.queue(*id, q);
+            }
+        }
+    }
+}
+
 /// `struct msginfo`, as `IPC_INFO` and `MSG_INFO` fill it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct MsgInfo {
@@ -315,4 +458,79 @@ pub enum Event {
     Resumed { task: TaskId, outcome: Outcome },
     /// The task was killed by SIGKILL (its PID namespace's init exited).
     Killed { task: TaskId },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(n: i64) -> (i64, MsqidDs) {
+        let ds = MsqidDs {
+            key: n,
+            uid: n + 1,
+            gid: n + 2,
+            cuid: n + 3,
+            cgid: n + 4,
+            mode: n + 5,
+            seq: n + 6,
+            qnum: n + 7,
+            cbytes: n + 8,
+            qbytes: n + 9,
+            lspid: n + 10,
+            lrpid: n + 11,
+        };
+        (n * 32768, ds)
+    }
+
+    fn ns(max_idx: i64, queues: &[i64]) -> NsDigest {
+        NsDigest {
+            max_idx,
+            info: MsgInfo {
+                msgpool: max_idx + 1,
+                msgmap: 2,
+                msgmax: 3,
+                msgmnb: 4,
+                msgmni: 5,
+                msgssz: 6,
+                msgtql: 7,
+                msgseg: 8,
+            },
+            queues: queues.iter().map(|&n| queue(n)).collect(),
+        }
+    }
+
+    /// Words encode a digest exactly: they decode to it, and digests that
+    /// differ (in a field, in where a queue belongs) have different words.
+    #[test]
+    fn digest_words_round_trip_and_tell_digests_apart() {
+        let digests = [
+            IpcDigest::default(),
+            IpcDigest {
+                namespaces: vec![ns(0, &[])],
+            },
+            IpcDigest {
+                namespaces: vec![ns(1, &[1, 2]), ns(0, &[])],
+            },
+            IpcDigest {
+                namespaces: vec![ns(1, &[1]), ns(0, &[2])],
+            },
+            IpcDigest {
+                namespaces: vec![ns(1, &[1, 3]), ns(0, &[])],
+            },
+        ];
+        let words: Vec<DigestWords> = digests
+            .iter()
+            .map(|d| {
+                let mut w = DigestWords::default();
+                d.words_into(&mut w);
+                assert_eq!(&w.digest(), d);
+                w
+            })
+            .collect();
+        for (i, a) in words.iter().enumerate() {
+            for (j, b) in words.iter().enumerate() {
+                assert_eq!(a.words() == b.words(), i == j, "{i} {j}");
+            }
+        }
+    }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::queue::Queue;
-use super::{INT_MAX, IPCMNI, IPCMNI_SHIFT, MSGMAX, MSGMNB, MSGMNI};
+use super::{INT_MAX, IPCMNI, IPCMNI_SHIFT, MSGMAX, MSGMNB, MSGMNI, QueueStat};
 use crate::errno::Errno;
 use crate::sync::{Arc, AtomicI64, Ordering, RwLock, RwLockReadGuard, read, write};
 use crate::task::{CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN, Cred};
@@ -28,7 +28,7 @@ pub enum MsgSysctl {
 /// Under loom and shuttle two, so that the checkers still see a lookup and a
 /// publication on different shards without a larger state space.
 #[cfg(not(any(nscheck_loom, nscheck_shuttle)))]
-const SHARDS: usize = 8;
+const SHARDS: usize = 4;
 #[cfg(any(nscheck_loom, nscheck_shuttle))]
 const SHARDS: usize = 2;
 
@@ -185,7 +185,7 @@ pub struct IpcNamespace {
     pub(crate) next_id: AtomicI64,
     pub(crate) ids: RwLock<Ids>,
     /// Copies of `ids.slots` for the lookups of the hot calls.
-    lookup: Vec<Shard>,
+    lookup: [Shard; SHARDS],
     /// The deliberate bug of this namespace's queues, if any.
     #[cfg(feature = "mutants")]
     pub(crate) mutant: Option<crate::mutants::Mutant>,
@@ -214,9 +214,7 @@ impl IpcNamespace {
                 max_idx: -1,
                 cursor: 0,
             }),
-            lookup: (0..SHARDS)
-                .map(|_| Shard(RwLock::new(Vec::new())))
-                .collect(),
+            lookup: std::array::from_fn(|_| Shard(RwLock::new(Vec::new()))),
             #[cfg(feature = "mutants")]
             mutant: None,
         }
@@ -228,6 +226,19 @@ impl IpcNamespace {
         IpcNamespace {
             mutant: Some(m),
             ..IpcNamespace::new()
+        }
+    }
+
+    /// What `/proc/sysvipc/msg` lists: every queue's id and description, in
+    /// index order, each as `MSG_STAT_ANY` of its index reads it (under its
+    /// queue's lock), all under one read lock of the registry.
+    pub fn for_each_queue(&self, mut f: impl FnMut(i64, QueueStat)) {
+        let ids = self.ids();
+        for q in ids.queues() {
+            let locked = q.lock();
+            if !locked.st.deleted {
+                f(q.id(), locked.stat());
+            }
         }
     }
 
@@ -257,7 +268,7 @@ impl IpcNamespace {
     /// nothing is locked under them.
     pub(crate) fn publish(&self, _ids: &mut Ids, idx: i64, q: Option<&Arc<Queue>>) {
         let idx = idx as usize;
-        let mut shards: Vec<_> = self.lookup.iter().map(|s| write(&s.0)).collect();
+        let mut shards = self.lookup.each_ref().map(|s| write(&s.0));
         for slots in &mut shards {
             if slots.len() <= idx {
                 slots.resize_with(idx + 1, || None);

@@ -184,6 +184,11 @@ pub(crate) struct QueueState {
     messages: VecDeque<Msg>,
     receivers: VecDeque<RecvWaiter>,
     senders: VecDeque<SendWaiter>,
+    /// The calls woken under the lock that still have to be finished
+    /// ([`Locked::run_woken`]); empty whenever the lock is free. It lives
+    /// here, not in [`Locked`], so that taking the lock builds and drops
+    /// nothing.
+    runq: VecDeque<Rerun>,
 }
 
 impl Queue {
@@ -207,6 +212,7 @@ impl Queue {
                 messages: VecDeque::new(),
                 receivers: VecDeque::new(),
                 senders: VecDeque::new(),
+                runq: VecDeque::new(),
             }),
             #[cfg(feature = "mutants")]
             mutant: None,
@@ -223,17 +229,14 @@ impl Queue {
         Locked {
             q: self,
             st: lock(&self.state),
-            runq: VecDeque::new(),
         }
     }
 }
 
-/// A queue under its lock, with the calls woken so far that still have to
-/// be finished.
+/// A queue under its lock.
 pub(crate) struct Locked<'a> {
     q: &'a Queue,
     pub st: MutexGuard<'a, QueueState>,
-    runq: VecDeque<Rerun>,
 }
 
 impl Locked<'_> {
@@ -413,7 +416,7 @@ impl Locked<'_> {
         let mut stay = VecDeque::new();
         while let Some(s) = pending.pop_front() {
             if self.fits(s.msg.size()) {
-                self.runq.push_back(Rerun::Send(s));
+                self.st.runq.push_back(Rerun::Send(s));
             } else {
                 stay.push_back(s);
             }
@@ -425,7 +428,7 @@ impl Locked<'_> {
     /// fit.
     pub fn wake_all_for_set(&mut self) {
         let receivers = std::mem::take(&mut self.st.receivers);
-        self.runq.extend(receivers.into_iter().map(Rerun::Recv));
+        self.st.runq.extend(receivers.into_iter().map(Rerun::Recv));
         self.wake_senders();
     }
 
@@ -449,7 +452,7 @@ impl Locked<'_> {
     /// back to sleep (keeping its place in line behind those already there)
     /// if it still cannot proceed. Finishing a call may wake more.
     pub fn run_woken(&mut self, msgmax: i64) {
-        while let Some(w) = self.runq.pop_front() {
+        while let Some(w) = self.st.runq.pop_front() {
             match w {
                 Rerun::Recv(r) => {
                     if self.st.perm.denied(&r.cred, S_IRUGO) {

@@ -22,14 +22,14 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use nscheck_concurrent::ipc::{self, Ctl, IpcNamespace, MSG_INFO, MSG_STAT_ANY, MsgSysctl};
+use nscheck_concurrent::ipc::{self, Ctl, IpcNamespace, MSG_INFO, MsgSysctl};
 use nscheck_concurrent::{Cred, Sleeper, Task};
 use nscheck_model::abi::{
     CAP_CHECKPOINT_RESTORE, CAP_LAST_CAP, CAP_SETGID, CAP_SETPCAP, CAP_SETUID, CAP_SYS_ADMIN,
     CLONE_NEWIPC, CLONE_NEWPID, PID_MAX_DEFAULT,
 };
 use nscheck_model::{
-    Detail, Errno, Event, IpcDigest, NsDigest, Outcome, Ret, Step, Syscall, Sysctl, TaskId,
+    Detail, DigestWords, Errno, Event, Outcome, Ret, Step, Syscall, Sysctl, TaskId,
 };
 
 use nscheck_adapter::{ParkedCall, Started, errno, model_info, model_stat, start_ipc};
@@ -80,8 +80,6 @@ struct TaskEntry {
     /// The IPC call the task sleeps in.
     parked: Option<ParkedCall>,
 }
-
-
 
 /// The single PID namespace: a cyclic allocator, as the model's.
 #[derive(Debug)]
@@ -577,31 +575,19 @@ impl Backend for ConcurrentBackend {
         Ok(self.pid_of(viewer, target))
     }
 
-    /// Through the implementation's own calls: `MSG_INFO` gives the highest
-    /// index in use, and `MSG_STAT_ANY` reads each index up to it.
-    fn digest(&mut self) -> Result<Option<IpcDigest>, BackendError> {
-        let mut digest = IpcDigest::default();
-        self.digest_into(&mut digest)?;
-        Ok(Some(digest))
-    }
-
-    fn digest_into(&mut self, out: &mut IpcDigest) -> Result<bool, BackendError> {
-        out.namespaces
-            .resize_with(self.namespaces.len(), NsDigest::default);
-        for (probe, d) in self.probes.iter().zip(&mut out.namespaces) {
+    /// Through the implementation's own interfaces: `MSG_INFO` of each
+    /// namespace, then its queues as `/proc/sysvipc/msg` lists them
+    /// ([`IpcNamespace::for_each_queue`]).
+    fn digest_words(&mut self, out: &mut DigestWords) -> Result<bool, BackendError> {
+        out.clear();
+        for probe in &self.probes {
             let Ok(Ctl::Info(max_idx, info)) = ipc::msgctl(probe, 0, MSG_INFO, None) else {
                 return Err(BackendError::Failed("MSG_INFO failed".to_string()));
             };
-            d.max_idx = max_idx;
-            d.info = model_info(&info);
-            d.queues.clear();
-            if info.msgpool > 0 {
-                for idx in 0..=max_idx as i32 {
-                    if let Ok(Ctl::Stat(id, st)) = ipc::msgctl(probe, idx, MSG_STAT_ANY, None) {
-                        d.queues.push((id, model_stat(&st)));
-                    }
-                }
-            }
+            out.namespace(max_idx, &model_info(&info));
+            probe
+                .ipc_ns
+                .for_each_queue(|id, st| out.queue(id, &model_stat(&st)));
         }
         Ok(true)
     }

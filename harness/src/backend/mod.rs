@@ -6,7 +6,7 @@
 //! [`Event`]s: resumed calls in the order their tasks went to sleep, then
 //! killed tasks in creation order.
 
-use nscheck_model::{Event, IpcDigest, Step, Syscall, TaskId};
+use nscheck_model::{DigestWords, Event, IpcDigest, Step, Syscall, TaskId};
 
 pub mod concurrent;
 pub mod linux;
@@ -39,22 +39,18 @@ pub trait Backend {
 
     /// A digest of the IPC state ([`IpcDigest`]: `MSG_INFO` of every IPC
     /// namespace, `IPC_STAT` of every queue), compared after every statement
-    /// of a differential check. `None` where the backend cannot take one
-    /// cheaply (the kernel); then only the traces are compared.
-    fn digest(&mut self) -> Result<Option<IpcDigest>, BackendError> {
-        Ok(None)
+    /// of a differential check, as words ([`DigestWords`]) into `out`,
+    /// reusing its buffer: whether the backend took one. A backend that
+    /// cannot take one cheaply (the kernel) returns false; then only the
+    /// traces are compared.
+    fn digest_words(&mut self, _out: &mut DigestWords) -> Result<bool, BackendError> {
+        Ok(false)
     }
 
-    /// [`Backend::digest`] into `out`, reusing its buffers: whether the
-    /// backend took one (`out` is unspecified where not).
-    fn digest_into(&mut self, out: &mut IpcDigest) -> Result<bool, BackendError> {
-        match self.digest()? {
-            Some(d) => {
-                *out = d;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+    /// [`Backend::digest_words`] as an [`IpcDigest`], for reports.
+    fn digest(&mut self) -> Result<Option<IpcDigest>, BackendError> {
+        let mut words = DigestWords::default();
+        Ok(self.digest_words(&mut words)?.then(|| words.digest()))
     }
 }
 

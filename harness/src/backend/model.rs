@@ -1,6 +1,6 @@
 //! The model backend: the executable specification itself.
 
-use nscheck_model::{CallError, Dialect, Event, IpcDigest, Kernel, Step, Syscall, TaskId};
+use nscheck_model::{CallError, Dialect, DigestWords, Event, Kernel, Step, Syscall, TaskId};
 
 use super::{Backend, BackendError};
 
@@ -35,12 +35,8 @@ impl Backend for ModelBackend {
         Ok(self.kernel.pidof(viewer, target))
     }
 
-    fn digest(&mut self) -> Result<Option<IpcDigest>, BackendError> {
-        Ok(Some(self.kernel.digest()))
-    }
-
-    fn digest_into(&mut self, out: &mut IpcDigest) -> Result<bool, BackendError> {
-        self.kernel.digest_into(out);
+    fn digest_words(&mut self, out: &mut DigestWords) -> Result<bool, BackendError> {
+        self.kernel.digest_words(out);
         Ok(true)
     }
 }
