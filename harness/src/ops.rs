@@ -348,6 +348,9 @@ struct QueueName {
     live: bool,
     /// The IPC namespace it was made in (the lowering's numbering).
     ns: usize,
+    /// Another live name of the namespace had the same id when this one
+    /// was bound (`msgget` of an existing key): operands use that one.
+    alias: bool,
 }
 
 /// A task of a lowered script: 0 is `t0`, N is the child `cN`.
@@ -575,9 +578,11 @@ impl Lowering {
         let ns = self.ns[who];
         self.live.clear();
         self.stale.clear();
+        // A live queue is named by its first name only: `IPC_RMID` ends
+        // every name of an id at once, so the first is live while an alias is.
         for (i, q) in self.queues.iter().enumerate() {
             if q.live && q.ns == ns {
-                if !self.live.iter().any(|&l| self.queues[l].id == q.id) {
+                if !q.alias {
                     self.live.push(i);
                 }
             } else {
@@ -803,11 +808,18 @@ impl Lowering {
                     Some(Ret::Val(v)) => v,
                     _ => -1,
                 };
+                let ns = self.ns[low.who];
+                let alias = id >= 0
+                    && self
+                        .queues
+                        .iter()
+                        .any(|q| q.live && q.ns == ns && q.id == id);
                 self.queues.push(QueueName {
                     number,
                     id,
                     live: id >= 0,
-                    ns: self.ns[low.who],
+                    ns,
+                    alias,
                 });
             }
             Syscall::Msgctl { cmd: IPC_RMID, .. } if returned_0 => {
