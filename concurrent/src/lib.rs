@@ -4,7 +4,10 @@
 //! sequentially: System V message queues in IPC namespaces, with blocking,
 //! direct hand-off and `MSG_COPY`, following Linux 6.18. Run one task per
 //! thread and the calls block for real; driven one call at a time, it gives
-//! exactly the model's results.
+//! exactly the model's results. A driver that runs many tasks on one thread
+//! starts the calls that may sleep with `ipc::start_msgsnd` and
+//! `ipc::start_msgrcv`: a call that would sleep registers its task and
+//! returns parked (`ipc::Parked`), to be polled, waited on or cancelled.
 //!
 //! **Architecture invariant:** this crate does not depend on the model. It
 //! has its own errno, credential and result types; only the harness knows
