@@ -15,12 +15,9 @@ use std::path::{Path, PathBuf};
 use nscheck::backend::Backend;
 use nscheck::backend::linux::LinuxBackend;
 use nscheck::cli::load_script;
-use nscheck::ops::{Against, Mismatch, lockstep};
+use nscheck::ops::{Against, lockstep};
 use nscheck::run::RunError;
 use nscheck::script::Script;
-
-/// The message of a call the concurrent backend leaves out on purpose.
-const NOT_IMPLEMENTED: &str = "not implemented by the concurrent backend";
 
 /// The regression scripts, sorted by name.
 fn regressions() -> Vec<PathBuf> {
@@ -55,10 +52,6 @@ fn backend(against: Against) -> Result<Box<dyn Backend>, RunError> {
 fn compare(name: &str, script: &Script, against: Against) -> Option<String> {
     match lockstep(script, &mut || backend(against)) {
         Ok((_, None)) => None,
-        Ok((_, Some(Mismatch::Error { other: Some(e), .. }))) if e.contains(NOT_IMPLEMENTED) => {
-            eprintln!("{name}: not compared with concurrent: {e}");
-            None
-        }
         Ok((_, Some(m))) => Some(format!(
             "{name}: the model and {} differ at {m}",
             against.name()

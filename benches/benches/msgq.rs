@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, measurement::WallTime};
 use nscheck_concurrent::ipc::{self, IPC_NOWAIT, IPC_PRIVATE, MSG_COPY};
 use nscheck_concurrent::sync::Arc;
-use nscheck_concurrent::{Cred, IpcNamespace, Sleeper, Task};
+use nscheck_concurrent::{Cred, IpcNamespace, Pid, Sleeper, Task};
 use nscheck_model::{Dialect, Kernel, Outcome, Ret, Step, Syscall, TaskId};
 
 /// The size of the messages of the pair and thread benchmarks.
@@ -72,7 +72,7 @@ impl MsgQueues for Concurrent {
 
     fn caller(&self, thread: usize) -> Task {
         Task {
-            pid: 1 + thread as i64,
+            pid: Arc::new(Pid::single(1 + thread as i64)),
             cred: Cred {
                 euid: 0,
                 egid: 0,

@@ -17,9 +17,12 @@
 //! `Arc` comes from [`sync`], so that `loom` (`--cfg nscheck_loom`) and
 //! `shuttle` (`--cfg nscheck_shuttle`) see all synchronization.
 //!
-//! - [`task`]: the caller's context ([`Task`]) and its parking spot
-//!   ([`Sleeper`]), with the [`SleepObserver`] hook a driver uses to learn,
-//!   without timing, that a call went to sleep;
+//! - [`task`]: the caller's context ([`Task`]): its `struct pid` ([`Pid`],
+//!   its number in every PID namespace it is visible in, which the IPC code
+//!   records as `msg_lspid`/`msg_lrpid` and shows each reader in its own
+//!   namespace), credentials, IPC namespace and parking spot ([`Sleeper`]),
+//!   with the [`SleepObserver`] hook a driver uses to learn, without
+//!   timing, that a call went to sleep;
 //! - [`ipc`]: namespaces and queues, and the four calls.
 //!
 //! The PID half will live beside `ipc/` as `pid/`.
@@ -47,4 +50,4 @@ pub mod task;
 
 pub use errno::Errno;
 pub use ipc::IpcNamespace;
-pub use task::{Cred, SleepObserver, Sleeper, Task};
+pub use task::{Cred, Pid, PidNsId, SleepObserver, Sleeper, Task};

@@ -150,13 +150,67 @@ impl Sleeper {
     }
 }
 
-/// The caller of a call: the numbers its own namespaces show it, its
-/// credentials, its IPC namespace and its parking spot.
+/// A PID namespace, as the IPC code sees it: a number that tells it apart
+/// from the others of the same machine.
+pub type PidNsId = u64;
+
+/// A task's `struct pid`: its number in every PID namespace it is visible
+/// in, from the outermost (the machine's) to its own. The IPC code records
+/// the last sender and receiver of a queue as one of these, and shows each
+/// caller the number its own namespace gives (`pid_vnr`), or 0 where the
+/// task is not visible.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Pid {
+    numbers: Vec<(PidNsId, i64)>,
+}
+
+impl Pid {
+    /// A pid with `numbers`, outermost namespace first; the last is the
+    /// task's own.
+    ///
+    /// # Panics
+    ///
+    /// If `numbers` is empty.
+    pub fn new(numbers: Vec<(PidNsId, i64)>) -> Pid {
+        assert!(
+            !numbers.is_empty(),
+            "a pid has a number in its own namespace"
+        );
+        Pid { numbers }
+    }
+
+    /// The pid `nr` of a machine with one PID namespace (number 0).
+    pub fn single(nr: i64) -> Pid {
+        Pid::new(vec![(0, nr)])
+    }
+
+    /// The task's number in its own namespace.
+    pub fn nr(&self) -> i64 {
+        self.numbers[self.numbers.len() - 1].1
+    }
+
+    /// The task's own namespace.
+    pub fn ns(&self) -> PidNsId {
+        self.numbers[self.numbers.len() - 1].0
+    }
+
+    /// The number namespace `ns` shows, 0 where the task is not visible
+    /// there.
+    pub fn nr_in(&self, ns: PidNsId) -> i64 {
+        self.numbers
+            .iter()
+            .find(|&&(n, _)| n == ns)
+            .map_or(0, |&(_, nr)| nr)
+    }
+}
+
+/// The caller of a call: its pid, its credentials, its IPC namespace and
+/// its parking spot.
 #[derive(Clone, Debug)]
 pub struct Task {
-    /// The caller's tgid as its PID namespace sees it; recorded as
-    /// `msg_lspid` and `msg_lrpid`.
-    pub pid: i64,
+    /// The caller's tgid; recorded as `msg_lspid` and `msg_lrpid`. Its PID
+    /// namespace is the one the caller sees other pids in.
+    pub pid: Arc<Pid>,
     /// The caller's credentials.
     pub cred: Cred,
     /// The caller's IPC namespace.

@@ -12,11 +12,11 @@ use nscheck_concurrent::ipc::{
     self, Ctl, IPC_CREAT, IPC_NOWAIT, IPC_PRIVATE, IPC_RMID, IPC_SET, IPC_STAT, MSG_INFO, MsgSet,
 };
 use nscheck_concurrent::sync::Arc;
-use nscheck_concurrent::{Cred, Errno, IpcNamespace, Sleeper, Task};
+use nscheck_concurrent::{Cred, Errno, IpcNamespace, Pid, Sleeper, Task};
 
 fn task(ns: &Arc<IpcNamespace>, pid: i64) -> Task {
     Task {
-        pid,
+        pid: Arc::new(Pid::single(pid)),
         cred: Cred {
             euid: 0,
             egid: 0,

@@ -12,7 +12,7 @@ use nscheck_concurrent::ipc::{
     self, Ctl, IPC_CREAT, IPC_NOWAIT, IPC_PRIVATE, IPC_RMID, IPC_SET, IPC_STAT, MSG_COPY, MSG_INFO,
     MsgSet,
 };
-use nscheck_concurrent::{Cred, Errno, IpcNamespace, SleepObserver, Sleeper, Task};
+use nscheck_concurrent::{Cred, Errno, IpcNamespace, Pid, SleepObserver, Sleeper, Task};
 
 /// Counts the tasks asleep right now.
 #[derive(Default)]
@@ -53,7 +53,7 @@ const ROOT: Cred = Cred {
 fn task(ns: &Arc<IpcNamespace>, pid: i64, watch: Option<&Arc<Parked>>) -> Task {
     let observer = watch.map(|w| Box::new(Watch(w.clone())) as Box<dyn SleepObserver>);
     Task {
-        pid,
+        pid: Arc::new(Pid::single(pid)),
         cred: ROOT,
         ipc_ns: ns.clone(),
         sleeper: Arc::new(Sleeper::new(pid as u64, observer)),

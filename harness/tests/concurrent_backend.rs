@@ -12,29 +12,11 @@ use nscheck::script::Script;
 use nscheck_model::Dialect;
 use rand_core::Rng;
 
-/// The message of a call the concurrent backend leaves out on purpose.
-const NOT_IMPLEMENTED: &str = "not implemented by the concurrent backend";
-
-/// How one script compared.
-#[derive(Debug, PartialEq, Eq)]
-enum Compared {
-    Same,
-    /// The concurrent backend stopped at a call it does not implement; the
-    /// traces agree up to there.
-    Unsupported,
-}
-
 /// Runs `script` on both backends; `Err` describes a divergence.
-fn compare(script: &Script) -> Result<Compared, String> {
+fn compare(script: &Script) -> Result<(), String> {
     let (expected, model_err) = run_partial(script, &mut ModelBackend::new(Dialect::Mainline));
     let (actual, conc_err) = run_partial(script, &mut ConcurrentBackend::new());
-    let unsupported =
-        matches!(&conc_err, Some(RunError::Script(e)) if e.msg.contains(NOT_IMPLEMENTED));
-    let n = if unsupported {
-        actual.lines.len()
-    } else {
-        expected.lines.len().max(actual.lines.len())
-    };
+    let n = expected.lines.len().max(actual.lines.len());
     if let Some(i) = (0..n).find(|&i| expected.lines.get(i) != actual.lines.get(i)) {
         return Err(format!(
             "trace line {}:\n  model:      {:?}\n  concurrent: {:?}",
@@ -42,9 +24,6 @@ fn compare(script: &Script) -> Result<Compared, String> {
             expected.lines.get(i),
             actual.lines.get(i)
         ));
-    }
-    if unsupported {
-        return Ok(Compared::Unsupported);
     }
     let show = |e: &Option<RunError>| e.as_ref().map(|e| e.to_string());
     if show(&model_err) != show(&conc_err) {
@@ -54,7 +33,7 @@ fn compare(script: &Script) -> Result<Compared, String> {
             show(&conc_err)
         ));
     }
-    Ok(Compared::Same)
+    Ok(())
 }
 
 fn scripts_in(dir: &str) -> Vec<PathBuf> {
@@ -71,7 +50,7 @@ fn scripts_in(dir: &str) -> Vec<PathBuf> {
 #[test]
 fn corpus_scripts_give_the_models_traces() {
     let mut failures = Vec::new();
-    let (mut same, mut unsupported) = (0, 0);
+    let mut same = 0;
     for dir in ["corpus/conformance", "corpus/dialects"] {
         for path in scripts_in(dir) {
             let script = match load_script(&path) {
@@ -79,42 +58,28 @@ fn corpus_scripts_give_the_models_traces() {
                 Err(e) => panic!("{}: {e}", path.display()),
             };
             match compare(&script) {
-                Ok(Compared::Same) => same += 1,
-                Ok(Compared::Unsupported) => unsupported += 1,
+                Ok(()) => same += 1,
                 Err(d) => failures.push(format!("{}: {d}", path.display())),
             }
         }
     }
-    eprintln!("corpus: {same} identical, {unsupported} stopped at an unimplemented call");
-    assert!(same > 0, "no corpus script ran");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Every conformance script (msg and pid) and every dialect script.
+    assert!(same >= 121, "only {same} corpus scripts ran");
 }
 
-/// The first 2000 cases of seed 1, and more until 2000 scripts ran to the
-/// end on both backends (about half the cases are PID scenarios, which stop
-/// at the first call of the PID half).
+/// The first 2000 cases of seed 1 (msg, pid and mixed scenarios).
 #[test]
 fn generated_scripts_give_the_models_traces() {
     let mut failures = Vec::new();
-    let (mut same, mut unsupported, mut case) = (0, 0, 0);
-    while case < 2000 || (same < 2000 && case < 8000) {
+    for case in 0..2000 {
         let src = generate(1, case);
         let script = Script::parse("gen", &src).expect("generated scripts parse");
-        match compare(&script) {
-            Ok(Compared::Same) => same += 1,
-            // PID namespaces, set_tid, sessions and process groups are the
-            // PID half, not implemented yet; the traces agree up to there.
-            Ok(Compared::Unsupported) => unsupported += 1,
-            Err(d) => failures.push(format!("case {case}: {d}\n{src}")),
+        if let Err(d) = compare(&script) {
+            failures.push(format!("case {case}: {d}\n{src}"));
         }
         assert!(failures.len() < 5, "{}", failures.join("\n"));
-        case += 1;
     }
-    eprintln!(
-        "generated: {case} cases, {same} identical to the end, \
-         {unsupported} identical up to an unimplemented call"
-    );
-    assert!(same >= 2000, "only {same} generated scripts ran to the end");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -223,10 +188,8 @@ fn blocking_heavy_scripts_give_the_models_traces() {
     for case in 0..400 {
         let src = blocking_script(case);
         let script = Script::parse("blocking", &src).expect("the script parses");
-        match compare(&script) {
-            Ok(Compared::Same) => {}
-            Ok(Compared::Unsupported) => failures.push(format!("case {case}: unsupported\n{src}")),
-            Err(d) => failures.push(format!("case {case}: {d}\n{src}")),
+        if let Err(d) = compare(&script) {
+            failures.push(format!("case {case}: {d}\n{src}"));
         }
         let trace = nscheck::run::run(&script, &mut ModelBackend::new(Dialect::Mainline)).unwrap();
         resumed += trace

@@ -14,7 +14,7 @@ use std::sync::Mutex as StdMutex;
 use nscheck_adapter::{outcome, run_ipc};
 use nscheck_concurrent::ipc::{IpcNamespace, MsgSysctl};
 use nscheck_concurrent::sync::Arc;
-use nscheck_concurrent::{Cred, Sleeper, Task};
+use nscheck_concurrent::{Cred, Pid, Sleeper, Task};
 use nscheck_model::{Detail, Errno, MsgSet, Outcome, Ret, Syscall, Sysctl};
 
 use crate::lin::{self, Entry};
@@ -60,7 +60,7 @@ impl World {
             .iter()
             .enumerate()
             .map(|(i, w)| Task {
-                pid: i as i64 + 1,
+                pid: Arc::new(Pid::single(i as i64 + 1)),
                 cred: match *w {
                     Who::Root => Cred {
                         euid: 0,

@@ -85,6 +85,16 @@ pub(crate) struct Task {
     state: State,
 }
 
+/// See [`Kernel::ipc_caller`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpcCaller {
+    pub euid: i64,
+    pub egid: i64,
+    /// The effective capability set, one bit per capability.
+    pub caps: u64,
+    pub ipc_ns: usize,
+}
+
 /// The whole modelled system: every task and namespace.
 #[derive(Clone, Debug)]
 pub struct Kernel {
@@ -249,6 +259,41 @@ impl Kernel {
         self.tasks
             .get(task.0)
             .is_some_and(|t| t.state != State::Running)
+    }
+
+    /// What an IPC call of `task` depends on besides its arguments and its
+    /// pid ([`Kernel::pid_numbers`]), for a driver that runs the IPC calls
+    /// elsewhere (the concurrent backend): its effective ids and
+    /// capabilities, and its IPC namespace (an index in creation order, as
+    /// [`Kernel::digest`] lists them).
+    pub fn ipc_caller(&self, task: TaskId) -> IpcCaller {
+        let t = &self.tasks[task.0];
+        IpcCaller {
+            euid: t.cred.euid,
+            egid: t.cred.egid,
+            caps: t.cred.caps,
+            ipc_ns: t.ipc_ns,
+        }
+    }
+
+    /// `task`'s `struct pid`: its number in every PID namespace from the
+    /// script's first down to its own, as `(namespace, number)`. It never
+    /// changes.
+    pub fn pid_numbers(&self, task: TaskId) -> Vec<(usize, i64)> {
+        let pid = self.tasks[task.0].pid;
+        let mut numbers = Vec::new();
+        let mut ns = Some(self.pids.owner(pid));
+        while let Some(n) = ns {
+            numbers.push((n, self.pids.nr_in(pid, n)));
+            ns = self.pids.parent(n);
+        }
+        numbers.reverse();
+        numbers
+    }
+
+    /// The number of IPC namespaces made so far.
+    pub fn ipc_ns_count(&self) -> usize {
+        self.ipc_nss.len()
     }
 
     pub(crate) fn task(&self, task: TaskId) -> &Task {

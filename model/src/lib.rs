@@ -32,7 +32,7 @@ pub mod syscall;
 
 pub use abi::Errno;
 pub use dialect::Dialect;
-pub use kernel::{CallError, Kernel};
+pub use kernel::{CallError, IpcCaller, Kernel};
 pub use syscall::{
     Detail, DigestWords, Event, IpcDigest, MsgInfo, MsgSet, MsqidDs, NsDigest, Outcome, Ret, Step,
     Syscall, Sysctl, TaskId,

@@ -56,6 +56,15 @@ impl PidSpace {
         each!(self, p => p.create_ns(parent))
     }
 
+    /// The namespace `ns` was created in; `None` for the script's first.
+    pub fn parent(&self, ns: NsId) -> Option<NsId> {
+        match self {
+            PidSpace::Mainline(p) => p.ns(ns).parent,
+            // The old dialects have one namespace for the script's tasks.
+            PidSpace::Flat(_) | PidSpace::Openvz(_) => None,
+        }
+    }
+
     /// The namespace a pid was allocated in.
     pub fn owner(&self, pid: PidId) -> NsId {
         each!(self, p => p.owner(pid))

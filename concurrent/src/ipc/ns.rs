@@ -6,7 +6,7 @@ use super::queue::Queue;
 use super::{INT_MAX, IPCMNI, IPCMNI_SHIFT, MSGMAX, MSGMNB, MSGMNI, QueueStat};
 use crate::errno::Errno;
 use crate::sync::{Arc, AtomicI64, Ordering, RwLock, RwLockReadGuard, read, write};
-use crate::task::{CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN, Cred};
+use crate::task::{CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN, Cred, PidNsId};
 
 /// The largest sequence number plus one (`ipcid_seq_max() + 1`).
 const SEQ_LIMIT: i64 = 65535;
@@ -229,15 +229,16 @@ impl IpcNamespace {
         }
     }
 
-    /// What `/proc/sysvipc/msg` lists: every queue's id and description, in
-    /// index order, each as `MSG_STAT_ANY` of its index reads it (under its
-    /// queue's lock), all under one read lock of the registry.
-    pub fn for_each_queue(&self, mut f: impl FnMut(i64, QueueStat)) {
+    /// What `/proc/sysvipc/msg` lists to a reader in PID namespace
+    /// `viewer`: every queue's id and description, in index order, each as
+    /// `MSG_STAT_ANY` of its index reads it (under its queue's lock), all
+    /// under one read lock of the registry.
+    pub fn for_each_queue(&self, viewer: PidNsId, mut f: impl FnMut(i64, QueueStat)) {
         let ids = self.ids();
         for q in ids.queues() {
             let locked = q.lock();
             if !locked.st.deleted {
-                f(q.id(), locked.stat());
+                f(q.id(), locked.stat(viewer));
             }
         }
     }

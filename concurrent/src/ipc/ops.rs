@@ -76,7 +76,7 @@ pub fn msgget(task: &Task, key: i32, msgflg: i32) -> Result<i32, Errno> {
 
 /// The queue with id `msqid`, from the caller's shard of the lookup table.
 fn find(task: &Task, msqid: i32) -> Result<Arc<Queue>, Errno> {
-    task.ipc_ns.find(task.pid, msqid.into())
+    task.ipc_ns.find(task.pid.nr(), msqid.into())
 }
 
 /// How a call that may sleep began: it finished at once, or its task is
@@ -201,7 +201,7 @@ fn send_or_park(
         return Err(Errno::EACCES);
     }
     if q.fits(text.len() as i64) {
-        q.send(task.pid, msg);
+        q.send(&task.pid, msg);
         return Ok(Started::Done(Ok(())));
     }
     if msgflg & IPC_NOWAIT != 0 {
@@ -216,7 +216,7 @@ fn send_or_park(
     }
     q.add_sender(SendWaiter {
         sleeper: task.sleeper.clone(),
-        pid: task.pid,
+        pid: task.pid.clone(),
         cred: task.cred,
         msg,
     });
@@ -292,7 +292,7 @@ fn receive_or_park(
     if q.st.perm.denied(&task.cred, S_IRUGO) {
         return Err(Errno::EACCES);
     }
-    if let Some(result) = q.receive(task.pid, &req, ns.msgmax()) {
+    if let Some(result) = q.receive(&task.pid, &req, ns.msgmax()) {
         q.run_woken(ns.msgmax());
         if copy && mutant!(queue, CopyAliasing) {
             drop(q);
@@ -310,7 +310,7 @@ fn receive_or_park(
     }
     q.add_receiver(RecvWaiter {
         sleeper: task.sleeper.clone(),
-        pid: task.pid,
+        pid: task.pid.clone(),
         cred: task.cred,
         req,
     });
@@ -346,7 +346,7 @@ pub fn msgctl(task: &Task, msqid: i32, cmd: i32, set: Option<&MsgSet>) -> Result
                 return Err(Errno::EACCES);
             }
             let ret = if cmd == IPC_STAT { 0 } else { queue.id() };
-            Ok(Ctl::Stat(ret, q.stat()))
+            Ok(Ctl::Stat(ret, q.stat(task.pid.ns())))
         }
         IPC_SET => set_queue(task, msqid, set.copied().unwrap_or_default()),
         IPC_RMID => {

@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use super::{INT_MAX, IPCMNI_SHIFT, QueueStat, Received};
 use crate::errno::Errno;
 use crate::sync::{Arc, AtomicI64, Mutex, MutexGuard, Ordering, lock};
-use crate::task::{CAP_IPC_OWNER, CAP_SYS_ADMIN, Cred, Sleeper, Wakeup};
+use crate::task::{CAP_IPC_OWNER, CAP_SYS_ADMIN, Cred, Pid, PidNsId, Sleeper, Wakeup};
 
 /// The read and write requests of `ipcperms`.
 pub(crate) const S_IRUGO: i64 = 0o444;
@@ -119,7 +119,7 @@ impl Perm {
 #[derive(Debug)]
 pub(crate) struct RecvWaiter {
     pub sleeper: Arc<Sleeper>,
-    pub pid: i64,
+    pub pid: Arc<Pid>,
     pub cred: Cred,
     pub req: RecvReq,
 }
@@ -128,7 +128,7 @@ pub(crate) struct RecvWaiter {
 #[derive(Debug)]
 pub(crate) struct SendWaiter {
     pub sleeper: Arc<Sleeper>,
-    pub pid: i64,
+    pub pid: Arc<Pid>,
     pub cred: Cred,
     pub msg: Msg,
 }
@@ -177,8 +177,9 @@ pub(crate) struct QueueState {
     pub perm: Perm,
     pub qbytes: i64,
     cbytes: i64,
-    lspid: i64,
-    lrpid: i64,
+    /// The last sender and receiver (`q_lspid`, `q_lrpid`).
+    lspid: Option<Arc<Pid>>,
+    lrpid: Option<Arc<Pid>>,
     /// The messages in FIFO order; a `VecDeque` so that `MSG_COPY` by index
     /// costs O(1).
     messages: VecDeque<Msg>,
@@ -189,6 +190,14 @@ pub(crate) struct QueueState {
     /// here, not in [`Locked`], so that taking the lock builds and drops
     /// nothing.
     runq: VecDeque<Rerun>,
+}
+
+/// `ipc_update_pid`: records `pid` in `slot`, touching no reference count
+/// when it is already there (a task that sends again and again).
+fn update_pid(slot: &mut Option<Arc<Pid>>, pid: &Arc<Pid>) {
+    if !slot.as_ref().is_some_and(|old| Arc::ptr_eq(old, pid)) {
+        *slot = Some(pid.clone());
+    }
 }
 
 impl Queue {
@@ -207,8 +216,8 @@ impl Queue {
                 perm,
                 qbytes,
                 cbytes: 0,
-                lspid: 0,
-                lrpid: 0,
+                lspid: None,
+                lrpid: None,
                 messages: VecDeque::new(),
                 receivers: VecDeque::new(),
                 senders: VecDeque::new(),
@@ -248,7 +257,8 @@ impl Locked<'_> {
     }
 
     /// `IPC_STAT`'s view of the queue.
-    pub fn stat(&self) -> QueueStat {
+    /// `IPC_STAT` for a caller in PID namespace `viewer`.
+    pub fn stat(&self, viewer: PidNsId) -> QueueStat {
         let st = &self.st;
         QueueStat {
             key: self.q.key,
@@ -261,8 +271,8 @@ impl Locked<'_> {
             qnum: st.messages.len() as i64,
             cbytes: st.cbytes,
             qbytes: st.qbytes,
-            lspid: st.lspid,
-            lrpid: st.lrpid,
+            lspid: st.lspid.as_ref().map_or(0, |p| p.nr_in(viewer)),
+            lrpid: st.lrpid.as_ref().map_or(0, |p| p.nr_in(viewer)),
         }
     }
 
@@ -285,8 +295,8 @@ impl Locked<'_> {
 
     /// A successful send by `pid` (the message fits): `pipelined_send`, or
     /// else the message is queued.
-    pub fn send(&mut self, pid: i64, msg: Msg) {
-        self.st.lspid = pid;
+    pub fn send(&mut self, pid: &Arc<Pid>, msg: Msg) {
+        update_pid(&mut self.st.lspid, pid);
         let mut i = 0;
         while i < self.st.receivers.len() {
             let r = &self.st.receivers[i];
@@ -303,7 +313,7 @@ impl Locked<'_> {
                 r.sleeper.wake(Wakeup::Err(Errno::E2BIG));
                 continue;
             }
-            self.st.lrpid = r.pid;
+            update_pid(&mut self.st.lrpid, &r.pid);
             r.sleeper.wake(Wakeup::Msg(msg.deliver(r.req.msgsz)));
             return;
         }
@@ -344,7 +354,7 @@ impl Locked<'_> {
     /// when nothing matches.
     pub fn receive(
         &mut self,
-        pid: i64,
+        pid: &Arc<Pid>,
         req: &RecvReq,
         msgmax: i64,
     ) -> Option<Result<Received, Errno>> {
@@ -360,7 +370,7 @@ impl Locked<'_> {
             return Some(Ok(m.deliver(req.msgsz)));
         }
         let m = self.unlink(pos);
-        self.st.lrpid = pid;
+        update_pid(&mut self.st.lrpid, pid);
         if mutant!(self.q, CbytesDrift) {
             self.st.cbytes += (m.size() - req.msgsz).max(0);
         }
@@ -459,7 +469,7 @@ impl Locked<'_> {
                         r.sleeper.wake(Wakeup::Err(Errno::EACCES));
                         continue;
                     }
-                    match self.receive(r.pid, &r.req, msgmax) {
+                    match self.receive(&r.pid, &r.req, msgmax) {
                         Some(Ok(m)) => r.sleeper.wake(Wakeup::Msg(m)),
                         Some(Err(e)) => r.sleeper.wake(Wakeup::Err(e)),
                         None => self.st.receivers.push_back(r),
@@ -469,7 +479,7 @@ impl Locked<'_> {
                     if self.st.perm.denied(&s.cred, S_IWUGO) {
                         s.sleeper.wake(Wakeup::Err(Errno::EACCES));
                     } else if self.fits(s.msg.size()) {
-                        self.send(s.pid, s.msg);
+                        self.send(&s.pid, s.msg);
                         s.sleeper.wake(Wakeup::Sent);
                     } else {
                         self.st.senders.push_back(s);
