@@ -237,9 +237,54 @@ pub struct DigestWords {
     count_at: usize,
 }
 
-/// Words per namespace header and per queue in [`DigestWords`].
-const NS_WORDS: usize = 10;
-const QUEUE_WORDS: usize = 13;
+/// `to_words` and `from_words` for a struct of `i64` fields, in the order
+/// listed (the layout of [`DigestWords`]).
+macro_rules! as_words {
+    ($t:ident { $($f:ident),* }) => {
+        impl $t {
+            /// The fields as words, in declaration order.
+            fn to_words(self) -> [i64; as_words!(@count $($f)*)] {
+                [$(self.$f),*]
+            }
+
+            /// The struct from `to_words`'s words.
+            fn from_words(w: [i64; as_words!(@count $($f)*)]) -> $t {
+                let [$($f),*] = w;
+                $t { $($f),* }
+            }
+        }
+    };
+    (@count $($f:ident)*) => { 0 $(+ as_words!(@one $f))* };
+    (@one $f:ident) => { 1 };
+}
+
+as_words!(MsqidDs {
+    key,
+    uid,
+    gid,
+    cuid,
+    cgid,
+    mode,
+    seq,
+    qnum,
+    cbytes,
+    qbytes,
+    lspid,
+    lrpid
+});
+as_words!(MsgInfo {
+    msgpool,
+    msgmap,
+    msgmax,
+    msgmnb,
+    msgmni,
+    msgssz,
+    msgtql,
+    msgseg
+});
+
+/// Words per queue in [`DigestWords`]: its id and `struct msqid64_ds`.
+const QUEUE_WORDS: usize = 1 + 12;
 
 impl DigestWords {
     /// An empty list with room for `words` words.
@@ -258,19 +303,15 @@ impl DigestWords {
     /// Starts the next namespace: `MSG_INFO`'s return value and buffer.
     pub fn namespace(&mut self, max_idx: i64, i: &MsgInfo) {
         self.count_at = self.words.len();
-        self.words.extend_from_slice(&[
-            0, max_idx, i.msgpool, i.msgmap, i.msgmax, i.msgmnb, i.msgmni, i.msgssz, i.msgtql,
-            i.msgseg,
-        ]);
+        self.words.extend_from_slice(&[0, max_idx]);
+        self.words.extend_from_slice(&i.to_words());
     }
 
     /// Adds a queue of the current namespace.
     pub fn queue(&mut self, id: i64, q: &MsqidDs) {
         self.words[self.count_at] += 1;
-        self.words.extend_from_slice(&[
-            id, q.key, q.uid, q.gid, q.cuid, q.cgid, q.mode, q.seq, q.qnum, q.cbytes, q.qbytes,
-            q.lspid, q.lrpid,
-        ]);
+        self.words.push(id);
+        self.words.extend_from_slice(&q.to_words());
     }
 
     /// The words.
@@ -282,68 +323,19 @@ impl DigestWords {
     pub fn digest(&self) -> IpcDigest {
         let mut namespaces = Vec::new();
         let mut rest = &self.words[..];
-        while let Some((ns, tail)) = rest.split_first_chunk::<NS_WORDS>() {
-            let [
-                n,
-                max_idx,
-                msgpool,
-                msgmap,
-                msgmax,
-                msgmnb,
-                msgmni,
-                msgssz,
-                msgtql,
-                msgseg,
-            ] = *ns;
-            let info = MsgInfo {
-                msgpool,
-                msgmap,
-                msgmax,
-                msgmnb,
-                msgmni,
-                msgssz,
-                msgtql,
-                msgseg,
-            };
+        while let Some((&[n, max_idx], tail)) = rest.split_first_chunk::<2>() {
+            let (info, tail) = tail.split_first_chunk().expect("a namespace header");
             let (queues, tail) = tail.split_at(n as usize * QUEUE_WORDS);
             let queues = queues
                 .chunks_exact(QUEUE_WORDS)
                 .map(|w| {
-                    let [
-                        id,
-                        key,
-                        uid,
-                        gid,
-                        cuid,
-                        cgid,
-                        mode,
-                        seq,
-                        qnum,
-                        cbytes,
-                        qbytes,
-                        lspid,
-                        lrpid,
-                    ] = w.try_into().expect("a chunk of QUEUE_WORDS");
-                    let ds = MsqidDs {
-                        key,
-                        uid,
-                        gid,
-                        cuid,
-                        cgid,
-                        mode,
-                        seq,
-                        qnum,
-                        cbytes,
-                        qbytes,
-                        lspid,
-                        lrpid,
-                    };
-                    (id, ds)
+                    let ds = w[1..].try_into().expect("a queue's words");
+                    (w[0], MsqidDs::from_words(ds))
                 })
                 .collect();
             namespaces.push(NsDigest {
                 max_idx,
-                info,
+                info: MsgInfo::from_words(*info),
                 queues,
             });
             rest = tail;
