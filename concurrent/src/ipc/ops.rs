@@ -11,10 +11,10 @@ use super::{
     IPC_STAT, IPCMNI, MSG_COPY, MSG_EXCEPT, MSG_INFO, MSG_NOERROR, MSG_STAT, MSG_STAT_ANY, MSGPOOL,
     MSGSEG, MSGSSZ, MSGTQL, MsgInfo, MsgSet, Received,
 };
-use crate::errno::Errno;
-use crate::sync::{Arc, Ordering, write};
 use std::fmt;
 
+use crate::errno::Errno;
+use crate::sync::{Arc, Ordering, write};
 use crate::task::{CAP_SYS_RESOURCE, Sleeper, Task, Wakeup};
 
 /// The id of the existing queue `q` for `msgget(key, msgflg)`.
@@ -174,6 +174,7 @@ pub fn start_msgsnd(task: &Task, msqid: i32, mtype: i64, text: &[u8], msgflg: i3
     send_or_park(task, msqid, mtype, text, msgflg).unwrap_or_else(|e| Started::Done(Err(e)))
 }
 
+/// [`start_msgsnd`] with its errors as `Err`.
 fn send_or_park(
     task: &Task,
     msqid: i32,
@@ -249,6 +250,7 @@ pub fn start_msgrcv(
     receive_or_park(task, msqid, msgsz, msgtyp, msgflg).unwrap_or_else(|e| Started::Done(Err(e)))
 }
 
+/// [`start_msgrcv`] with its errors as `Err`.
 fn receive_or_park(
     task: &Task,
     msqid: i32,
