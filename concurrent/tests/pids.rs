@@ -70,7 +70,10 @@ fn a_parked_receive_is_polled_to_its_end_or_cancelled() {
     };
     assert!(p.poll().is_none(), "nothing has woken it yet");
     ipc::msgsnd(&a, q, 5, b"hi", IPC_NOWAIT).expect("msgsnd");
-    let got = p.poll().expect("the send handed it the message").expect("a message");
+    let got = p
+        .poll()
+        .expect("the send handed it the message")
+        .expect("a message");
     assert_eq!((got.mtype, got.text.as_slice()), (5, &b"hi"[..]));
     assert_eq!(pids_seen_by(&a, q), (1, 2));
 
