@@ -45,8 +45,10 @@ fn readers_see_the_last_sender_and_receiver_in_their_own_namespace() {
     let grandchild = task(&ns, &[(0, 9), (1, 4), (2, 1)]);
     let sibling = task(&ns, &[(0, 12), (3, 1)]);
     let q = ipc::msgget(&host, IPC_PRIVATE, IPC_CREAT | 0o600).expect("msgget");
-    // (sender, receiver, what each of the four readers sees.)
-    let cases: [(&Task, &Task, [(i64, i64); 4]); 3] = [
+    // A sender, a receiver, and `(lspid, lrpid)` as host, child,
+    // grandchild and sibling see them.
+    type Case<'a> = (&'a Task, &'a Task, [(i64, i64); 4]);
+    let cases: [Case<'_>; 3] = [
         (&grandchild, &child, [(9, 7), (4, 1), (1, 0), (0, 0)]),
         (&child, &sibling, [(7, 12), (1, 0), (0, 0), (0, 1)]),
         (&host, &grandchild, [(1, 9), (0, 4), (0, 1), (0, 0)]),
