@@ -11,6 +11,7 @@
 
 #![cfg(nscheck_loom)]
 
+#[macro_use]
 mod common;
 
 use std::process::Command;
@@ -175,43 +176,7 @@ fn catches(name: &str, mutant: Mutant) {
     );
 }
 
-macro_rules! catches {
-    ($($test:ident: $name:literal $mutant:ident;)*) => {
-        $(
-            #[test]
-            fn $test() {
-                catches($name, Mutant::$mutant);
-            }
-        )*
-
-        /// The tests above cover every scenario's list of mutants, and
-        /// every race mutant is caught by some scenario.
-        #[test]
-        fn the_mutant_tests_cover_the_catalogue() {
-            let tested: &[(&str, Mutant)] = &[$(($name, Mutant::$mutant)),*];
-            for s in SCENARIOS {
-                for m in s.catches {
-                    assert!(tested.contains(&(s.name, *m)), "{} {m:?} untested", s.name);
-                }
-            }
-            for m in Mutant::RACES {
-                assert!(tested.iter().any(|t| t.1 == *m), "no scenario catches {m:?}");
-            }
-        }
-    };
-}
-
-catches! {
-    handoff_catches_skip_e2big_receiver: "handoff" SkipE2bigReceiver;
-    full_queue_catches_lost_wakeup: "full_queue" LostWakeup;
-    rmid_sleepers_catches_rmid_race: "rmid_sleepers" RmidRace;
-    ipc_set_sleepers_catches_lost_wakeup: "ipc_set_sleepers" LostWakeup;
-    copy_vs_receive_catches_copy_aliasing: "copy_vs_receive" CopyAliasing;
-    copy_vs_receive_catches_cbytes_drift: "copy_vs_receive" CbytesDrift;
-    msgget_one_key_catches_key_race: "msgget_one_key" KeyRace;
-    msgmni_limit_catches_msgmni_race: "msgmni_limit" MsgmniRace;
-    counters_catches_cbytes_drift: "counters" CbytesDrift;
-}
+mutant_tests!();
 
 /// The bug zoo's loom column (`ci/zoo.sh`): with `NSCHECK_ZOO_OUT` set,
 /// explores every scenario against every mutant, each in a child process,

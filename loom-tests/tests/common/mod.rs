@@ -48,6 +48,47 @@ pub struct Scenario {
     pub catches: &'static [Mutant],
 }
 
+/// The mutant tests of a front end (`loom.rs`, `shuttle.rs`): a test for
+/// each scenario and mutant it must catch, each calling the front end's own
+/// `catches(name, mutant)`, and a test that the list covers every
+/// scenario's `catches` and catches every race mutant somewhere.
+macro_rules! mutant_tests {
+    () => {
+        mutant_tests! {
+            handoff_catches_skip_e2big_receiver: "handoff" SkipE2bigReceiver;
+            full_queue_catches_lost_wakeup: "full_queue" LostWakeup;
+            rmid_sleepers_catches_rmid_race: "rmid_sleepers" RmidRace;
+            ipc_set_sleepers_catches_lost_wakeup: "ipc_set_sleepers" LostWakeup;
+            copy_vs_receive_catches_copy_aliasing: "copy_vs_receive" CopyAliasing;
+            copy_vs_receive_catches_cbytes_drift: "copy_vs_receive" CbytesDrift;
+            msgget_one_key_catches_key_race: "msgget_one_key" KeyRace;
+            msgmni_limit_catches_msgmni_race: "msgmni_limit" MsgmniRace;
+            counters_catches_cbytes_drift: "counters" CbytesDrift;
+        }
+    };
+    ($($test:ident: $name:literal $mutant:ident;)*) => {
+        $(
+            #[test]
+            fn $test() {
+                catches($name, Mutant::$mutant);
+            }
+        )*
+
+        #[test]
+        fn the_mutant_tests_cover_the_catalogue() {
+            let tested: &[(&str, Mutant)] = &[$(($name, Mutant::$mutant)),*];
+            for s in SCENARIOS {
+                for m in s.catches {
+                    assert!(tested.contains(&(s.name, *m)), "{} {m:?} untested", s.name);
+                }
+            }
+            for m in Mutant::RACES {
+                assert!(tested.iter().any(|t| t.1 == *m), "no scenario catches {m:?}");
+            }
+        }
+    };
+}
+
 /// The catalogue.
 pub const SCENARIOS: &[Scenario] = &[
     Scenario {
