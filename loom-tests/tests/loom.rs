@@ -54,45 +54,16 @@ fn passes(name: &str) {
     );
 }
 
-#[test]
-fn handoff() {
-    passes("handoff");
-}
-
-#[test]
-fn full_queue() {
-    passes("full_queue");
-}
-
-#[test]
-fn rmid_sleepers() {
-    passes("rmid_sleepers");
-}
-
-#[test]
-fn ipc_set_sleepers() {
-    passes("ipc_set_sleepers");
-}
-
-#[test]
-fn copy_vs_receive() {
-    passes("copy_vs_receive");
-}
-
-#[test]
-fn msgget_one_key() {
-    passes("msgget_one_key");
-}
-
-#[test]
-fn msgmni_limit() {
-    passes("msgmni_limit");
-}
-
-#[test]
-fn counters() {
-    passes("counters");
-}
+scenario_tests!(
+    handoff,
+    full_queue,
+    rmid_sleepers,
+    ipc_set_sleepers,
+    copy_vs_receive,
+    msgget_one_key,
+    msgmni_limit,
+    counters,
+);
 
 /// The environment variable that makes [`mutant_child`] run a scenario
 /// against a mutant: `scenario:Mutant`.

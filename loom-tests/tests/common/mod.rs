@@ -48,6 +48,27 @@ pub struct Scenario {
     pub catches: &'static [Mutant],
 }
 
+/// One test per scenario, named after it, calling the front end's own
+/// `passes(name)`; and a test that every scenario of [`SCENARIOS`] has one.
+macro_rules! scenario_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                passes(stringify!($name));
+            }
+        )*
+
+        #[test]
+        fn every_scenario_has_a_test() {
+            let tested = [$(stringify!($name)),*];
+            for s in SCENARIOS {
+                assert!(tested.contains(&s.name), "{} has no test", s.name);
+            }
+        }
+    };
+}
+
 /// The mutant tests of a front end (`loom.rs`, `shuttle.rs`): a test for
 /// each scenario and mutant it must catch, each calling the front end's own
 /// `catches(name, mutant)`, and a test that the list covers every
