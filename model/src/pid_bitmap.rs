@@ -9,7 +9,42 @@
 
 use std::collections::BTreeMap;
 
-use crate::pid::{PidId, RESERVED_PIDS};
+use crate::abi::Errno;
+use crate::pid::{PidId, RESERVED_PIDS, check_pid_max};
+use crate::syscall::TaskId;
+
+/// `PID_MAX_DEFAULT`: the system-wide `pid_max` at boot.
+pub(crate) const PID_MAX_DEFAULT: i64 = 0x8000;
+
+/// What the dialects of this era keep about the one namespace a script's
+/// tasks live in, besides its numbers: the system-wide `pid_max`, whether
+/// the namespace still takes pids, and its init.
+#[derive(Clone, Debug)]
+pub(crate) struct OneNs {
+    /// The one, system-wide `kernel.pid_max`.
+    pub pid_max: i64,
+    /// Cleared for good when the namespace's init dies.
+    pub adding: bool,
+    /// The namespace's init, once it exists.
+    pub child_reaper: Option<TaskId>,
+}
+
+impl OneNs {
+    pub fn new() -> OneNs {
+        OneNs {
+            pid_max: PID_MAX_DEFAULT,
+            adding: true,
+            child_reaper: None,
+        }
+    }
+
+    /// Writes the system-wide `kernel.pid_max` (R10's range).
+    pub fn set_pid_max(&mut self, v: i64) -> Result<(), Errno> {
+        check_pid_max(v)?;
+        self.pid_max = v;
+        Ok(())
+    }
+}
 
 /// One bitmap pid space: the numbers in use, with their owners, and the
 /// `last_pid` hint.

@@ -15,12 +15,8 @@
 //! lists every choice made where the seed is silent.
 
 use crate::abi::Errno;
-use crate::pid::{NsId, PidId, check_last_pid, check_pid_max};
-use crate::pid_bitmap::Pidmap;
-use crate::syscall::TaskId;
-
-/// `PID_MAX_DEFAULT`: the system-wide `pid_max` at boot.
-pub(crate) const PID_MAX_DEFAULT: i64 = 0x8000;
+use crate::pid::{NsId, PidId, check_last_pid};
+use crate::pid_bitmap::{OneNs, PID_MAX_DEFAULT, Pidmap};
 
 /// The container, the only namespace a script can be in.
 const CONTAINER: NsId = 0;
@@ -45,12 +41,8 @@ pub(crate) struct FlatPids {
     /// The container's pidmap; its owners are the `vpid_chain` hash.
     virt: Pidmap,
     pids: Vec<FlatPid>,
-    /// The one, system-wide `kernel.pid_max`.
-    pid_max: i64,
-    /// Cleared for good when the container's init dies.
-    adding: bool,
-    /// The container's init, once it exists.
-    child_reaper: Option<TaskId>,
+    /// `pid_max`, whether it takes pids, its init.
+    pub(crate) ns: OneNs,
 }
 
 impl FlatPids {
@@ -63,9 +55,7 @@ impl FlatPids {
             global,
             virt: Pidmap::new(),
             pids: vec![FlatPid { nr: 1, vnr: 0 }],
-            pid_max: PID_MAX_DEFAULT,
-            adding: true,
-            child_reaper: None,
+            ns: OneNs::new(),
         }
     }
 
@@ -118,10 +108,10 @@ impl FlatPids {
         let id = self.pids.len();
         let vnr = match set_tid.first() {
             Some(&tid) => {
-                if tid < 1 || tid >= self.pid_max {
+                if tid < 1 || tid >= self.ns.pid_max {
                     return Err(Some(Errno::EINVAL)); // R18
                 }
-                if tid != 1 && self.child_reaper.is_none() {
+                if tid != 1 && self.ns.child_reaper.is_none() {
                     return Err(Some(Errno::EINVAL)); // R19
                 }
                 if !privileged(CONTAINER) {
@@ -132,7 +122,7 @@ impl FlatPids {
                 }
                 tid
             }
-            None => match self.virt.alloc(self.pid_max, |_| true, id) {
+            None => match self.virt.alloc(self.ns.pid_max, |_| true, id) {
                 Some(vnr) => vnr,
                 None => return Err(Some(Errno::EAGAIN)),
             },
@@ -141,11 +131,11 @@ impl FlatPids {
             self.virt.free(vnr);
             return Err(None);
         }
-        let Some(nr) = self.global.alloc(self.pid_max, |_| true, id) else {
+        let Some(nr) = self.global.alloc(self.ns.pid_max, |_| true, id) else {
             self.virt.free(vnr);
             return Err(Some(Errno::EAGAIN));
         };
-        if !self.adding {
+        if !self.ns.adding {
             self.virt.free(vnr);
             self.global.free(nr);
             return Err(Some(Errno::ENOMEM)); // R13: init has died.
@@ -172,11 +162,6 @@ impl FlatPids {
         }
     }
 
-    /// The container's init has died: later forks get ENOMEM.
-    pub fn disable(&mut self, _ns: NsId) {
-        self.adding = false;
-    }
-
     /// `kernel.ns_last_pid` in the container: its pidmap's `last_pid`.
     pub fn last_pid(&self, _ns: NsId) -> i64 {
         self.virt.last
@@ -185,36 +170,16 @@ impl FlatPids {
     /// Writes `kernel.ns_last_pid` as Linux 3.3 to 4.14 did: `last_pid`
     /// itself, in `[0, pid_max]`.
     pub fn set_last_pid(&mut self, _ns: NsId, v: i64) -> Result<(), Errno> {
-        check_last_pid(v, self.pid_max)?;
+        check_last_pid(v, self.ns.pid_max)?;
         self.virt.last = v;
         Ok(())
-    }
-
-    /// The system-wide `kernel.pid_max`.
-    pub fn pid_max(&self, _ns: NsId) -> i64 {
-        self.pid_max
-    }
-
-    /// Writes the system-wide `kernel.pid_max` (R10's range).
-    pub fn set_pid_max(&mut self, _ns: NsId, v: i64) -> Result<(), Errno> {
-        check_pid_max(v)?;
-        self.pid_max = v;
-        Ok(())
-    }
-
-    /// The container's init.
-    pub fn child_reaper(&self, _ns: NsId) -> Option<TaskId> {
-        self.child_reaper
-    }
-
-    pub fn set_child_reaper(&mut self, _ns: NsId, task: TaskId) {
-        self.child_reaper = Some(task);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::syscall::TaskId;
 
     fn fork(p: &mut FlatPids) -> Result<PidId, Errno> {
         p.alloc(CONTAINER, &[], |_| true)
@@ -224,7 +189,7 @@ mod tests {
     fn container() -> (FlatPids, PidId) {
         let mut p = FlatPids::new();
         let init = fork(&mut p).unwrap();
-        p.set_child_reaper(CONTAINER, TaskId(0));
+        p.ns.child_reaper = Some(TaskId(0));
         (p, init)
     }
 
@@ -238,7 +203,7 @@ mod tests {
         // The global number is not a virtual one.
         assert_eq!(p.find(CONTAINER, 3), None);
         assert_eq!(p.nr_in(HOST_INIT, CONTAINER), 0);
-        assert_eq!((p.last_pid(CONTAINER), p.pid_max(CONTAINER)), (2, 32768));
+        assert_eq!((p.last_pid(CONTAINER), p.ns.pid_max), (2, 32768));
     }
 
     #[test]
@@ -250,7 +215,7 @@ mod tests {
     #[test]
     fn vnr_and_nr_wrap_independently_to_300() {
         let (mut p, _) = container();
-        p.set_pid_max(CONTAINER, 400).unwrap();
+        p.ns.set_pid_max(400).unwrap();
         p.set_last_pid(CONTAINER, 399).unwrap();
         let a = fork(&mut p).unwrap();
         // The container wraps to 300; the global pidmap goes on from 2.
@@ -285,7 +250,7 @@ mod tests {
     #[test]
     fn a_full_global_space_gives_eagain_and_keeps_the_virtual_last_pid() {
         let (mut p, _) = container();
-        p.set_pid_max(CONTAINER, 301).unwrap();
+        p.ns.set_pid_max(301).unwrap();
         // The global space holds the host's init besides the container's
         // pids, so it fills up one pid before the container's.
         for vnr in 2..300 {
@@ -302,7 +267,7 @@ mod tests {
     #[test]
     fn a_dead_container_refuses_pids() {
         let (mut p, _) = container();
-        p.disable(CONTAINER);
+        p.ns.adding = false;
         assert_eq!(fork(&mut p), Err(Errno::ENOMEM));
         assert_eq!(p.find(CONTAINER, 2), None);
     }

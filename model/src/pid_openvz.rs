@@ -20,10 +20,8 @@
 use std::collections::BTreeMap;
 
 use crate::abi::Errno;
-use crate::pid::{NsId, PidId, RESERVED_PIDS, check_last_pid, check_pid_max};
-use crate::pid_bitmap::Pidmap;
-use crate::pid_flat::PID_MAX_DEFAULT;
-use crate::syscall::TaskId;
+use crate::pid::{NsId, PidId, RESERVED_PIDS, check_last_pid};
+use crate::pid_bitmap::{OneNs, PID_MAX_DEFAULT, Pidmap};
 
 /// `VPID_BIT`: the bit that marks a virtual pid.
 pub(crate) const VPID_BIT: u32 = 10;
@@ -63,12 +61,8 @@ pub(crate) struct VpidPids {
     map: BTreeMap<i64, PidId>,
     /// The pid of `vps->init_task`, once it exists.
     init: Option<PidId>,
-    /// The one, system-wide `kernel.pid_max`.
-    pid_max: i64,
-    /// Cleared for good when the VPS's init dies.
-    adding: bool,
-    /// The VPS's init task.
-    child_reaper: Option<TaskId>,
+    /// `pid_max`, whether the VPS takes pids, its init.
+    pub(crate) ns: OneNs,
 }
 
 impl VpidPids {
@@ -83,9 +77,7 @@ impl VpidPids {
             sparse: false,
             map: BTreeMap::new(),
             init: None,
-            pid_max: PID_MAX_DEFAULT,
-            adding: true,
-            child_reaper: None,
+            ns: OneNs::new(),
         }
     }
 
@@ -200,7 +192,7 @@ impl VpidPids {
         }
         let mut want = set_tid.first().copied();
         if let Some(v) = want {
-            if v < 1 || v >= self.pid_max || (v != 1 && !is_virtual_nr(v)) {
+            if v < 1 || v >= self.ns.pid_max || (v != 1 && !is_virtual_nr(v)) {
                 return Err(Some(Errno::EINVAL));
             }
             if !privileged(VPS) {
@@ -214,10 +206,13 @@ impl VpidPids {
             want = Some(want.unwrap_or(1));
         }
         let id = self.pids.len();
-        let Some(nr) = self.global.alloc(self.pid_max, |n| !is_virtual_nr(n), id) else {
+        let Some(nr) = self
+            .global
+            .alloc(self.ns.pid_max, |n| !is_virtual_nr(n), id)
+        else {
             return Err(Some(Errno::EAGAIN));
         };
-        if !self.adding {
+        if !self.ns.adding {
             self.global.free(nr);
             return Err(Some(Errno::ENOMEM)); // R13: init has died.
         }
@@ -271,9 +266,9 @@ impl VpidPids {
     fn search(&self, taken: i64) -> Option<i64> {
         let lo = RESERVED_PIDS + VPID_DIV;
         let free = |v: &i64| is_virtual_nr(*v) && !self.map.contains_key(v);
-        (taken + 1..self.pid_max)
+        (taken + 1..self.ns.pid_max)
             .find(free)
-            .or_else(|| (lo..(taken + 1).min(self.pid_max)).find(free))
+            .or_else(|| (lo..(taken + 1).min(self.ns.pid_max)).find(free))
     }
 
     /// `switch_to_sparse_mapping`: every live pid of the VPS (its tasks,
@@ -314,11 +309,6 @@ impl VpidPids {
         }
     }
 
-    /// The VPS's init has died: later forks get ENOMEM.
-    pub fn disable(&mut self, _ns: NsId) {
-        self.adding = false;
-    }
-
     /// `kernel.ns_last_pid`: the system's one `last_pid`, a global pid.
     pub fn last_pid(&self, _ns: NsId) -> i64 {
         self.global.last
@@ -327,36 +317,16 @@ impl VpidPids {
     /// Writes `kernel.ns_last_pid` as Linux 3.3 to 4.14 did: `last_pid`
     /// itself, in `[0, pid_max]`.
     pub fn set_last_pid(&mut self, _ns: NsId, v: i64) -> Result<(), Errno> {
-        check_last_pid(v, self.pid_max)?;
+        check_last_pid(v, self.ns.pid_max)?;
         self.global.last = v;
         Ok(())
-    }
-
-    /// The system-wide `kernel.pid_max`.
-    pub fn pid_max(&self, _ns: NsId) -> i64 {
-        self.pid_max
-    }
-
-    /// Writes the system-wide `kernel.pid_max` (R10's range).
-    pub fn set_pid_max(&mut self, _ns: NsId, v: i64) -> Result<(), Errno> {
-        check_pid_max(v)?;
-        self.pid_max = v;
-        Ok(())
-    }
-
-    /// The VPS's init.
-    pub fn child_reaper(&self, _ns: NsId) -> Option<TaskId> {
-        self.child_reaper
-    }
-
-    pub fn set_child_reaper(&mut self, _ns: NsId, task: TaskId) {
-        self.child_reaper = Some(task);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::syscall::TaskId;
 
     fn fork(p: &mut VpidPids) -> Result<PidId, Errno> {
         p.alloc(VPS, &[], |_| true)
@@ -377,7 +347,7 @@ mod tests {
     fn vps() -> (VpidPids, PidId) {
         let mut p = VpidPids::new();
         let init = fork(&mut p).unwrap();
-        p.set_child_reaper(VPS, TaskId(0));
+        p.ns.child_reaper = Some(TaskId(0));
         (p, init)
     }
 
@@ -397,7 +367,7 @@ mod tests {
         assert_eq!(p.find(VPS, 1 + VPID_DIV), None);
         assert_eq!(p.find(VPS, 1029), None);
         assert_eq!(p.find(VPS, -1027), None);
-        assert_eq!((p.last_pid(VPS), p.pid_max(VPS)), (4, 32768));
+        assert_eq!((p.last_pid(VPS), p.ns.pid_max), (4, 32768));
     }
 
     #[test]
@@ -505,7 +475,7 @@ mod tests {
     #[test]
     fn the_search_ends_with_eagain_when_every_vpid_is_taken() {
         let (mut p, _) = vps();
-        p.set_pid_max(VPS, 1400).unwrap();
+        p.ns.set_pid_max(1400).unwrap();
         // Take every vpid the search can reach from the top: 1324..1399.
         for v in RESERVED_PIDS + VPID_DIV..1400 {
             request(&mut p, v).unwrap();
@@ -523,7 +493,7 @@ mod tests {
     #[test]
     fn the_search_wraps_to_1324() {
         let (mut p, _) = vps();
-        p.set_pid_max(VPS, 1400).unwrap();
+        p.ns.set_pid_max(1400).unwrap();
         request(&mut p, 1399).unwrap();
         p.set_last_pid(VPS, 374).unwrap();
         assert_eq!(numbers(&mut p), (375, 1324));
@@ -533,7 +503,7 @@ mod tests {
     #[test]
     fn a_full_global_space_is_eagain() {
         let (mut p, _) = vps();
-        p.set_pid_max(VPS, 301).unwrap();
+        p.ns.set_pid_max(301).unwrap();
         for nr in 3..301 {
             assert_eq!(numbers(&mut p).0, nr);
         }
@@ -567,7 +537,7 @@ mod tests {
     #[test]
     fn a_dead_vps_refuses_pids() {
         let (mut p, _) = vps();
-        p.disable(VPS);
+        p.ns.adding = false;
         assert_eq!(fork(&mut p), Err(Errno::ENOMEM));
         assert_eq!(p.create_ns(VPS), Err(Errno::EINVAL));
     }

@@ -103,7 +103,12 @@ impl PidSpace {
 
     /// `ns`'s init has died: it takes no new pids.
     pub fn disable(&mut self, ns: NsId) {
-        each!(self, p => p.disable(ns))
+        match self {
+            PidSpace::Mainline(p) => p.disable(ns),
+            PidSpace::Flat(FlatPids { ns, .. }) | PidSpace::Openvz(VpidPids { ns, .. }) => {
+                ns.adding = false
+            }
+        }
     }
 
     /// `kernel.ns_last_pid` as a task of `ns` reads it.
@@ -120,22 +125,29 @@ impl PidSpace {
     pub fn pid_max(&self, ns: NsId) -> i64 {
         match self {
             PidSpace::Mainline(p) => p.ns(ns).pid_max,
-            PidSpace::Flat(p) => p.pid_max(ns),
-            PidSpace::Openvz(p) => p.pid_max(ns),
+            PidSpace::Flat(FlatPids { ns, .. }) | PidSpace::Openvz(VpidPids { ns, .. }) => {
+                ns.pid_max
+            }
         }
     }
 
     /// Writes `kernel.pid_max` (the permission check is the caller's).
     pub fn set_pid_max(&mut self, ns: NsId, v: i64) -> Result<(), Errno> {
-        each!(self, p => p.set_pid_max(ns, v))
+        match self {
+            PidSpace::Mainline(p) => p.set_pid_max(ns, v),
+            PidSpace::Flat(FlatPids { ns, .. }) | PidSpace::Openvz(VpidPids { ns, .. }) => {
+                ns.set_pid_max(v)
+            }
+        }
     }
 
     /// `ns`'s init, once it exists.
     pub fn child_reaper(&self, ns: NsId) -> Option<TaskId> {
         match self {
             PidSpace::Mainline(p) => p.ns(ns).child_reaper,
-            PidSpace::Flat(p) => p.child_reaper(ns),
-            PidSpace::Openvz(p) => p.child_reaper(ns),
+            PidSpace::Flat(FlatPids { ns, .. }) | PidSpace::Openvz(VpidPids { ns, .. }) => {
+                ns.child_reaper
+            }
         }
     }
 
@@ -143,8 +155,9 @@ impl PidSpace {
     pub fn set_child_reaper(&mut self, ns: NsId, task: TaskId) {
         match self {
             PidSpace::Mainline(p) => p.ns_mut(ns).child_reaper = Some(task),
-            PidSpace::Flat(p) => p.set_child_reaper(ns, task),
-            PidSpace::Openvz(p) => p.set_child_reaper(ns, task),
+            PidSpace::Flat(FlatPids { ns, .. }) | PidSpace::Openvz(VpidPids { ns, .. }) => {
+                ns.child_reaper = Some(task)
+            }
         }
     }
 }
