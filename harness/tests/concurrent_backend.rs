@@ -217,3 +217,52 @@ fn show_blocking_script() {
     let trace = nscheck::run::run(&script, &mut ModelBackend::new(Dialect::Mainline)).unwrap();
     eprintln!("{}", trace.text());
 }
+
+/// Calls no script can make (by a task that does not exist, has exited, or
+/// sleeps) are refused by the concurrent backend with the model's error,
+/// whether the call is an IPC call or a task call.
+#[test]
+fn refused_calls_get_the_models_errors() {
+    use nscheck::backend::Backend;
+    use nscheck_model::{Syscall, TaskId};
+
+    let get = Syscall::Msgget {
+        key: 0,
+        msgflg: 0o1600,
+    };
+    let rcv = |q| Syscall::Msgrcv {
+        msqid: q,
+        msgsz: 8,
+        msgtyp: 0,
+        msgflg: 0,
+    };
+    // Task 1 sleeps in msgrcv, task 2 in waitpid for task 3, task 4 exited.
+    let setup: Vec<(usize, Syscall)> = vec![
+        (0, get.clone()),
+        (0, Syscall::Fork),
+        (0, Syscall::Fork),
+        (2, Syscall::Fork),
+        (0, Syscall::Fork),
+        (1, rcv(0)),
+        (2, Syscall::Waitpid { pid: 4 }),
+        (4, Syscall::Exit { code: 0 }),
+    ];
+    let calls = [get.clone(), rcv(0), Syscall::Getpid, Syscall::Fork];
+    let refused = [1, 2, 4, 9];
+    let mut model = ModelBackend::new(Dialect::Mainline);
+    let mut conc = ConcurrentBackend::new();
+    for (t, call) in &setup {
+        let m = model.call(TaskId(*t), call).map_err(|e| e.to_string());
+        let c = conc.call(TaskId(*t), call).map_err(|e| e.to_string());
+        assert_eq!(m, c, "setup: task {t} {call:?}");
+        assert_eq!(model.take_events().ok(), conc.take_events().ok());
+    }
+    for t in refused {
+        for call in &calls {
+            let m = model.call(TaskId(t), call).map_err(|e| e.to_string());
+            let c = conc.call(TaskId(t), call).map_err(|e| e.to_string());
+            assert!(m.is_err(), "task {t} {call:?} should be refused: {m:?}");
+            assert_eq!(m, c, "task {t} {call:?}");
+        }
+    }
+}

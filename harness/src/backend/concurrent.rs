@@ -275,7 +275,9 @@ impl Backend for ConcurrentBackend {
             | Syscall::Msgrcv { .. }
             | Syscall::Msgctl { .. }
             | Syscall::Sysctl { .. }
-                if self.kernel.has_exited(task) || self.kernel.is_blocked(task) =>
+                if task.0 >= self.tasks.len()
+                    || self.kernel.has_exited(task)
+                    || self.kernel.is_blocked(task) =>
             {
                 // The model says why the task cannot call.
                 self.task_call(task, call)
