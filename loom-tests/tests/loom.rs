@@ -54,16 +54,7 @@ fn passes(name: &str) {
     );
 }
 
-scenario_tests!(
-    handoff,
-    full_queue,
-    rmid_sleepers,
-    ipc_set_sleepers,
-    copy_vs_receive,
-    msgget_one_key,
-    msgmni_limit,
-    counters,
-);
+scenario_tests!();
 
 /// The environment variable that makes [`mutant_child`] run a scenario
 /// against a mutant: `scenario:Mutant`.

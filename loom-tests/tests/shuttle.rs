@@ -88,16 +88,7 @@ fn passes(name: &str) {
     }
 }
 
-scenario_tests!(
-    handoff,
-    full_queue,
-    rmid_sleepers,
-    ipc_set_sleepers,
-    copy_vs_receive,
-    msgget_one_key,
-    msgmni_limit,
-    counters,
-);
+scenario_tests!();
 
 /// What the child test runs: `scenario:Mutant:Pct|Random`, optionally
 /// followed by `:replay` (then the schedule is in [`SCHEDULE`]).

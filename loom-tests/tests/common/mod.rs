@@ -51,6 +51,18 @@ pub struct Scenario {
 /// One test per scenario, named after it, calling the front end's own
 /// `passes(name)`; and a test that every scenario of [`SCENARIOS`] has one.
 macro_rules! scenario_tests {
+    () => {
+        scenario_tests!(
+            handoff,
+            full_queue,
+            rmid_sleepers,
+            ipc_set_sleepers,
+            copy_vs_receive,
+            msgget_one_key,
+            msgmni_limit,
+            counters,
+        );
+    };
     ($($name:ident),* $(,)?) => {
         $(
             #[test]
