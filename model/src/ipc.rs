@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, VecDeque};
 use crate::abi::*;
 use crate::dialect::Dialect;
 use crate::kernel::{Kernel, Wake};
-use crate::syscall::{Detail, DigestWords, IpcDigest, MsgInfo, MsgSet, MsqidDs, Outcome, TaskId};
+use crate::syscall::{Detail, DigestWords, MsgInfo, MsgSet, MsqidDs, Outcome, TaskId};
 
 /// The read and write permission requests of `ipcperms`.
 const S_IRUGO: i64 = 0o444;
@@ -675,14 +675,7 @@ impl Kernel {
     }
 
     /// A read-only digest of the whole IPC state, for differential checks
-    /// (see [`IpcDigest`]).
-    pub fn digest(&self) -> IpcDigest {
-        let mut words = DigestWords::default();
-        self.digest_words(&mut words);
-        words.digest()
-    }
-
-    /// [`Kernel::digest`] as words into `out`, reusing its buffer.
+    /// ([`crate::IpcDigest`], as words), into `out`, reusing its buffer.
     pub fn digest_words(&self, out: &mut DigestWords) {
         out.clear();
         for ns in &self.ipc_nss {

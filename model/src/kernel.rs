@@ -265,7 +265,7 @@ impl Kernel {
     /// pid ([`Kernel::pid_numbers`]), for a driver that runs the IPC calls
     /// elsewhere (the concurrent backend): its effective ids and
     /// capabilities, and its IPC namespace (an index in creation order, as
-    /// [`Kernel::digest`] lists them).
+    /// [`Kernel::digest_words`] lists them).
     pub fn ipc_caller(&self, task: TaskId) -> IpcCaller {
         let t = &self.tasks[task.0];
         IpcCaller {

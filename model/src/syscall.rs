@@ -344,19 +344,6 @@ impl DigestWords {
     }
 }
 
-impl IpcDigest {
-    /// This digest as words.
-    pub fn words_into(&self, out: &mut DigestWords) {
-        out.clear();
-        for ns in &self.namespaces {
-            out.namespace(ns.max_idx, &ns.info);
-            for (id, q) in &ns.queues {
-                out.queue(*id, q);
-            }
-        }
-    }
-}
-
 /// `struct msginfo`, as `IPC_INFO` and `MSG_INFO` fill it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct MsgInfo {
@@ -514,7 +501,12 @@ mod tests {
             .iter()
             .map(|d| {
                 let mut w = DigestWords::default();
-                d.words_into(&mut w);
+                for ns in &d.namespaces {
+                    w.namespace(ns.max_idx, &ns.info);
+                    for (id, q) in &ns.queues {
+                        w.queue(*id, q);
+                    }
+                }
                 assert_eq!(&w.digest(), d);
                 w
             })

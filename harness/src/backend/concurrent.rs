@@ -46,8 +46,6 @@ pub type NamespaceMaker = Arc<dyn Fn() -> IpcNamespace + Send + Sync>;
 struct TaskEntry {
     /// The caller of its IPC calls.
     ctx: Task,
-    /// The model's view it was built from.
-    caller: IpcCaller,
     /// The IPC call the task sleeps in.
     parked: Option<ParkedCall>,
 }
@@ -163,10 +161,10 @@ impl ConcurrentBackend {
             match self.tasks.get_mut(t) {
                 Some(e) => {
                     e.ctx.cred = cred(&caller);
-                    if e.caller.ipc_ns != caller.ipc_ns {
-                        e.ctx.ipc_ns = self.namespaces[caller.ipc_ns].clone();
+                    let ns = &self.namespaces[caller.ipc_ns];
+                    if !Arc::ptr_eq(&e.ctx.ipc_ns, ns) {
+                        e.ctx.ipc_ns = ns.clone();
                     }
-                    e.caller = caller;
                 }
                 None => self.tasks.push(TaskEntry {
                     ctx: Task {
@@ -175,7 +173,6 @@ impl ConcurrentBackend {
                         ipc_ns: self.namespaces[caller.ipc_ns].clone(),
                         sleeper: Arc::new(Sleeper::new(t as u64, None)),
                     },
-                    caller,
                     parked: None,
                 }),
             }
