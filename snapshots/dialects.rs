@@ -2,8 +2,10 @@
 //! snapshot per script and dialect, so that a review shows side by side how
 //! mainline and the historical designs answer the same calls.
 
-use std::path::Path;
+#[path = "../harness/tests/common/mod.rs"]
+mod common;
 
+use common::{scripts, stem};
 use nscheck::backend::model::ModelBackend;
 use nscheck::run::run_partial;
 use nscheck::script::Script;
@@ -11,17 +13,11 @@ use nscheck_model::Dialect;
 
 #[test]
 fn dialect_traces() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/dialects");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("corpus/dialects exists")
-        .map(|e| e.expect("a directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "nsc"))
-        .collect();
-    files.sort();
+    let files = scripts("dialects");
     assert!(files.len() >= 4, "the dialect corpus is missing");
     for path in &files {
         let src = std::fs::read_to_string(path).expect("readable");
-        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let name = stem(path);
         // A name that does not depend on the checkout, as it may show in an error.
         let file = format!("corpus/dialects/{name}.nsc");
         let script = Script::parse(&file, &src).expect("parses");

@@ -5,47 +5,18 @@
 //! Every script's model trace is pinned as
 //! `snapshots/regression__<stem>.snap`, and the script must run in lockstep
 //! (`nscheck::ops::lockstep`) on the model and on the concurrent
-//! implementation (unless it uses calls that backend leaves out) and on the
-//! kernel (skipped, with the reason, where the linux backend cannot run).
+//! implementation, and on the kernel (skipped, with the reason, where the
+//! linux backend cannot run).
 //! All scripts are checked before the test fails.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
+#[path = "../harness/tests/common/mod.rs"]
+mod common;
 
-use nscheck::backend::Backend;
-use nscheck::backend::linux::LinuxBackend;
+use common::{backend, pinned, scripts, stem};
 use nscheck::cli::load_script;
 use nscheck::ops::{Against, lockstep};
 use nscheck::run::RunError;
 use nscheck::script::Script;
-
-/// The regression scripts, sorted by name.
-fn regressions() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/regressions");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("corpus/regressions exists")
-        .map(|e| e.expect("a directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "nsc"))
-        .collect();
-    files.sort();
-    files
-}
-
-fn stem(path: &Path) -> String {
-    path.file_stem()
-        .expect("a file name")
-        .to_string_lossy()
-        .into_owned()
-}
-
-fn backend(against: Against) -> Result<Box<dyn Backend>, RunError> {
-    match against {
-        Against::Concurrent => against.backend(),
-        Against::Linux => LinuxBackend::new(Path::new(env!("CARGO_BIN_EXE_nscheck")))
-            .map(|b| Box::new(b) as Box<dyn Backend>)
-            .map_err(|e| RunError::Unavailable(e.to_string())),
-    }
-}
 
 /// Runs `script` against `against`: `Ok(None)` when it agrees or cannot be
 /// compared (said on stderr), `Ok(Some(why))` on a divergence.
@@ -67,7 +38,7 @@ fn compare(name: &str, script: &Script, against: Against) -> Option<String> {
 #[test]
 fn regressions_pass_and_keep_their_traces() {
     let mut failures = Vec::new();
-    let files = regressions();
+    let files = scripts("regressions");
     for path in &files {
         let name = stem(path);
         let script = load_script(path).unwrap_or_else(|e| panic!("{e}"));
@@ -81,7 +52,7 @@ fn regressions_pass_and_keep_their_traces() {
                 continue;
             }
         };
-        let checked = catch_unwind(AssertUnwindSafe(|| {
+        pinned(&mut failures, &name, || {
             insta::with_settings!({
                 snapshot_path => ".",
                 prepend_module_to_snapshot => false,
@@ -91,10 +62,7 @@ fn regressions_pass_and_keep_their_traces() {
             }, {
                 insta::assert_snapshot!(format!("regression__{name}"), trace);
             });
-        }));
-        if checked.is_err() {
-            failures.push(format!("{name}: the trace differs from its snapshot"));
-        }
+        });
         for against in [Against::Concurrent, Against::Linux] {
             failures.extend(compare(&name, &script, against));
         }

@@ -6,7 +6,7 @@
 //! trace under each dialect is pinned as `seeded__s1-cNN@DIALECT.snap` (a
 //! script error, possible under a historical dialect, is pinned as the last
 //! line). The mainline trace must also be what the concurrent implementation
-//! gives (for scripts within its calls) and what the real kernel gives
+//! gives and what the real kernel gives
 //! (skipped, with the reason, where the linux backend cannot run).
 
 use std::path::Path;
@@ -24,13 +24,13 @@ use nscheck_model::Dialect;
 const CASES: u64 = 8;
 
 /// The trace text, with the error that stopped it as a last line.
-fn trace(script: &Script, backend: &mut dyn Backend) -> (String, Option<String>) {
+fn trace(script: &Script, backend: &mut dyn Backend) -> String {
     let (trace, error) = run_partial(script, backend);
     let mut text = trace.text();
     if let Some(e) = &error {
         text += &format!("# stopped: {e}\n");
     }
-    (text, error.map(|e| e.to_string()))
+    text
 }
 
 #[test]
@@ -43,7 +43,7 @@ fn seeded_scenarios_on_every_backend_and_dialect() {
         let script = Script::parse(&format!("seed 1 case {case}"), &src).expect("parses");
         let mut mainline = String::new();
         for &dialect in Dialect::ALL {
-            let (text, _) = trace(&script, &mut ModelBackend::new(dialect));
+            let text = trace(&script, &mut ModelBackend::new(dialect));
             insta::with_settings!({
                 snapshot_path => ".",
                 prepend_module_to_snapshot => false,
@@ -56,7 +56,7 @@ fn seeded_scenarios_on_every_backend_and_dialect() {
                 mainline = text;
             }
         }
-        let (text, _) = trace(&script, &mut ConcurrentBackend::new());
+        let text = trace(&script, &mut ConcurrentBackend::new());
         if text != mainline {
             failures.push(format!(
                 "{name}: concurrent differs from the model\n--- model\n{mainline}--- concurrent\n{text}"
@@ -65,7 +65,7 @@ fn seeded_scenarios_on_every_backend_and_dialect() {
         match LinuxBackend::new(linux_exe) {
             Err(e) => eprintln!("{name}: not compared with linux: {e}"),
             Ok(mut linux) => {
-                let (text, _) = trace(&script, &mut linux);
+                let text = trace(&script, &mut linux);
                 if text != mainline {
                     failures.push(format!(
                         "{name}: linux differs from the model\n--- model\n{mainline}--- linux\n{text}"

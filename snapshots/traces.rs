@@ -9,9 +9,12 @@
 //! Both tests go through the whole corpus before failing, so that one
 //! mismatch does not hide the others.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
+#[path = "../harness/tests/common/mod.rs"]
+mod common;
+
+use common::{pinned, scripts, stem};
 use nscheck::backend::BackendError;
 use nscheck::backend::linux::LinuxBackend;
 use nscheck::backend::model::ModelBackend;
@@ -21,23 +24,9 @@ use nscheck_model::Dialect;
 
 /// The conformance scripts, sorted by name.
 fn corpus() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/conformance");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("corpus/conformance exists")
-        .map(|e| e.expect("a directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "nsc"))
-        .collect();
-    files.sort();
+    let files = scripts("conformance");
     assert!(files.len() >= 45, "the conformance corpus is missing");
     files
-}
-
-/// The file name without `.nsc`, e.g. `001-msgget-basics`.
-fn stem(path: &Path) -> String {
-    path.file_stem()
-        .expect("a file name")
-        .to_string_lossy()
-        .into_owned()
 }
 
 /// Parses a corpus script; a corpus script that does not parse is a bug of
@@ -69,10 +58,7 @@ fn model_traces() {
                 continue;
             }
         };
-        // A mismatch panics inside insta after it has written the pending
-        // `.snap.new` file; catching it lets the loop go on to the next
-        // script, and every failure is reported together below.
-        let checked = catch_unwind(AssertUnwindSafe(|| {
+        pinned(&mut failures, &name, || {
             insta::with_settings!({
                 snapshot_path => ".",
                 prepend_module_to_snapshot => false,
@@ -82,10 +68,7 @@ fn model_traces() {
             }, {
                 insta::assert_snapshot!(format!("conformance__{name}"), trace);
             });
-        }));
-        if checked.is_err() {
-            failures.push(format!("{name}: the trace differs from its snapshot"));
-        }
+        });
     }
     assert!(
         failures.is_empty(),

@@ -1,8 +1,9 @@
 //! The concurrent implementation against the model: every corpus script and
 //! 2000 generated ones must give byte-identical traces on both.
 
-use std::path::{Path, PathBuf};
+mod common;
 
+use common::scripts;
 use nscheck::backend::concurrent::ConcurrentBackend;
 use nscheck::backend::model::ModelBackend;
 use nscheck::cli::load_script;
@@ -36,23 +37,12 @@ fn compare(script: &Script) -> Result<(), String> {
     Ok(())
 }
 
-fn scripts_in(dir: &str) -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
-        .map(|e| e.expect("a directory entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "nsc"))
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn corpus_scripts_give_the_models_traces() {
     let mut failures = Vec::new();
     let mut same = 0;
-    for dir in ["corpus/conformance", "corpus/dialects"] {
-        for path in scripts_in(dir) {
+    for dir in ["conformance", "dialects"] {
+        for path in scripts(dir) {
             let script = match load_script(&path) {
                 Ok(s) => s,
                 Err(e) => panic!("{}: {e}", path.display()),
