@@ -289,6 +289,16 @@ fn pick<T: Copy>(table: &[T], i: u8) -> T {
     table[usize::from(i) % table.len()]
 }
 
+/// A byte count: mostly small (`0..=16`, for bytes below 200), else from
+/// `table`.
+fn small_or(table: &[i64], i: u8) -> i64 {
+    if i < 200 {
+        i64::from(i % 17)
+    } else {
+        pick(table, i - 200)
+    }
+}
+
 /// An integer literal as a script writes it.
 fn int(v: i64) -> (bool, Atom) {
     match v {
@@ -649,11 +659,7 @@ impl Lowering {
                 let who = self.task(book, task);
                 let (q, msqid) = self.queue(who, queue);
                 operand = q;
-                let size = if size < 200 {
-                    i64::from(size % 17)
-                } else {
-                    pick(SIZES, size - 200)
-                };
+                let size = small_or(SIZES, size);
                 let msgflg = if nowait || !self.may_block(book, who, msqid) {
                     IPC_NOWAIT
                 } else {
@@ -677,11 +683,7 @@ impl Lowering {
                 let who = self.task(book, task);
                 let (q, msqid) = self.queue(who, queue);
                 operand = q;
-                let msgsz = if size < 200 {
-                    i64::from(size % 17)
-                } else {
-                    pick(RCV_SIZES, size - 200)
-                };
+                let msgsz = small_or(RCV_SIZES, size);
                 let mut msgflg = 0;
                 if flags & 1 != 0 || !self.may_block(book, who, msqid) {
                     msgflg |= IPC_NOWAIT;
