@@ -57,15 +57,25 @@
 //! one exception is a `waitpid` whose child has exited: it always returns, but
 //! `/proc` may show the child as a zombie an instant before the parent is
 //! woken, so such a waiter is settled only by its answer. Nothing here
-//! sleeps and hopes: every wait polls for a definite state, and gives up with
-//! [`BackendError::Failed`] after [`TIMEOUT`].
+//! sleeps and hopes: every wait polls for a definite state.
 //!
 //! When a task exits, every other task that died with it is reported as
 //! killed, in creation order, after the resumed calls: when a namespace's
 //! init exits, the kernel kills every task of that namespace and of the
 //! namespaces below it (zombies are only reaped, not reported), and the init
-//! itself becomes a zombie only once they are all gone, so a `waitpid` for it
-//! returns after that. Later forks into that namespace fail with `ENOMEM`.
+//! itself becomes a zombie only once no number of its namespace is in use,
+//! so a `waitpid` for it returns after that. Later forks into that namespace
+//! fail with `ENOMEM`. When such an exit is finished, or held for good by a
+//! number that only a later call can free, is decided by the rule in
+//! [`zap`].
+//!
+//! # Deadlines
+//!
+//! Every wait above ends on a definite kernel state. [`TIMEOUT`] only bounds
+//! a failure: a task that neither answers nor reaches a settled state within
+//! it makes the backend fail with [`BackendError::Failed`]. It is generous
+//! (30 s) because no correct run comes near it, even with every core busy:
+//! the states it waits for take microseconds of the task's own CPU time.
 //!
 //! # Lifetime
 //!
@@ -78,9 +88,15 @@
 mod agent;
 mod procfs;
 mod proto;
+mod zap;
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, ppoll};
+use nix::sched::CloneFlags;
+use nix::sys::time::TimeSpec;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -94,15 +110,12 @@ use super::{Backend, BackendError};
 pub use agent::launcher_main as agent_main;
 
 /// How long the controller waits for any one thing (an answer, a task going
-/// to sleep, a task dying) before it declares the backend broken.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// to sleep, a task dying) before it declares the backend broken. It bounds
+/// a failure and decides nothing else (see "Deadlines" above).
+pub const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long the controller sleeps between two looks at a task.
 const POLL: Duration = Duration::from_micros(100);
-
-/// How long an init whose namespace is empty may take to finish its exit
-/// before it counts as held by a process group numbered in its namespace.
-const ZAP_GRACE: Duration = Duration::from_secs(1);
 
 /// Whether a task can still make calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -224,28 +237,12 @@ fn unsupported(call: &Syscall) -> Option<String> {
 
 /// Waits up to `timeout` for `fd` to be readable (or closed).
 fn readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
-    let mut pfd = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_nsec: timeout.subsec_nanos().into(),
-    };
-    // SAFETY: one live pollfd and a timespec; no signal mask change.
-    let n = unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
-    match n {
-        -1 => {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                Ok(false)
-            } else {
-                Err(e)
-            }
-        }
-        0 => Ok(false),
-        _ => Ok(true),
+    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+    let ts = TimeSpec::from_duration(timeout);
+    match ppoll(&mut fds, Some(ts), None) {
+        Ok(n) => Ok(n > 0),
+        Err(Errno::EINTR) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -286,16 +283,12 @@ impl LinuxBackend {
             .stdin(Stdio::from(theirs))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
-        // SAFETY: the closure runs between fork and exec and makes one raw
-        // system call, which is async-signal-safe, and allocates nothing.
+        // SAFETY: the closure runs between fork and exec; `unshare` is one
+        // system call, async-signal-safe, and the closure allocates nothing.
         unsafe {
             cmd.pre_exec(|| {
-                let flags = (CLONE_NEWIPC | CLONE_NEWPID) as libc::c_int;
-                if libc::unshare(flags) == -1 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(())
-                }
+                nix::sched::unshare(CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWPID)
+                    .map_err(io::Error::from)
             });
         }
         let launcher = cmd.spawn().map_err(|e| {
@@ -534,186 +527,6 @@ impl LinuxBackend {
         Ok(())
     }
 
-    /// The other tasks with a number in `init`'s namespace (so in it or
-    /// below it), which its exit kills, in creation order. Reaped ones are
-    /// left out.
-    fn ns_members(&self, init: TaskId) -> Result<Vec<TaskId>, BackendError> {
-        let i = &self.tasks[init.0];
-        let ns = i.pid_nss.get(i.level());
-        let mut members = Vec::new();
-        for (k, t) in self.tasks.iter().enumerate() {
-            if k != init.0
-                && t.pid_nss.get(i.level()) == ns
-                && procfs::state(t.proc_dir.as_fd())
-                    .map_err(|e| failed(format!("/proc/{}: {e}", t.host_pid)))?
-                    .is_some()
-            {
-                members.push(TaskId(k));
-            }
-        }
-        Ok(members)
-    }
-
-    /// The tasks that `task`'s exit will kill: if it is its namespace's init,
-    /// every other unreaped task of the namespace. They must be found before
-    /// the exit is sent, as the kernel may reap them at once.
-    fn exit_victims(&self, task: TaskId) -> Result<Vec<TaskId>, BackendError> {
-        if self.tasks[task.0].ns_pid() == 1 {
-            self.ns_members(task)
-        } else {
-            Ok(Vec::new())
-        }
-    }
-
-    /// `exit` of `task`: waits for it to die, then finds every task that died
-    /// with it, in creation order.
-    ///
-    /// A namespace's init kills every other task of its namespace (and of
-    /// those below), and reaps those whose parent is in the namespace too;
-    /// it becomes a zombie once all are reaped. A killed task whose parent
-    /// is outside stays a zombie until that parent reaps it, and the init
-    /// waits asleep in its exit meanwhile ([`Life::Zapping`]).
-    ///
-    /// `victims` are the tasks that the exit kills, found before the exit
-    /// was sent ([`Self::exit_victims`]).
-    fn exit(&mut self, task: TaskId, victims: Vec<TaskId>) -> Result<Vec<TaskId>, BackendError> {
-        let dying: Vec<i64> = victims
-            .iter()
-            .chain([&task])
-            .map(|v| self.tasks[v.0].host_pid)
-            .collect();
-        let deadline = Instant::now() + TIMEOUT;
-        let life = loop {
-            if self.has_exited(task)? {
-                break Life::Exited;
-            }
-            let mut all_dead = true;
-            let mut stranded = false;
-            for &v in &victims {
-                let t = &self.tasks[v.0];
-                let err = |e: io::Error| failed(format!("/proc/{}: {e}", t.host_pid));
-                match procfs::state(t.proc_dir.as_fd()).map_err(err)? {
-                    None | Some(b'X' | b'x') => {}
-                    Some(b'Z') => {
-                        let ppid = procfs::ppid(t.proc_dir.as_fd()).map_err(err)?;
-                        stranded |= ppid.is_some_and(|p| !dying.contains(&p));
-                    }
-                    Some(_) => all_dead = false,
-                }
-            }
-            // The init also stays in its exit while a task outside its
-            // namespace is in a process group numbered inside it.
-            let zapping = stranded
-                || procfs::in_zap(self.tasks[task.0].proc_dir.as_fd())
-                    .map_err(|e| failed(format!("/proc/{}: {e}", self.tasks[task.0].host_pid)))?;
-            if all_dead && zapping {
-                break Life::Zapping;
-            }
-            if Instant::now() > deadline {
-                return Err(failed(format!(
-                    "{} did not exit within {TIMEOUT:?}",
-                    Self::name(task)
-                )));
-            }
-            std::thread::sleep(POLL);
-        };
-        self.tasks[task.0].life = life;
-        let mut killed = Vec::new();
-        for v in victims {
-            if self.tasks[v.0].life == Life::Alive {
-                self.tasks[v.0].life = Life::Killed;
-                self.sleepers.retain(|s| s.task != v);
-                killed.push(v);
-            }
-        }
-        Ok(killed)
-    }
-
-    /// The living inits (pid 1 of their namespace) whose process group has a
-    /// number in their own namespace other than their own: a group that
-    /// another task of the namespace made. Such an init could never finish
-    /// exiting: `zap_pid_ns_processes` waits until the namespace has no pid
-    /// but the init's own, and the init itself keeps the group's pid.
-    fn trapped_inits(&self) -> Result<Vec<TaskId>, BackendError> {
-        let mut trapped = Vec::new();
-        for (k, t) in self.tasks.iter().enumerate() {
-            if t.life != Life::Alive || t.ns_pid() != 1 {
-                continue;
-            }
-            let pgids = procfs::ns_pgids(t.proc_dir.as_fd())
-                .map_err(|e| failed(format!("/proc/{}/status: {e}", t.host_pid)))?;
-            let pgid = pgids.as_ref().and_then(|p| p.get(t.level()).copied());
-            if pgid.is_some_and(|g| g != 0 && g != 1) {
-                trapped.push(TaskId(k));
-            }
-        }
-        Ok(trapped)
-    }
-
-    /// After a `setpgid` by `caller`: if it moved an init into a group that
-    /// would trap it (see [`Self::trapped_inits`]), the call is refused as
-    /// unsupported, once `caller` (that init, or its parent: the only tasks
-    /// that can move it) has moved it back into a group of its own. Otherwise
-    /// the init's exit, or the backend's cleanup, would leave an unkillable
-    /// process asleep in `zap_pid_ns_processes` for good. The model lets the
-    /// init exit.
-    fn refuse_trapped_inits(&mut self, caller: TaskId) -> Result<(), BackendError> {
-        let trapped = self.trapped_inits()?;
-        let Some(&init) = trapped.first() else {
-            return Ok(());
-        };
-        let who = Self::name(caller);
-        for &i in &trapped {
-            let nr = self.pidof(caller, i)?;
-            let undo = Syscall::Setpgid { pid: nr, pgid: nr };
-            proto::send_frame(
-                self.tasks[caller.0].chan.as_fd(),
-                &proto::encode_call(&undo),
-                None,
-            )
-            .map_err(|e| failed(format!("sending to {who}: {e}")))?;
-            self.await_call(caller, None)?;
-        }
-        if !self.trapped_inits()?.is_empty() {
-            return Err(failed(format!(
-                "{} is in a process group that keeps it from ever exiting, and {who} \
-                 could not move it out",
-                Self::name(init)
-            )));
-        }
-        Err(BackendError::Unsupported(format!(
-            "the linux backend does not run a setpgid that puts a PID namespace's init \
-             ({}) into another task's process group of its namespace: the kernel would \
-             never let that init finish exiting (zap_pid_ns_processes waits for the \
-             group's pid, which the init itself holds), leaving an unkillable process",
-            Self::name(init)
-        )))
-    }
-
-    /// Ends the wait of every init held in its exit ([`Life::Zapping`]) whose
-    /// namespace has been emptied (by the reaps of the last call): it becomes
-    /// a zombie at once, and must be one before the next call, which may be
-    /// its parent's `waitpid`.
-    ///
-    /// An init whose namespace has no tasks left may still be held, by a
-    /// task outside that is in a process group numbered inside it; the
-    /// kernel lets it go only when that group's number is freed. So the wait
-    /// is bounded by [`ZAP_GRACE`], and an init still asleep then stays held.
-    fn finish_zaps(&mut self) -> Result<(), BackendError> {
-        for z in 0..self.tasks.len() {
-            if self.tasks[z].life == Life::Zapping && self.ns_members(TaskId(z))?.is_empty() {
-                let deadline = Instant::now() + ZAP_GRACE;
-                while !self.has_exited(TaskId(z))? && Instant::now() < deadline {
-                    std::thread::sleep(POLL);
-                }
-                if self.has_exited(TaskId(z))? {
-                    self.tasks[z].life = Life::Exited;
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// `fork`/`clone` by `task`: the reply carries the child's socket.
     fn spawn(&mut self, task: TaskId) -> Result<Outcome, BackendError> {
         let who = Self::name(task);
@@ -829,17 +642,10 @@ impl Drop for LinuxBackend {
         // `/proc/PID` directory fd serves as a pidfd, so this never hits a
         // recycled pid.
         let killed_t0 = self.tasks.first().is_some_and(|t0| {
-            // SAFETY: a live directory fd, a signal number and no siginfo.
-            let r = unsafe {
-                libc::syscall(
-                    libc::SYS_pidfd_send_signal,
-                    t0.proc_dir.as_raw_fd(),
-                    libc::SIGKILL,
-                    std::ptr::null::<libc::siginfo_t>(),
-                    0,
-                )
-            };
-            r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+            match rustix::process::pidfd_send_signal(&t0.proc_dir, rustix::process::Signal::KILL) {
+                Ok(()) => true,
+                Err(e) => e == rustix::io::Errno::SRCH,
+            }
         });
         if let Some(mut launcher) = self.launcher.take() {
             // Without t0 the launcher would wait forever; killing it takes t0

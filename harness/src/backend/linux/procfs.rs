@@ -121,27 +121,43 @@ pub fn ns_pgids(dir: BorrowedFd<'_>) -> io::Result<Option<Vec<i64>>> {
     ns_line(dir, "NSpgid:")
 }
 
+/// The first number of the `NSpgid` and of the `NSsid` line of
+/// `/proc/PID/status`: the pids of the process's group and session in
+/// `/proc`'s PID namespace; `None` once the process is gone.
+pub fn group_and_session(dir: BorrowedFd<'_>) -> io::Result<Option<(i64, i64)>> {
+    let Some(text) = read_at(dir, c"status")? else {
+        return Ok(None);
+    };
+    let first = |name| numbers(&text, name).and_then(|n| n.first().copied());
+    match (first("NSpgid:"), first("NSsid:")) {
+        (Some(pgid), Some(sid)) => Ok(Some((pgid, sid))),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "no NSpgid or NSsid line in /proc/PID/status",
+        )),
+    }
+}
+
 /// The numbers of line `name` of `/proc/PID/status`.
 fn ns_line(dir: BorrowedFd<'_>, name: &str) -> io::Result<Option<Vec<i64>>> {
     let Some(text) = read_at(dir, c"status")? else {
         return Ok(None);
     };
-    let text = String::from_utf8_lossy(&text);
-    let line = text.lines().find_map(|l| l.strip_prefix(name));
-    Ok(line.map(|l| {
-        l.split_whitespace()
+    Ok(numbers(&text, name))
+}
+
+/// The numbers of line `name` of the text of a `/proc/PID/status` file.
+fn numbers(status: &[u8], name: &str) -> Option<Vec<i64>> {
+    let text = String::from_utf8_lossy(status);
+    let line = text.lines().find_map(|l| l.strip_prefix(name))?;
+    Some(
+        line.split_whitespace()
             .filter_map(|w| w.parse().ok())
-            .collect()
-    }))
+            .collect(),
+    )
 }
 
 /// Whether the process has exited: a zombie, dead, or already reaped.
-/// Whether the process sleeps in `zap_pid_ns_processes`: a namespace's init
-/// that has exited and waits for its namespace's last numbers to be freed.
-pub fn in_zap(dir: BorrowedFd<'_>) -> io::Result<bool> {
-    Ok(read_at(dir, c"wchan")?.is_some_and(|w| w.as_slice() == b"zap_pid_ns_processes"))
-}
-
 pub fn has_exited(dir: BorrowedFd<'_>) -> io::Result<bool> {
     Ok(matches!(state(dir)?, None | Some(b'Z' | b'X' | b'x')))
 }
