@@ -97,12 +97,44 @@ fn parse(text: &[u8]) -> (usize, usize) {
     (a, b)
 }
 
+/// How many messages the stress test sends in all: `NSCHECK_STRESS_MESSAGES`
+/// (`ci/stress.sh` sends a million), or a number that `cargo test` gets
+/// through in a few seconds.
+fn stress_messages() -> usize {
+    match std::env::var("NSCHECK_STRESS_MESSAGES") {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("NSCHECK_STRESS_MESSAGES={v:?} is not a number")),
+        Err(_) => 36_000,
+    }
+}
+
+/// The stress test's shape: `QUEUES` queues, each with `SENDERS` senders
+/// and `RECEIVERS` receivers, and `LEFT` messages of each queue that no
+/// receiver takes, so that the counters are checked on non-empty queues.
+const QUEUES: usize = 3;
+const SENDERS: usize = 2;
+const RECEIVERS: usize = 2;
+const LEFT: usize = 5;
+
+/// What one receiver must take from queue `qi`: the queue's messages but
+/// `LEFT`, shared out among its receivers.
+fn share(per_sender: usize, r: usize) -> usize {
+    let total = SENDERS * per_sender - LEFT;
+    total / RECEIVERS + usize::from(r < total % RECEIVERS)
+}
+
+/// Many senders and receivers on several small queues, with readers that
+/// only look (MSG_COPY, IPC_STAT, MSG_INFO), lose and duplicate nothing,
+/// keep each sender's order for every receiver, and leave counters that are
+/// exact at quiescence: `msg_qnum` and `msg_cbytes` of every queue, and
+/// MSG_INFO's queue, message and byte counts, are what was sent less what
+/// was received.
 #[test]
-fn many_senders_and_receivers_lose_nothing() {
-    const QUEUES: usize = 3;
-    const SENDERS: usize = 3;
-    const RECEIVERS: usize = 3;
-    const PER_SENDER: usize = 2000;
+fn stress_many_senders_and_receivers_lose_nothing() {
+    let per_sender = stress_messages() / (QUEUES * SENDERS);
+    assert!(SENDERS * per_sender > LEFT, "too few messages to stress");
+    let started = std::time::Instant::now();
     let ns = Arc::new(IpcNamespace::new());
     let admin = task(&ns, 1, None);
     // Small queues, so that senders really sleep.
@@ -114,7 +146,7 @@ fn many_senders_and_receivers_lose_nothing() {
             pid += 1;
             let t = task(&ns, pid, None);
             threads.push(thread::spawn(move || {
-                for seq in 0..PER_SENDER {
+                for seq in 0..per_sender {
                     ipc::msgsnd(&t, q, s as i64 + 1, &text(s, seq), 0).unwrap();
                 }
                 Vec::new()
@@ -125,14 +157,13 @@ fn many_senders_and_receivers_lose_nothing() {
             let t = task(&ns, pid, None);
             threads.push(thread::spawn(move || {
                 let mut got = Vec::new();
-                for _ in 0..SENDERS * PER_SENDER / RECEIVERS {
-                    // Queue 0 receives by type (receiver r takes sender r's
-                    // messages); the others take whatever comes first, some
-                    // with a negative type.
-                    let msgtyp = match (qi, r) {
-                        (0, r) => r as i64 + 1,
-                        (_, 0) => -(SENDERS as i64),
-                        _ => 0,
+                for _ in 0..share(per_sender, r) {
+                    // Queue 0's first receiver takes the lowest type first;
+                    // every other one takes whatever comes first.
+                    let msgtyp = if qi == 0 && r == 0 {
+                        -(SENDERS as i64)
+                    } else {
+                        0
                     };
                     let m = ipc::msgrcv(&t, q, 64, msgtyp, 0).unwrap();
                     let (s, seq) = parse(&m.text);
@@ -144,11 +175,12 @@ fn many_senders_and_receivers_lose_nothing() {
             }));
         }
     }
-    // Readers that only look: copies by index, stats and MSG_INFO.
+    // A reader that only looks: copies by index, stats and MSG_INFO.
     let t = task(&ns, 99, None);
     let qs = queues.clone();
-    let observer = thread::spawn(move || {
-        for i in 0..2000 {
+    let looks = per_sender.min(20_000);
+    threads.push(thread::spawn(move || {
+        for i in 0..looks {
             let q = qs[i % QUEUES];
             match ipc::msgrcv(&t, q, 64, (i % 5) as i64, MSG_COPY | IPC_NOWAIT) {
                 Ok(m) => assert_eq!(m.text, text(parse(&m.text).0, parse(&m.text).1)),
@@ -160,31 +192,59 @@ fn many_senders_and_receivers_lose_nothing() {
             assert_eq!(pool, QUEUES as i64);
         }
         Vec::new()
-    });
-    threads.push(observer);
+    }));
     let mut seen: BTreeMap<(usize, usize), Vec<usize>> = BTreeMap::new();
+    let mut received = 0;
     for th in threads {
-        let got = th.join().unwrap();
         // One receiver sees each sender's messages in the order sent.
         let mut last: BTreeMap<(usize, usize), usize> = BTreeMap::new();
-        for (qi, s, seq) in got {
+        for (qi, s, seq) in th.join().unwrap() {
             if let Some(&prev) = last.get(&(qi, s)) {
                 assert!(prev < seq, "queue {qi} sender {s}: {seq} after {prev}");
             }
             last.insert((qi, s), seq);
             seen.entry((qi, s)).or_default().push(seq);
+            received += 1;
         }
     }
-    for qi in 0..QUEUES {
+    // At quiescence each queue holds exactly what was sent to it and not
+    // received, and MSG_INFO adds those up.
+    let sent_bytes = |qi: usize| -> i64 {
+        let all = (0..SENDERS).flat_map(|s| (0..per_sender).map(move |seq| text(s, seq).len()));
+        let got = (0..SENDERS).flat_map(|s| {
+            seen.get(&(qi, s))
+                .into_iter()
+                .flatten()
+                .map(move |&seq| text(s, seq).len())
+        });
+        all.sum::<usize>() as i64 - got.sum::<usize>() as i64
+    };
+    let mut bytes_left = 0;
+    for (qi, &q) in queues.iter().enumerate() {
+        assert_eq!(stat(&admin, q), (LEFT as i64, sent_bytes(qi)), "queue {qi}");
+        bytes_left += sent_bytes(qi);
+    }
+    assert_eq!(
+        info(&admin),
+        (QUEUES as i64, (QUEUES * LEFT) as i64, bytes_left)
+    );
+    // What is left, drained without waiting, completes every sender's
+    // sequence exactly once.
+    for (qi, &q) in queues.iter().enumerate() {
+        for _ in 0..LEFT {
+            let m = ipc::msgrcv(&admin, q, 64, 0, IPC_NOWAIT).unwrap();
+            let (s, seq) = parse(&m.text);
+            seen.entry((qi, s)).or_default().push(seq);
+        }
+        assert_eq!(
+            ipc::msgrcv(&admin, q, 64, 0, IPC_NOWAIT).map(|_| ()),
+            Err(Errno::ENOMSG)
+        );
         for s in 0..SENDERS {
             let mut seqs = seen.remove(&(qi, s)).unwrap_or_default();
             seqs.sort_unstable();
-            assert_eq!(seqs, (0..PER_SENDER).collect::<Vec<_>>(), "q{qi} s{s}");
+            assert_eq!(seqs, (0..per_sender).collect::<Vec<_>>(), "q{qi} s{s}");
         }
-    }
-    // At rest, every queue is empty and the namespace counters agree.
-    for &q in &queues {
-        assert_eq!(stat(&admin, q), (0, 0));
     }
     assert_eq!(info(&admin), (QUEUES as i64, 0, 0));
     ipc::msgsnd(&admin, queues[1], 1, b"abc", IPC_NOWAIT).unwrap();
@@ -192,6 +252,16 @@ fn many_senders_and_receivers_lose_nothing() {
     assert_eq!(info(&admin), (QUEUES as i64, 2, 5));
     ipc::msgctl(&admin, queues[1], IPC_RMID, None).unwrap();
     assert_eq!(info(&admin), (QUEUES as i64 - 1, 1, 2));
+    println!(
+        "stress: {} messages sent over {} queues by {} threads ({} received by \
+         receivers, {} left and drained) in {:.2?}",
+        QUEUES * SENDERS * per_sender,
+        QUEUES,
+        QUEUES * (SENDERS + RECEIVERS) + 1,
+        received,
+        QUEUES * LEFT,
+        started.elapsed()
+    );
 }
 
 #[test]

@@ -206,16 +206,6 @@ pub struct LinuxBackend {
     events: Vec<Event>,
 }
 
-/// The system call a call may sleep in, if it can sleep at all.
-fn sleeping_nr(call: &Syscall) -> Option<i64> {
-    match call {
-        Syscall::Msgsnd { .. } => Some(libc::SYS_msgsnd),
-        Syscall::Msgrcv { .. } => Some(libc::SYS_msgrcv),
-        Syscall::Waitpid { .. } => Some(libc::SYS_wait4),
-        _ => None,
-    }
-}
-
 /// What the controller does not run, as the model does not: other clone
 /// and unshare flags, and `waitpid` for any child or a process group (a task
 /// that the caller cannot see is pid 0). A `set_tid` entry for the host's
@@ -448,6 +438,40 @@ impl LinuxBackend {
             .map_err(|e| failed(format!("/proc/{} of {}: {e}", t.host_pid, Self::name(task))))
     }
 
+    /// The system call that `call` by `task` may sleep in, if it can sleep
+    /// at all, and for `waitpid` the task it waits for, found before the
+    /// call (which may reap it).
+    ///
+    /// A `waitpid` sleeps only for a child of the caller that has not
+    /// exited. Any other returns at once, and must be awaited as such:
+    /// `wait4` looks for its child in state `S`, so a caller preempted
+    /// during that look shows as asleep in `wait4` although it never
+    /// sleeps.
+    fn may_sleep(
+        &mut self,
+        task: TaskId,
+        call: &Syscall,
+    ) -> Result<(Option<i64>, Option<TaskId>), BackendError> {
+        Ok(match *call {
+            Syscall::Msgsnd { .. } => (Some(libc::SYS_msgsnd), None),
+            Syscall::Msgrcv { .. } => (Some(libc::SYS_msgrcv), None),
+            Syscall::Waitpid { pid } => {
+                let child = self.find_task(task, pid)?;
+                let sleeps = match child {
+                    Some(c) if matches!(self.tasks[c.0].life, Life::Alive | Life::Zapping) => {
+                        let t = &self.tasks[c.0];
+                        procfs::ppid(t.proc_dir.as_fd())
+                            .map_err(|e| failed(format!("/proc/{}: {e}", t.host_pid)))?
+                            == Some(self.tasks[task.0].host_pid)
+                    }
+                    _ => false,
+                };
+                (sleeps.then_some(libc::SYS_wait4), child)
+            }
+            _ => (None, None),
+        })
+    }
+
     /// Waits for a call's answer; `None` once the task is asleep in system
     /// call `nr` (if given).
     fn await_call(&self, task: TaskId, nr: Option<i64>) -> Result<Option<Outcome>, BackendError> {
@@ -569,6 +593,7 @@ impl Backend for LinuxBackend {
             Syscall::Exit { .. } => self.exit_victims(task)?,
             _ => Vec::new(),
         };
+        let (sleep_in, child) = self.may_sleep(task, call)?;
         let frame = proto::encode_call(call);
         proto::send_frame(self.tasks[task.0].chan.as_fd(), &frame, None)
             .map_err(|e| failed(format!("sending to {who}: {e}")))?;
@@ -582,18 +607,14 @@ impl Backend for LinuxBackend {
                 })
             }
             Syscall::Fork | Syscall::Clone { .. } => Step::Done(self.spawn(task)?),
-            _ => match self.await_call(task, sleeping_nr(call))? {
+            _ => match self.await_call(task, sleep_in)? {
                 Some(outcome) => Step::Done(outcome),
                 None => {
-                    let child = match *call {
-                        Syscall::Waitpid { pid } => self.find_task(task, pid)?,
-                        _ => None,
-                    };
                     self.next_order += 1;
                     self.sleepers.push(Sleeper {
                         task,
                         order: self.next_order,
-                        nr: sleeping_nr(call).unwrap_or(-1),
+                        nr: sleep_in.unwrap_or(-1),
                         child,
                     });
                     Step::Blocked
@@ -641,12 +662,16 @@ impl Drop for LinuxBackend {
         // SIGKILL to t0, the PID namespace's init, kills every task. A
         // `/proc/PID` directory fd serves as a pidfd, so this never hits a
         // recycled pid.
-        let killed_t0 = self.tasks.first().is_some_and(|t0| {
-            match rustix::process::pidfd_send_signal(&t0.proc_dir, rustix::process::Signal::KILL) {
-                Ok(()) => true,
-                Err(e) => e == rustix::io::Errno::SRCH,
-            }
-        });
+        let killed_t0 =
+            self.tasks.first().is_some_and(|t0| {
+                match rustix::process::pidfd_send_signal(
+                    &t0.proc_dir,
+                    rustix::process::Signal::KILL,
+                ) {
+                    Ok(()) => true,
+                    Err(e) => e == rustix::io::Errno::SRCH,
+                }
+            });
         if let Some(mut launcher) = self.launcher.take() {
             // Without t0 the launcher would wait forever; killing it takes t0
             // down too (PR_SET_PDEATHSIG).

@@ -32,7 +32,7 @@ use std::time::Instant;
 
 use nscheck_model::{Syscall, TaskId};
 
-use super::{LinuxBackend, Life, POLL, TIMEOUT, failed, procfs, proto};
+use super::{Life, LinuxBackend, POLL, TIMEOUT, failed, procfs, proto};
 use crate::backend::{Backend, BackendError};
 
 /// Where the exit of a namespace's init stands.
