@@ -7,8 +7,11 @@
 //! answers each with one [`Reply`] (except `exit`, which never answers), and
 //! a new agent introduces itself with [`Reply::Hello`].
 
-use std::io;
+use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{self, ControlMessage, ControlMessageOwned, MsgFlags, UnixAddr};
 
 use nscheck_model::{Detail, MsgInfo, MsgSet, MsqidDs, Outcome, Ret, Syscall, Sysctl};
 
@@ -468,41 +471,16 @@ pub fn send_frame(
 /// `sendmsg` of `data` with an optional `SCM_RIGHTS` fd; returns the bytes
 /// sent. Retries on `EINTR`.
 fn sendmsg(sock: RawFd, data: &[u8], pass: Option<RawFd>) -> io::Result<usize> {
-    // Room for one fd's control message, aligned as `cmsghdr` requires.
-    let mut cbuf = [0u64; 4];
-    let mut iov = libc::iovec {
-        iov_base: data.as_ptr() as *mut libc::c_void,
-        iov_len: data.len(),
+    let iov = [IoSlice::new(data)];
+    let fds = pass.as_slice();
+    let cmsgs: &[ControlMessage<'_>] = match pass {
+        Some(_) => &[ControlMessage::ScmRights(fds)],
+        None => &[],
     };
-    // SAFETY: `msghdr` is plain data; all-zero is a valid empty header.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    if let Some(fd) = pass {
-        // SAFETY: CMSG_SPACE only computes a size.
-        let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-        debug_assert!(space <= std::mem::size_of_val(&cbuf));
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = space;
-        // SAFETY: `msg_control` points to `space` writable, aligned bytes, so
-        // the first header and its data fit.
-        unsafe {
-            let cmsg = libc::CMSG_FIRSTHDR(&msg);
-            (*cmsg).cmsg_level = libc::SOL_SOCKET;
-            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
-            std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd);
-        }
-    }
     loop {
-        // SAFETY: `msg` points to live buffers for the duration of the call.
-        let n = unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+        match socket::sendmsg::<UnixAddr>(sock, &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
+            Err(Errno::EINTR) => {}
+            r => return Ok(r?),
         }
     }
 }
@@ -510,46 +488,25 @@ fn sendmsg(sock: RawFd, data: &[u8], pass: Option<RawFd>) -> io::Result<usize> {
 /// `recvmsg` into `buf`, collecting any `SCM_RIGHTS` fds (close-on-exec).
 /// Returns the bytes read (0 at end of file). Retries on `EINTR`.
 fn recvmsg(sock: RawFd, buf: &mut [u8], fds: &mut Vec<OwnedFd>) -> io::Result<usize> {
-    let mut cbuf = [0u64; 8];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // SAFETY: `msghdr` is plain data; all-zero is a valid empty header.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&cbuf);
-    let n = loop {
-        // SAFETY: `msg` points to live, writable buffers of the given sizes.
-        let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
-        if n >= 0 {
-            break n as usize;
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+    // Room for the control messages of a frame: one fd, with room to spare.
+    let mut cbuf = nix::cmsg_space!([RawFd; 12]);
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = loop {
+        match socket::recvmsg::<()>(sock, &mut iov, Some(&mut cbuf), MsgFlags::MSG_CMSG_CLOEXEC) {
+            Err(Errno::EINTR) => {}
+            r => break r?,
         }
     };
-    // SAFETY: the kernel filled `msg_control` with `msg_controllen` bytes of
-    // well-formed control messages; CMSG_* walk them within that length.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-        while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-                let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
-                let len = (*cmsg).cmsg_len - libc::CMSG_LEN(0) as usize;
-                for i in 0..len / std::mem::size_of::<RawFd>() {
-                    let fd = std::ptr::read_unaligned(data.add(i));
-                    // The kernel installed `fd` for us; we own it now.
-                    fds.push(OwnedFd::from_raw_fd(fd));
-                }
+    for cmsg in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(received) = cmsg {
+            for fd in received {
+                // SAFETY: the kernel installed `fd` in this process for this
+                // message, and nothing else knows it: we own it now.
+                fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
             }
-            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
         }
     }
-    Ok(n)
+    Ok(msg.bytes)
 }
 
 /// Receives one frame from `sock` with the fds that came with it; `None` at
