@@ -2,14 +2,12 @@
 //! snapshot per script and dialect, so that a review shows side by side how
 //! mainline and the historical designs answer the same calls.
 
-#[path = "../harness/tests/common/mod.rs"]
-mod common;
-
-use common::{scripts, stem};
 use nscheck::backend::model::ModelBackend;
 use nscheck::run::run_partial;
 use nscheck::script::Script;
 use nscheck_model::Dialect;
+
+use crate::common::{scripts, stem};
 
 #[test]
 fn dialect_traces() {

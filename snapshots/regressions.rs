@@ -9,14 +9,12 @@
 //! linux backend cannot run).
 //! All scripts are checked before the test fails.
 
-#[path = "../harness/tests/common/mod.rs"]
-mod common;
-
-use common::{backend, pinned, scripts, stem};
 use nscheck::cli::load_script;
 use nscheck::ops::{Against, lockstep};
 use nscheck::run::RunError;
 use nscheck::script::Script;
+
+use crate::common::{backend, pinned, scripts, stem};
 
 /// Runs `script` against `against`: `Ok(None)` when it agrees or cannot be
 /// compared (said on stderr), `Ok(Some(why))` on a divergence.

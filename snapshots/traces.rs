@@ -11,16 +11,14 @@
 
 use std::path::{Path, PathBuf};
 
-#[path = "../harness/tests/common/mod.rs"]
-mod common;
-
-use common::{pinned, scripts, stem};
 use nscheck::backend::BackendError;
 use nscheck::backend::linux::LinuxBackend;
 use nscheck::backend::model::ModelBackend;
 use nscheck::run::{RunError, run};
 use nscheck::script::Script;
 use nscheck_model::Dialect;
+
+use crate::common::{pinned, scripts, stem};
 
 /// The conformance scripts, sorted by name.
 fn corpus() -> Vec<PathBuf> {

@@ -1,9 +1,6 @@
 //! The concurrent implementation against the model: every corpus script and
 //! 2000 generated ones must give byte-identical traces on both.
 
-mod common;
-
-use common::scripts;
 use nscheck::backend::concurrent::ConcurrentBackend;
 use nscheck::backend::model::ModelBackend;
 use nscheck::cli::load_script;
@@ -12,6 +9,8 @@ use nscheck::run::{RunError, run_partial};
 use nscheck::script::Script;
 use nscheck_model::Dialect;
 use rand_core::Rng;
+
+use crate::common::scripts;
 
 /// Runs `script` on both backends; `Err` describes a divergence.
 fn compare(script: &Script) -> Result<(), String> {

@@ -4,10 +4,9 @@
 //! concurrent implementation, `corpus/msg_kernel_diff/` against the kernel
 //! (skipped, with the reason, where the linux backend cannot run).
 
-mod common;
-
-use common::{backend, corpus_files};
 use nscheck::ops::{Against, Failure, OpStats, check_ops_with, decode};
+
+use crate::common::{backend, corpus_files};
 
 /// Replays every file of `corpus/NAME/` against `against`; all failures are
 /// reported together.

@@ -1,8 +1,5 @@
 //! Helpers shared by the harness's integration tests and the snapshot tests
-//! of `snapshots/` (which include this file by path). Not every test uses
-//! every helper.
-
-#![allow(dead_code)]
+//! of `snapshots/`, all modules of the one test binary `tests/tests.rs`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
