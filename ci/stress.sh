@@ -86,6 +86,6 @@ fi
 
 start=$(date +%s)
 NSCHECK_STRESS_MESSAGES=$messages cargo test --release --locked --quiet -p nscheck-concurrent \
-  --test threads -- --exact stress_many_senders_and_receivers_lose_nothing --nocapture |
+  --test tests -- --exact threads::stress_many_senders_and_receivers_lose_nothing --nocapture |
   grep -E '^stress:|test result'
 echo "stress: concurrent implementation: $messages messages, $(($(date +%s) - start)) s (with the build)"

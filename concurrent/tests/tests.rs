@@ -1,0 +1,6 @@
+//! The integration tests of the implementation under real threads, linked
+//! as one test binary (as ripgrep does). `loom.rs` is its own binary: it is
+//! built only with `--cfg nscheck_loom`, in its own target directory.
+
+mod pids;
+mod threads;
