@@ -3,7 +3,7 @@
 //!
 //! Under `cargo test` it runs for a bounded time with random inputs; run it
 //! coverage-guided with
-//! `cargo bolero test -p nscheck-props model_and_concurrent_agree --sanitizer NONE -T 60s`.
+//! `cargo bolero test -p nscheck-props msg_diff::model_and_concurrent_agree --sanitizer NONE -T 60s`.
 
 use std::sync::Mutex;
 use std::time::Duration;

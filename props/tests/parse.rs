@@ -4,7 +4,7 @@
 //! Under `cargo test` each check runs for a bounded time with random
 //! inputs; `cargo bolero test -p nscheck-props <test> --sanitizer NONE`
 //! runs the same checks coverage-guided (the test name is the full path,
-//! e.g. `structured_scripts_round_trip`).
+//! e.g. `parse::structured_scripts_round_trip`).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
