@@ -6,7 +6,7 @@ use nix::errno::Errno;
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use nix::unistd::{ForkResult, Pid, fork};
 use nscheck_model::Detail;
-use nscheck_model::abi::CLONE_NEWPID;
+use nscheck_model::abi::{CLONE_NEWIPC, CLONE_NEWPID};
 
 use super::{exit_now, reply};
 use crate::backend::linux::proto::{Reply, WireOutcome};
@@ -68,14 +68,23 @@ fn pid_t_array(set_tid: &[i64]) -> Vec<libc::pid_t> {
         .collect()
 }
 
+/// The clone flags an agent runs, as the model specifies no others (the
+/// controller does not send others either). Any other could make the child
+/// share this process's memory or threads.
+const CLONE_FLAGS: i64 = CLONE_NEWIPC | CLONE_NEWPID;
+
 /// Makes a new process that goes on from here as a copy of this one:
 /// `fork()` for `None`, else a raw `clone3()` with `flags` and `set_tid`,
 /// and `SIGCHLD` to the parent on exit, as `fork` would. Returns the
 /// child's pid in the parent and `None` in the child, or the kernel's errno.
 ///
 /// Only the launcher and the agents call this, and they are
-/// single-threaded: nothing in them starts a thread.
+/// single-threaded: nothing in them starts a thread. Panics on flags
+/// outside [`CLONE_FLAGS`], which [`spawn`] refuses first.
 pub(super) fn new_process(clone: Option<(i64, &[libc::pid_t])>) -> Result<Option<Pid>, Errno> {
+    if let Some((flags, _)) = clone {
+        assert_eq!(flags & !CLONE_FLAGS, 0, "clone flags {flags:#x}");
+    }
     let args = clone.map(|(flags, set_tid)| CloneArgs {
         flags: flags as u64,
         exit_signal: libc::SIGCHLD as u64,
@@ -90,8 +99,8 @@ pub(super) fn new_process(clone: Option<(i64, &[libc::pid_t])>) -> Result<Option
     });
     // SAFETY: this process is single-threaded (see above), so the child, a
     // copy of its only thread, may go on running ordinary code. `clone3`
-    // gets neither `CLONE_VM` nor a stack, so its child runs on its own copy
-    // of this stack, as after `fork`; `args` and the `set_tid` array it
+    // gets namespace flags only (checked above) and no stack, so its child
+    // runs on its own copy of this memory and stack, as after `fork`; `args` and the `set_tid` array it
     // points to live across the call. (glibc's cached tid in that child's
     // thread block is stale, which only matters to `raise()`, which agents
     // do not use.)
@@ -160,12 +169,19 @@ fn clone_with_host_entry(flags: i64, set_tid: &[i64], host: usize) -> Reply {
 /// replies with the child's pid and passes the controller's end of the
 /// child's socket along, and returns `None`; the child returns its own end.
 /// A `set_tid` with an entry for the host's namespace is only probed (see
-/// [`clone_with_host_entry`]).
+/// [`clone_with_host_entry`]); flags outside [`CLONE_FLAGS`] are refused.
 pub(super) fn spawn(
     chan: BorrowedFd<'_>,
     place: Place,
     clone: Option<(i64, &Vec<i64>)>,
 ) -> Option<OwnedFd> {
+    if let Some((flags, _)) = clone
+        && flags & !CLONE_FLAGS != 0
+    {
+        let msg = format!("the agent does not run clone flags {flags:#x}");
+        reply(chan, &Reply::Failure(msg), None);
+        return None;
+    }
     if let Some((flags, set_tid)) = clone
         && !set_tid.is_empty()
     {
