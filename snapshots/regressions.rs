@@ -9,16 +9,16 @@
 //! linux backend cannot run).
 //! All scripts are checked before the test fails.
 
-use nscheck::cli::load_script;
-use nscheck::ops::{Against, lockstep};
+use nscheck::backend::BackendKind;
+use nscheck::ops::lockstep;
 use nscheck::run::RunError;
-use nscheck::script::Script;
+use nscheck::script::{Script, load_script};
 
 use crate::common::{backend, pinned, scripts, stem};
 
 /// Runs `script` against `against`: `Ok(None)` when it agrees or cannot be
 /// compared (said on stderr), `Ok(Some(why))` on a divergence.
-fn compare(name: &str, script: &Script, against: Against) -> Option<String> {
+fn compare(name: &str, script: &Script, against: BackendKind) -> Option<String> {
     match lockstep(script, &mut || backend(against)) {
         Ok((_, None)) => None,
         Ok((_, Some(m))) => Some(format!(
@@ -61,7 +61,7 @@ fn regressions_pass_and_keep_their_traces() {
                 insta::assert_snapshot!(format!("regression__{name}"), trace);
             });
         });
-        for against in [Against::Concurrent, Against::Linux] {
+        for against in [BackendKind::Concurrent, BackendKind::Linux] {
             failures.extend(compare(&name, &script, against));
         }
     }

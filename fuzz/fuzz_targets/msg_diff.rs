@@ -10,6 +10,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nscheck::ops::{Against, fuzz_one};
+use nscheck::backend::BackendKind;
+use nscheck::ops::fuzz_one;
 
-fuzz_target!(|bytes: &[u8]| fuzz_one(bytes, Against::Concurrent));
+fuzz_target!(|bytes: &[u8]| fuzz_one(bytes, BackendKind::Concurrent));

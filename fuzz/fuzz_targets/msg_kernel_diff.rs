@@ -4,7 +4,7 @@
 //! The linux backend runs every task as a process of `nscheck __agent`, so
 //! the target needs the `nscheck` executable: `$NSCHECK_AGENT`, or else the
 //! newer of `target/release/nscheck` and `target/debug/nscheck` of this
-//! checkout (see `nscheck::ops::agent_path`). Build it first, then run from
+//! checkout (see `nscheck::backend::linux::agent_path`). Build it first, then run from
 //! `fuzz/`:
 //!
 //! ```text
@@ -19,6 +19,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nscheck::ops::{Against, fuzz_one};
+use nscheck::backend::BackendKind;
+use nscheck::ops::fuzz_one;
 
-fuzz_target!(|bytes: &[u8]| fuzz_one(bytes, Against::Linux));
+fuzz_target!(|bytes: &[u8]| fuzz_one(bytes, BackendKind::Linux));

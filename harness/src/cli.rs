@@ -1,16 +1,12 @@
 //! The `nscheck` command line.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use nscheck_model::Dialect;
 
-use crate::backend::linux::LinuxBackend;
-use crate::backend::model::ModelBackend;
-use crate::backend::{Backend, BackendKind};
-use crate::run::{RunError, run_partial};
-use crate::script::Script;
+use crate::backend::BackendKind;
+use crate::commands;
 
 /// Differential checker for Linux PID namespaces, System V message queues and MSG_COPY.
 #[derive(Debug, Parser)]
@@ -39,8 +35,10 @@ pub enum Command {
     /// every statement).
     Diff {
         /// The backend compared with the model.
-        #[arg(long, value_enum, default_value = "linux")]
-        against: crate::ops::Against,
+        // `--against` is the old name, a hidden alias so that old replay
+        // commands still work.
+        #[arg(long, alias = "against", value_enum, default_value = "linux")]
+        backend: BackendKind,
         /// The script.
         file: PathBuf,
     },
@@ -107,60 +105,10 @@ pub enum Command {
     Agent,
 }
 
-/// Reads and parses a script file; an unreadable file is a script error.
-pub fn load_script(path: &std::path::Path) -> Result<Script, RunError> {
-    let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| {
-        RunError::Script(crate::script::ScriptError {
-            file: name.clone(),
-            line: 0,
-            msg: format!("cannot read: {e}"),
-        })
-    })?;
-    let src = String::from_utf8(bytes).map_err(|e| {
-        let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
-        RunError::Script(crate::script::ScriptError {
-            file: name.clone(),
-            line,
-            msg: "the script is not valid UTF-8".to_string(),
-        })
-    })?;
-    Ok(Script::parse(&name, &src)?)
-}
-
-/// Makes a backend of `kind`.
-pub fn make_backend(kind: BackendKind, dialect: Dialect) -> Result<Box<dyn Backend>, RunError> {
-    Ok(match kind {
-        BackendKind::Model => Box::new(ModelBackend::new(dialect)),
-        BackendKind::Concurrent if dialect != Dialect::Mainline => {
-            return Err(RunError::Unavailable(format!(
-                "the concurrent backend runs mainline semantics only, not --dialect {dialect}"
-            )));
-        }
-        BackendKind::Concurrent => Box::new(crate::backend::concurrent::ConcurrentBackend::new()),
-        BackendKind::Linux => {
-            if dialect != Dialect::Mainline {
-                return Err(RunError::Unavailable(format!(
-                    "the linux backend runs mainline semantics only, not --dialect {dialect}"
-                )));
-            }
-            // The agent is this very executable (`nscheck __agent`).
-            let exe = std::env::current_exe().map_err(|e| {
-                RunError::Unavailable(format!("cannot find the nscheck executable: {e}"))
-            })?;
-            Box::new(LinuxBackend::new(&exe).map_err(|e| RunError::Unavailable(e.to_string()))?)
-        }
-    })
-}
-
 /// Runs the CLI; returns the process exit code.
 pub fn main(cli: Cli) -> i32 {
-    use crate::commands;
     match cli.command {
-        Command::Diff { against, file } => commands::diff(&file, against),
+        Command::Diff { backend, file } => commands::diff(&file, backend),
         Command::Conform {
             seed,
             cases,
@@ -183,21 +131,6 @@ pub fn main(cli: Cli) -> i32 {
             backend,
             dialect,
             file,
-        } => {
-            let result = load_script(&file).and_then(|script| {
-                let mut b = make_backend(backend, dialect)?;
-                Ok(run_partial(&script, b.as_mut()))
-            });
-            // The trace up to an error is printed too: nothing is lost.
-            let (trace, error) = result.unwrap_or_else(|e| (Default::default(), Some(e)));
-            let _ = std::io::stdout().lock().write_all(trace.text().as_bytes());
-            match error {
-                None => 0,
-                Some(e) => {
-                    eprintln!("{e}");
-                    e.exit_code()
-                }
-            }
-        }
+        } => commands::run(&file, backend, dialect),
     }
 }

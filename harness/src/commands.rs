@@ -1,17 +1,50 @@
-//! The long-running subcommands: `conform`, `check`, `diff`, `gen` and `zoo`.
+//! The subcommands behind the command line ([`crate::cli`]): `run`,
+//! `diff`, `conform`, `check`, `gen` and `zoo`. Each returns the process
+//! exit code.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use nscheck_model::Dialect;
 
-use crate::backend::BackendKind;
-use crate::cli::{load_script, make_backend};
+use crate::backend::{self, BackendKind};
 use crate::conform::{Budget, Campaign, Progress, Report, Stats, campaign};
 use crate::generate::generate;
-use crate::ops::{Against, Failure, OpStats, check_ops};
-use crate::zoo::check_input;
+use crate::ops::{Failure, OpStats, check_input, check_ops};
+use crate::run::{RunError, run_partial};
+use crate::script::load_script;
+
+/// A backend of `kind` for the command line (the linux backend's agent is
+/// this very executable).
+fn make(kind: BackendKind, dialect: Dialect) -> Result<Box<dyn backend::Backend>, RunError> {
+    backend::make(kind, dialect, None).map_err(RunError::cannot_start)
+}
+
+/// [`load_script`] for a command: its error is the script error.
+fn load(file: &Path) -> Result<crate::script::Script, RunError> {
+    Ok(load_script(file)?)
+}
+
+/// `nscheck run --backend BACKEND FILE`: the script's trace, printed up to
+/// the error that stopped it, if any.
+pub fn run(file: &Path, kind: BackendKind, dialect: Dialect) -> i32 {
+    let result = load(file).and_then(|script| {
+        let mut b = make(kind, dialect)?;
+        Ok(run_partial(&script, b.as_mut()))
+    });
+    // The trace up to an error is printed too: nothing is lost.
+    let (trace, error) = result.unwrap_or_else(|e| (Default::default(), Some(e)));
+    let _ = std::io::stdout().lock().write_all(trace.text().as_bytes());
+    match error {
+        None => 0,
+        Some(e) => {
+            eprintln!("{e}");
+            e.exit_code()
+        }
+    }
+}
 
 /// An indicatif bar over cases or seconds.
 struct Bar {
@@ -94,13 +127,13 @@ pub fn conform(seed: u64, budget: Budget, regressions: PathBuf) -> i32 {
         regressions,
     };
     // Fail early, with the reason, where the kernel backend cannot run.
-    if let Err(e) = make_backend(BackendKind::Linux, Dialect::Mainline) {
+    if let Err(e) = make(BackendKind::Linux, Dialect::Mainline) {
         eprintln!("nscheck: {e}");
         return e.exit_code();
     }
     let mut bar = Bar::new(budget);
-    let mut make = || make_backend(BackendKind::Linux, Dialect::Mainline);
-    let result = campaign(&c, &mut make, &mut bar);
+    let mut linux = || backend::make(BackendKind::Linux, Dialect::Mainline, None);
+    let result = campaign(&c, &mut linux, &mut bar);
     bar.bar.finish_and_clear();
     match result {
         Ok(report) => summarize(seed, &report),
@@ -111,11 +144,14 @@ pub fn conform(seed: u64, budget: Budget, regressions: PathBuf) -> i32 {
     }
 }
 
-/// `nscheck diff --against BACKEND FILE`: the script on the model and on
+/// `nscheck diff --backend BACKEND FILE`: the script on the model and on
 /// the other backend in lockstep ([`crate::ops::lockstep`]), compared.
-pub fn diff(file: &Path, against: Against) -> i32 {
-    let result = load_script(file)
-        .and_then(|script| crate::ops::lockstep(&script, &mut || against.backend()));
+pub fn diff(file: &Path, against: BackendKind) -> i32 {
+    let result = load(file).and_then(|script| {
+        crate::ops::lockstep(&script, &mut || {
+            backend::make(against, Dialect::Mainline, None)
+        })
+    });
     let name = against.name();
     match result {
         Ok((trace, None)) => {
@@ -142,7 +178,7 @@ pub fn diff(file: &Path, against: Against) -> i32 {
 /// the kernel backend cannot run, the whole time goes to the second.
 pub fn check(seed: u64, time: u64, regressions: PathBuf) -> i32 {
     let half = Duration::from_secs(time) / 2;
-    let fuzz_time = match make_backend(BackendKind::Linux, Dialect::Mainline) {
+    let fuzz_time = match make(BackendKind::Linux, Dialect::Mainline) {
         Ok(_) => {
             let code = conform(seed, Budget::Time(half), regressions.clone());
             if code != 0 {
@@ -169,7 +205,7 @@ fn fuzz_concurrent(seed: u64, time: Duration, regressions: &Path) -> i32 {
     let mut case = 0u64;
     let mut found = None;
     while start.elapsed() < time {
-        match check_ops(&check_input(seed, case), Against::Concurrent) {
+        match check_ops(&check_input(seed, case), BackendKind::Concurrent) {
             Ok(stats) => total.merge(&stats),
             Err(Failure::Unavailable(why)) => {
                 bar.finish_and_clear();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use nscheck_model::{Dialect, Errno};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, MakeBackend};
 use crate::generate::generate;
 use crate::run::{Record, RunError, Trace, run};
 use crate::script::Script;
@@ -218,7 +218,7 @@ pub trait Progress {
 /// Runs a campaign: model against the backends made by `make`.
 pub fn campaign(
     c: &Campaign,
-    make: &mut dyn FnMut() -> Result<Box<dyn Backend>, RunError>,
+    make: &mut MakeBackend<'_>,
     progress: &mut dyn Progress,
 ) -> Result<Report, RunError> {
     let start = Instant::now();
@@ -234,7 +234,7 @@ pub fn campaign(
         let name = format!("seed {} case {case}", c.seed);
         let script = Script::parse(&name, &src)?;
         let mut model = crate::backend::model::ModelBackend::new(Dialect::Mainline);
-        let mut other = make()?;
+        let mut other = make().map_err(RunError::cannot_start)?;
         let verdict = match differential(&script, &mut model, other.as_mut()) {
             Ok(v) => v,
             // A script the checked backend refuses (e.g. one that would leave
@@ -262,7 +262,7 @@ pub fn campaign(
             };
             let small = shrink(&script, &mut still);
             let mut model = crate::backend::model::ModelBackend::new(Dialect::Mainline);
-            let mut other = make()?;
+            let mut other = make().map_err(RunError::cannot_start)?;
             let d = differential(&small, &mut model, other.as_mut())?
                 .divergence
                 .or(verdict.divergence)

@@ -1,20 +1,36 @@
 //! `nscheck`: scripts, traces, backends and the checks that compare them.
 //!
-//! - [`script`]: the scenario language of `SCRIPT.md` (parser, static checks);
+//! The modules, each depending only on those above it:
+//!
+//! - [`script`]: the scenario language of `SCRIPT.md` (lexer and parser,
+//!   static checks, loading a file);
+//! - [`backend`]: the backends (the model, the real kernel in fresh
+//!   namespaces, the concurrent implementation), their kinds and the one
+//!   factory, [`backend::make`];
 //! - [`run`]: runs a script on a backend and formats the trace;
-//! - [`backend`]: the model, and the real kernel in fresh namespaces;
-//! - [`cli`]: the `nscheck` command line;
 //! - [`fuzzing`]: the parser properties that every fuzzing front end checks;
-//! - [`ops`]: the differential engine (op sequences, lockstep check);
-//! - [`zoo`]: the bug zoo's kill matrix (`nscheck zoo`).
+//! - [`generate`]: the seeded script generator of the conformance campaign;
+//! - [`conform`]: whole-trace comparison, the shrinker, regression files and
+//!   the conformance campaign;
+//! - [`ops`]: the differential engine (op sequences, their lowering, the
+//!   lockstep check, reports);
+//! - [`zoo`]: the bug zoo's kill matrix (`nscheck zoo`);
+//! - [`commands`]: the subcommands, one function each;
+//! - [`cli`]: the `nscheck` command line, which parses arguments and calls
+//!   [`commands`].
+
+pub mod script;
 
 pub mod backend;
-pub mod cli;
-pub mod commands;
-pub mod conform;
+pub mod run;
+
 pub mod fuzzing;
 pub mod generate;
+
+pub mod conform;
 pub mod ops;
-pub mod run;
-pub mod script;
 pub mod zoo;
+
+pub mod commands;
+
+pub mod cli;

@@ -32,6 +32,12 @@ pub enum RunError {
 }
 
 impl RunError {
+    /// A backend that could not be made or started: whatever the reason,
+    /// it cannot run here (exit 3).
+    pub fn cannot_start(e: BackendError) -> RunError {
+        RunError::Unavailable(e.to_string())
+    }
+
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -84,7 +90,7 @@ struct Pending {
 /// A run in progress: a backend driven one statement at a time.
 ///
 /// [`run`] and [`run_partial`] execute a whole script through a session; a
-/// differential check ([`crate::ops`]) drives two sessions in lockstep and
+/// differential check (`ops::Lockstep`) drives two sessions in lockstep and
 /// compares them after every statement.
 pub struct Session<'a> {
     file: String,
@@ -95,23 +101,6 @@ pub struct Session<'a> {
     blocked: BTreeMap<TaskId, Pending>,
     gone: BTreeMap<TaskId, &'static str>,
     trace: Trace,
-    /// Record [`Entry`]s instead of trace lines.
-    quiet: bool,
-    entries: Vec<Entry>,
-}
-
-/// A trace line in structural form, as a quiet session records it: what a
-/// line would print, without the arguments (which are the script's own).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Entry {
-    /// The statement's call returned.
-    Returned(Outcome),
-    /// The statement's call sleeps.
-    Unfinished,
-    /// A sleeping call of this task finished.
-    Resumed(TaskId, Outcome),
-    /// This task was killed.
-    Killed(TaskId),
 }
 
 impl std::fmt::Debug for Session<'_> {
@@ -135,28 +124,13 @@ impl<'a> Session<'a> {
             blocked: BTreeMap::new(),
             gone: BTreeMap::new(),
             trace: Trace::default(),
-            quiet: false,
-            entries: Vec::new(),
         }
-    }
-
-    /// A session that formats nothing: it records [`Entry`]s
-    /// ([`Session::entries`]) instead of trace lines, which is all a
-    /// differential check needs until the backends part.
-    pub fn quiet(file: &str, backend: &'a mut dyn Backend) -> Session<'a> {
-        Session {
-            quiet: true,
-            ..Session::new(file, backend)
-        }
-    }
-
-    /// The entries so far of a quiet session.
-    pub fn entries(&self) -> &[Entry] {
-        &self.entries
     }
 
     /// Runs one statement; its trace lines are appended to [`Session::lines`].
-    pub fn exec(&mut self, stmt: &Stmt) -> Result<(), RunError> {
+    /// The call it made, with its arguments evaluated (`None` for `pidof`,
+    /// which makes none).
+    pub fn exec(&mut self, stmt: &Stmt) -> Result<Option<Syscall>, RunError> {
         self.stmt(stmt)
     }
 
@@ -275,7 +249,7 @@ impl Session<'_> {
         }
     }
 
-    fn stmt(&mut self, stmt: &Stmt) -> Result<(), RunError> {
+    fn stmt(&mut self, stmt: &Stmt) -> Result<Option<Syscall>, RunError> {
         let task = self.task(stmt, &stmt.task)?;
         if let Some(p) = self.blocked.get(&task) {
             return Err(self.err(
@@ -289,13 +263,12 @@ impl Session<'_> {
         if let Some(how) = self.gone.get(&task) {
             return Err(self.err(stmt, format!("task `{}` {how}", stmt.task)));
         }
-        // A quiet session records entries instead of formatting lines.
-        let head = if self.quiet {
-            String::new()
-        } else {
-            let args = self.render_args(stmt);
-            format!("{}: {}({args})", stmt.task, stmt.spec.name)
-        };
+        let head = format!(
+            "{}: {}({})",
+            stmt.task,
+            stmt.spec.name,
+            self.render_args(stmt)
+        );
         if stmt.spec.name == "pidof" {
             let target = self.task_arg(stmt, &stmt.args[0].value)?;
             let pid = self
@@ -303,12 +276,8 @@ impl Session<'_> {
                 .pidof(task, target)
                 .map_err(|e| self.backend_err(stmt, e))?;
             self.finish(stmt.spec.name, &stmt.bind, &Outcome::val(pid), None);
-            if self.quiet {
-                self.entries.push(Entry::Returned(Outcome::val(pid)));
-            } else {
-                self.trace.lines.push(format!("{head} = {pid}"));
-            }
-            return Ok(());
+            self.trace.lines.push(format!("{head} = {pid}"));
+            return Ok(None);
         }
         let call = self.syscall(stmt, task)?;
         let step = self
@@ -317,13 +286,9 @@ impl Session<'_> {
             .map_err(|e| self.backend_err(stmt, e))?;
         match step {
             Step::Done(outcome) => {
-                if self.quiet {
-                    self.entries.push(Entry::Returned(outcome.clone()));
-                } else {
-                    self.trace
-                        .lines
-                        .push(format!("{head} = {}", format_outcome(&outcome)));
-                }
+                self.trace
+                    .lines
+                    .push(format!("{head} = {}", format_outcome(&outcome)));
                 let created = call.creates_task().then_some(());
                 self.finish(stmt.spec.name, &stmt.bind, &outcome, created);
                 if outcome.ret == Ret::NoReturn {
@@ -331,11 +296,7 @@ impl Session<'_> {
                 }
             }
             Step::Blocked => {
-                if self.quiet {
-                    self.entries.push(Entry::Unfinished);
-                } else {
-                    self.trace.lines.push(format!("{head} <unfinished ...>"));
-                }
+                self.trace.lines.push(format!("{head} <unfinished ...>"));
                 self.blocked.insert(
                     task,
                     Pending {
@@ -363,32 +324,24 @@ impl Session<'_> {
                             )),
                         ));
                     };
-                    if self.quiet {
-                        self.entries.push(Entry::Resumed(task, outcome.clone()));
-                    } else {
-                        self.trace.lines.push(format!(
-                            "{}: <... {} resumed> = {}",
-                            self.names[task.0],
-                            p.name,
-                            format_outcome(&outcome)
-                        ));
-                    }
+                    self.trace.lines.push(format!(
+                        "{}: <... {} resumed> = {}",
+                        self.names[task.0],
+                        p.name,
+                        format_outcome(&outcome)
+                    ));
                     self.finish(p.name, &p.bind, &outcome, None);
                 }
                 Event::Killed { task } => {
                     self.blocked.remove(&task);
                     self.gone.insert(task, "was killed");
-                    if self.quiet {
-                        self.entries.push(Entry::Killed(task));
-                    } else {
-                        self.trace
-                            .lines
-                            .push(format!("{}: +++ killed by SIGKILL +++", self.names[task.0]));
-                    }
+                    self.trace
+                        .lines
+                        .push(format!("{}: +++ killed by SIGKILL +++", self.names[task.0]));
                 }
             }
         }
-        Ok(())
+        Ok(Some(call))
     }
 
     /// Records a finished call and binds its result.

@@ -7,7 +7,7 @@
 //!
 //! - **fuzzing**: [`check_ops`](crate::ops::check_ops_with) over the
 //!   deterministic input stream of `nscheck check`
-//!   ([`check_input`]), input after input until the first divergence
+//!   ([`check_input`](crate::ops::check_input)), input after input until the first divergence
 //!   (shrunk) or the time budget; this column is computed here;
 //! - **loom** and **shuttle**: every scenario of `nscheck-loom-tests`
 //!   against the mutant, each run in a child process; those runs need
@@ -267,12 +267,6 @@ pub fn mutants() -> Vec<MutantInfo> {
         .collect()
 }
 
-/// The input stream of `nscheck check` (and of the zoo's fuzzing column):
-/// input `case` of `seed` is [`generate_ops`](crate::ops::generate_ops)`(seed, case, 1 + case % 64)`.
-pub fn check_input(seed: u64, case: u64) -> Vec<crate::ops::Op> {
-    crate::ops::generate_ops(seed, case, 1 + (case % 64) as usize)
-}
-
 /// The fuzzing column: for each mutant, [`check_ops_with`] on a concurrent
 /// backend whose namespaces carry it, over [`check_input`]`(seed, 0..)`
 /// until the first divergence or `time`. The time to detection runs from
@@ -281,19 +275,19 @@ pub fn check_input(seed: u64, case: u64) -> Vec<crate::ops::Op> {
 /// mutant; the second value is the failure if it does not.
 ///
 /// [`check_ops_with`]: crate::ops::check_ops_with
+/// [`check_input`]: crate::ops::check_input
 #[cfg(feature = "mutants")]
 pub fn fuzz_column(seed: u64, time: std::time::Duration) -> (Column, Option<String>) {
     use std::sync::Arc;
     use std::time::Instant;
 
-    use crate::backend::Backend;
     use crate::backend::concurrent::ConcurrentBackend;
-    use crate::ops::{Against, Failure, check_ops_with};
-    use crate::run::RunError;
+    use crate::backend::{Backend, BackendError, BackendKind};
+    use crate::ops::{Failure, check_input, check_ops_with};
     use nscheck_concurrent::IpcNamespace;
     use nscheck_concurrent::mutants::Mutant;
 
-    fn backend(m: Option<Mutant>) -> Result<Box<dyn Backend>, RunError> {
+    fn backend(m: Option<Mutant>) -> Result<Box<dyn Backend>, BackendError> {
         Ok(Box::new(match m {
             None => ConcurrentBackend::new(),
             Some(m) => {
@@ -313,9 +307,11 @@ pub fn fuzz_column(seed: u64, time: std::time::Duration) -> (Column, Option<Stri
         let mut case = 0u64;
         let mut cell = None;
         while start.elapsed() < time {
-            match check_ops_with(&check_input(seed, case), Against::Concurrent, &mut || {
-                backend(Some(m))
-            }) {
+            match check_ops_with(
+                &check_input(seed, case),
+                BackendKind::Concurrent,
+                &mut || backend(Some(m)),
+            ) {
                 Ok(_) => case += 1,
                 Err(Failure::Diverged(found)) => {
                     cell = Some(Cell {
@@ -344,9 +340,11 @@ pub fn fuzz_column(seed: u64, time: std::time::Duration) -> (Column, Option<Stri
         col.cells.insert(format!("{m:?}"), cell);
     }
     let baseline = (0..=last_catch.unwrap_or(0)).find_map(|case| {
-        match check_ops_with(&check_input(seed, case), Against::Concurrent, &mut || {
-            backend(None)
-        }) {
+        match check_ops_with(
+            &check_input(seed, case),
+            BackendKind::Concurrent,
+            &mut || backend(None),
+        ) {
             Ok(_) => None,
             Err(f) => Some(format!(
                 "the unmutated implementation fails input {case}:\n{f}"

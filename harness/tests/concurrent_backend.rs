@@ -3,10 +3,9 @@
 
 use nscheck::backend::concurrent::ConcurrentBackend;
 use nscheck::backend::model::ModelBackend;
-use nscheck::cli::load_script;
 use nscheck::generate::generate;
 use nscheck::run::{RunError, run_partial};
-use nscheck::script::Script;
+use nscheck::script::{Script, load_script};
 use nscheck_model::Dialect;
 use rand_core::Rng;
 

@@ -8,10 +8,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nscheck::backend::Backend;
 use nscheck::backend::concurrent::ConcurrentBackend;
-use nscheck::ops::{Against, Failure, Found, check_ops_with, generate_ops};
-use nscheck::run::RunError;
+use nscheck::backend::{Backend, BackendError, BackendKind};
+use nscheck::ops::{Failure, Found, check_ops_with, generate_ops};
 use nscheck_concurrent::IpcNamespace;
 use nscheck_concurrent::mutants::Mutant;
 
@@ -27,7 +26,7 @@ fn input(case: u64) -> Vec<nscheck::ops::Op> {
     generate_ops(SEED, case, 4 + (case % 40) as usize)
 }
 
-fn backend(mutant: Option<Mutant>) -> Result<Box<dyn Backend>, RunError> {
+fn backend(mutant: Option<Mutant>) -> Result<Box<dyn Backend>, BackendError> {
     Ok(Box::new(match mutant {
         None => ConcurrentBackend::new(),
         Some(m) => {
@@ -39,7 +38,9 @@ fn backend(mutant: Option<Mutant>) -> Result<Box<dyn Backend>, RunError> {
 /// Checks inputs until one fails: the case number and what was found.
 fn hunt(mutant: Option<Mutant>, cases: u64) -> Option<(u64, Found)> {
     for case in 0..cases {
-        match check_ops_with(&input(case), Against::Concurrent, &mut || backend(mutant)) {
+        match check_ops_with(&input(case), BackendKind::Concurrent, &mut || {
+            backend(mutant)
+        }) {
             Ok(_) => {}
             Err(Failure::Diverged(found)) => return Some((case, *found)),
             Err(Failure::Unavailable(why)) => panic!("the concurrent backend: {why}"),
@@ -105,7 +106,7 @@ fn regression_script(m: Mutant) -> std::path::PathBuf {
 fn every_mutant_fails_its_regression_script() {
     for &m in Mutant::ALL {
         let path = regression_script(m);
-        let script = nscheck::cli::load_script(&path)
+        let script = nscheck::script::load_script(&path)
             .unwrap_or_else(|e| panic!("{m:?}: {}: {e}", path.display()));
         match nscheck::ops::lockstep(&script, &mut || backend(Some(m))) {
             Ok((_, Some(mismatch))) => eprintln!("{m:?}: {}: {mismatch}", path.display()),

@@ -4,13 +4,14 @@
 //! concurrent implementation, `corpus/msg_kernel_diff/` against the kernel
 //! (skipped, with the reason, where the linux backend cannot run).
 
-use nscheck::ops::{Against, Failure, OpStats, check_ops_with, decode};
+use nscheck::backend::BackendKind;
+use nscheck::ops::{Failure, OpStats, check_ops_with, decode};
 
 use crate::common::{backend, corpus_files};
 
 /// Replays every file of `corpus/NAME/` against `against`; all failures are
 /// reported together.
-fn replay(name: &str, against: Against) {
+fn replay(name: &str, against: BackendKind) {
     let mut failures = Vec::new();
     let mut total = OpStats::default();
     let files = corpus_files(name);
@@ -45,10 +46,10 @@ fn replay(name: &str, against: Against) {
 
 #[test]
 fn msg_diff_corpus_agrees_with_concurrent() {
-    replay("msg_diff", Against::Concurrent);
+    replay("msg_diff", BackendKind::Concurrent);
 }
 
 #[test]
 fn msg_kernel_diff_corpus_agrees_with_linux() {
-    replay("msg_kernel_diff", Against::Linux);
+    replay("msg_kernel_diff", BackendKind::Linux);
 }

@@ -8,7 +8,8 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use nscheck::ops::{Against, Failure, Op, OpStats, check_ops};
+use nscheck::backend::BackendKind;
+use nscheck::ops::{Failure, Op, OpStats, check_ops};
 
 /// How long the random check runs under `cargo test`.
 const TEST_TIME: Duration = Duration::from_secs(2);
@@ -19,14 +20,16 @@ fn model_and_concurrent_agree() {
     bolero::check!()
         .with_type::<Vec<Op>>()
         .with_test_time(TEST_TIME)
-        .for_each(|ops: &Vec<Op>| match check_ops(ops, Against::Concurrent) {
-            Ok(stats) => {
-                let mut total = TOTAL.lock().unwrap_or_else(|e| e.into_inner());
-                total.get_or_insert_with(OpStats::default).merge(&stats);
-            }
-            Err(Failure::Unavailable(why)) => panic!("the concurrent backend: {why}"),
-            Err(Failure::Diverged(found)) => panic!("{found}"),
-        });
+        .for_each(
+            |ops: &Vec<Op>| match check_ops(ops, BackendKind::Concurrent) {
+                Ok(stats) => {
+                    let mut total = TOTAL.lock().unwrap_or_else(|e| e.into_inner());
+                    total.get_or_insert_with(OpStats::default).merge(&stats);
+                }
+                Err(Failure::Unavailable(why)) => panic!("the concurrent backend: {why}"),
+                Err(Failure::Diverged(found)) => panic!("{found}"),
+            },
+        );
     let total = TOTAL.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(t) = total.as_ref() {
         println!(

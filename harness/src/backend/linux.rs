@@ -86,6 +86,7 @@
 //! that created it, or on a thread that outlives it.
 
 mod agent;
+mod exe;
 mod procfs;
 mod proto;
 mod zap;
@@ -108,6 +109,7 @@ use nscheck_model::{Event, Outcome, Ret, Step, Syscall, TaskId};
 use super::{Backend, BackendError};
 
 pub use agent::launcher_main as agent_main;
+pub use exe::agent_path;
 
 /// How long the controller waits for any one thing (an answer, a task going
 /// to sleep, a task dying) before it declares the backend broken. It bounds

@@ -6,7 +6,9 @@
 //! [`Event`]s: resumed calls in the order their tasks went to sleep, then
 //! killed tasks in creation order.
 
-use nscheck_model::{DigestWords, Event, IpcDigest, Step, Syscall, TaskId};
+use std::path::Path;
+
+use nscheck_model::{Dialect, DigestWords, Event, IpcDigest, Step, Syscall, TaskId};
 
 pub mod concurrent;
 pub mod linux;
@@ -54,13 +56,64 @@ pub trait Backend {
     }
 }
 
-/// The backends the CLI offers.
+/// The kinds of backend: what `--backend` names on the command line, and
+/// what a differential check compares the model with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendKind {
     /// The executable specification.
     Model,
     /// The real kernel, in fresh IPC and PID namespaces.
     Linux,
-    /// The thread-safe implementation, one thread per task.
+    /// The thread-safe implementation (`nscheck-concurrent`).
     Concurrent,
+}
+
+impl BackendKind {
+    /// The backend's name, as the command line spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Model => "model",
+            BackendKind::Linux => "linux",
+            BackendKind::Concurrent => "concurrent",
+        }
+    }
+}
+
+/// Makes a fresh backend on demand: [`make`] of a kind, or a concurrent
+/// backend with a mutant, say. A differential check calls it for every
+/// script it runs.
+pub type MakeBackend<'a> = dyn FnMut() -> Result<Box<dyn Backend>, BackendError> + 'a;
+
+/// Makes a fresh backend of `kind` following `dialect` (only the model
+/// follows another dialect than mainline). The linux backend's agent is
+/// `agent`, or else the one [`linux::agent_path`] finds. Every error is
+/// [`BackendError::Unavailable`]: the backend cannot run here.
+pub fn make(
+    kind: BackendKind,
+    dialect: Dialect,
+    agent: Option<&Path>,
+) -> Result<Box<dyn Backend>, BackendError> {
+    if kind != BackendKind::Model && dialect != Dialect::Mainline {
+        return Err(BackendError::Unavailable(format!(
+            "the {} backend runs mainline semantics only, not --dialect {dialect}",
+            kind.name()
+        )));
+    }
+    Ok(match kind {
+        BackendKind::Model => Box::new(model::ModelBackend::new(dialect)),
+        BackendKind::Concurrent => Box::new(concurrent::ConcurrentBackend::new()),
+        BackendKind::Linux => {
+            let found;
+            let agent = match agent {
+                Some(path) => path,
+                None => {
+                    found = linux::agent_path().map_err(BackendError::Unavailable)?;
+                    &found
+                }
+            };
+            let backend = linux::LinuxBackend::new(agent)
+                .map_err(|e| BackendError::Unavailable(e.to_string()))?;
+            Box::new(backend)
+        }
+    })
 }

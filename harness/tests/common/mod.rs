@@ -4,10 +4,8 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
-use nscheck::backend::Backend;
-use nscheck::backend::linux::LinuxBackend;
-use nscheck::ops::Against;
-use nscheck::run::RunError;
+use nscheck::backend::{self, Backend, BackendError, BackendKind};
+use nscheck_model::Dialect;
 
 /// The files of `corpus/DIR/`, sorted by name.
 pub fn corpus_files(dir: &str) -> Vec<PathBuf> {
@@ -39,13 +37,9 @@ pub fn stem(path: &Path) -> String {
 
 /// The backend the model is checked against; the kernel's agent is this
 /// package's own `nscheck` executable.
-pub fn backend(against: Against) -> Result<Box<dyn Backend>, RunError> {
-    match against {
-        Against::Concurrent => against.backend(),
-        Against::Linux => LinuxBackend::new(Path::new(env!("CARGO_BIN_EXE_nscheck")))
-            .map(|b| Box::new(b) as Box<dyn Backend>)
-            .map_err(|e| RunError::Unavailable(e.to_string())),
-    }
+pub fn backend(against: BackendKind) -> Result<Box<dyn Backend>, BackendError> {
+    let agent = Path::new(env!("CARGO_BIN_EXE_nscheck"));
+    backend::make(against, Dialect::Mainline, Some(agent))
 }
 
 /// Runs `assert`, an insta snapshot assertion, and records a mismatch as a

@@ -1,0 +1,553 @@
+//! Lowering: each [`Op`] becomes at most one call, made by a task that may
+//! call now, on a queue operand among the queues made so far, learnt from
+//! the model's results ([`Lowering::observe`]). A lowered call ([`Low`]) is
+//! compact: the caller's [`TaskId`] and the call with its arguments
+//! evaluated; `print` turns it into a script statement when a
+//! report needs one.
+
+use nscheck_model::abi::{
+    CAP_SYS_RESOURCE, CLONE_NEWIPC, IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_NOWAIT, IPC_RMID, IPC_SET,
+    IPC_STAT, MSG_COPY, MSG_EXCEPT, MSG_INFO, MSG_NOERROR, MSG_STAT, MSG_STAT_ANY,
+};
+use nscheck_model::{Dialect, Event, MsgSet, Outcome, Ret, Step, Syscall, Sysctl, TaskId};
+
+use super::input::{ChildOp, CtlOp, Op};
+use super::tables::{
+    CAPS, IDS, KEYS, MODES, MTYPES, QBYTES, RAW_IDS, RCV_SIZES, RCV_TYPES, SIZES, SYSCTLS, UIDS,
+    pick, small_or,
+};
+use crate::backend::model::ModelBackend;
+use crate::backend::{Backend, BackendKind};
+use crate::run::Record;
+
+/// The most tasks a lowered script creates besides `t0`.
+const MAX_CHILDREN: usize = 3;
+
+/// The most `fork`/`clone` attempts, created or not.
+pub(super) const MAX_FORKS: usize = 6;
+
+/// A queue created by the script: `qN`.
+#[derive(Clone, Debug)]
+pub(super) struct QueueName {
+    /// N of `qN`.
+    pub(super) number: usize,
+    id: i64,
+    live: bool,
+    /// The IPC namespace it was made in (the lowering's numbering).
+    ns: usize,
+    /// Another live name of the namespace had the same id when this one
+    /// was bound (`msgget` of an existing key): operands use that one.
+    alias: bool,
+}
+
+/// A task of a lowered script: 0 is `t0`, N is the child `cN`.
+pub(super) type Who = usize;
+
+/// What a lowered statement binds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Bind {
+    None,
+    /// `qN = msgget(...)`.
+    Queue(usize),
+    /// `cN = fork()` or `cN = clone(...)`.
+    Child(Who),
+}
+
+/// A lowered statement in compact form: the caller and the call with its
+/// arguments already evaluated, which is all the lockstep needs, and what
+/// its script statement names ([`Lowering::to_stmt`] prints it when a
+/// report needs it). Both backends get the same call: while their results
+/// agree, every name the statement uses is bound to the same value in both.
+#[derive(Clone, Debug)]
+pub(super) struct Low {
+    pub(super) who: Who,
+    pub(super) task: TaskId,
+    pub(super) call: Syscall,
+    /// The queue operand, as an index into [`Lowering::queues`], where the
+    /// statement names a queue (else its operand is a number).
+    pub(super) operand: Option<usize>,
+    pub(super) bind: Bind,
+}
+
+/// Where a task is, as the lockstep's bookkeeping sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum TaskState {
+    /// It may call.
+    Ready,
+    /// It sleeps in this call (with its queue operand, for `msgsnd` and
+    /// `msgrcv`).
+    Blocked {
+        call: &'static str,
+        msqid: Option<i64>,
+    },
+    /// It has exited or was killed.
+    Gone,
+}
+
+/// The tasks of a lowered script and the calls they finished, kept from the
+/// model's results (the other backend's are the same, or the check stops):
+/// what a [`Session`](crate::run::Session) tracks, by [`TaskId`] instead of by name.
+#[derive(Debug)]
+pub(super) struct Book {
+    tasks: Vec<TaskState>,
+    /// The task of each child `cN` (at N-1), if its fork succeeded.
+    children: Vec<Option<TaskId>>,
+    pub(super) records: Vec<Record>,
+}
+
+impl Book {
+    pub(super) fn new() -> Book {
+        Book {
+            tasks: vec![TaskState::Ready],
+            children: Vec::new(),
+            records: Vec::new(),
+        }
+    }
+
+    pub(super) fn is_ready(&self, who: Who) -> bool {
+        who == 0
+            || matches!(self.children.get(who - 1), Some(Some(t))
+                if self.tasks[t.0] == TaskState::Ready)
+    }
+
+    /// Records what `low` did: `step`, then the `events` it caused. An
+    /// error where the events do not fit the tasks.
+    pub(super) fn apply(&mut self, low: &Low, step: &Step, events: &[Event]) -> Result<(), String> {
+        let name = low.call.name();
+        match step {
+            Step::Done(outcome) => {
+                self.records.push(Record {
+                    call: name,
+                    errno: outcome.errno(),
+                });
+                if let Bind::Child(child) = low.bind {
+                    let id = matches!(outcome.ret, Ret::Val(_)).then(|| {
+                        self.tasks.push(TaskState::Ready);
+                        TaskId(self.tasks.len() - 1)
+                    });
+                    if self.children.len() < child {
+                        self.children.resize(child, None);
+                    }
+                    self.children[child - 1] = id;
+                }
+                if outcome.ret == Ret::NoReturn {
+                    self.tasks[low.task.0] = TaskState::Gone;
+                }
+            }
+            Step::Blocked => {
+                let msqid = match low.call {
+                    Syscall::Msgsnd { msqid, .. } | Syscall::Msgrcv { msqid, .. } => Some(msqid),
+                    _ => None,
+                };
+                self.tasks[low.task.0] = TaskState::Blocked { call: name, msqid };
+            }
+        }
+        for ev in events {
+            match ev {
+                Event::Resumed { task, outcome } => match self.tasks.get(task.0) {
+                    Some(&TaskState::Blocked { call, .. }) => {
+                        self.tasks[task.0] = TaskState::Ready;
+                        self.records.push(Record {
+                            call,
+                            errno: outcome.errno(),
+                        });
+                    }
+                    _ => return Err(format!("task #{} resumed but was not blocked", task.0)),
+                },
+                Event::Killed { task } => match self.tasks.get_mut(task.0) {
+                    Some(t) => *t = TaskState::Gone,
+                    None => return Err(format!("task #{} was killed but does not exist", task.0)),
+                },
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the lowering knows: the tasks and queues made so far.
+#[derive(Debug)]
+pub(super) struct Lowering {
+    against: BackendKind,
+    /// How many children were forked, created or not (`c1` to `cN`).
+    pub(super) forks: usize,
+    created: usize,
+    pub(super) queues: Vec<QueueName>,
+    next_queue: usize,
+    /// The IPC namespace of each task (by [`Who`]), as far as the model's
+    /// results show; `t0` stays in 0.
+    ns: [usize; MAX_FORKS + 1],
+    namespaces: usize,
+    /// Scratch lists of queue indices.
+    live: Vec<usize>,
+    stale: Vec<usize>,
+}
+
+impl Lowering {
+    pub(super) fn new(against: BackendKind) -> Lowering {
+        Lowering {
+            against,
+            forks: 0,
+            created: 0,
+            queues: Vec::new(),
+            next_queue: 0,
+            ns: [0; MAX_FORKS + 1],
+            namespaces: 1,
+            live: Vec::new(),
+            stale: Vec::new(),
+        }
+    }
+
+    /// The statements before the first op. Against the kernel `t0` drops
+    /// `CAP_SYS_RESOURCE` first, as the conformance generator does: root
+    /// may lack it on the host (a container, a VM), which the model cannot
+    /// know.
+    pub(super) fn prologue(&self) -> Option<Low> {
+        match self.against {
+            BackendKind::Model | BackendKind::Concurrent => None,
+            BackendKind::Linux => Some(Low {
+                who: 0,
+                task: TaskId(0),
+                call: Syscall::Capdrop {
+                    cap: i64::from(CAP_SYS_RESOURCE),
+                },
+                operand: None,
+                bind: Bind::None,
+            }),
+        }
+    }
+
+    /// The tasks that may call now: `t0` first, then the ready children.
+    fn ready(&self, book: &Book) -> ([Who; MAX_FORKS + 1], usize) {
+        let mut ready = [0; MAX_FORKS + 1];
+        let mut n = 1;
+        for c in 1..=self.forks {
+            if book.is_ready(c) {
+                ready[n] = c;
+                n += 1;
+            }
+        }
+        (ready, n)
+    }
+
+    fn task(&self, book: &Book, i: u8) -> Who {
+        let (ready, n) = self.ready(book);
+        ready[usize::from(i) % n]
+    }
+
+    /// A ready child, if any.
+    fn child(&self, book: &Book, i: u8) -> Option<Who> {
+        let (ready, n) = self.ready(book);
+        (n > 1).then(|| ready[1 + usize::from(i) % (n - 1)])
+    }
+
+    /// The task of a ready `who`.
+    pub(super) fn task_id(book: &Book, who: Who) -> TaskId {
+        if who == 0 {
+            TaskId(0)
+        } else {
+            book.children[who - 1].expect("a ready child was created")
+        }
+    }
+
+    /// A queue operand for `who`: mostly a live queue of its IPC namespace
+    /// (slot modulo the live list), sometimes a removed one, another
+    /// namespace's or a failed `msgget`'s -1, sometimes a made-up id.
+    fn queue(&mut self, who: Who, slot: u8) -> (Option<usize>, i64) {
+        let ns = self.ns[who];
+        self.live.clear();
+        self.stale.clear();
+        // A live queue is named by its first name only: `IPC_RMID` ends
+        // every name of an id at once, so the first is live while an alias is.
+        for (i, q) in self.queues.iter().enumerate() {
+            if q.live && q.ns == ns {
+                if !q.alias {
+                    self.live.push(i);
+                }
+            } else {
+                self.stale.push(i);
+            }
+        }
+        let named = |i: usize| (Some(i), self.queues[i].id);
+        match slot {
+            0..224 if !self.live.is_empty() => {
+                named(self.live[usize::from(slot) % self.live.len()])
+            }
+            224..240 if !self.stale.is_empty() => {
+                named(self.stale[usize::from(slot) % self.stale.len()])
+            }
+            _ => (None, pick(RAW_IDS, slot)),
+        }
+    }
+
+    /// Whether a call on queue `id` by `who` may sleep. `t0` never sleeps.
+    /// Against the kernel at most one task sleeps on a queue: two sleepers
+    /// woken at once run in the scheduler's order (`SCRIPT.md`).
+    fn may_block(&self, book: &Book, who: Who, id: i64) -> bool {
+        if who == 0 {
+            return false;
+        }
+        self.against != BackendKind::Linux
+            || !book
+                .tasks
+                .iter()
+                .any(|t| matches!(*t, TaskState::Blocked { msqid: Some(q), .. } if q == id))
+    }
+
+    /// The statement for `op`, or `None` where it has none now (a fork past
+    /// the task limit, a child-only op without a ready child).
+    pub(super) fn lower(&mut self, op: &Op, book: &Book) -> Option<Low> {
+        let mut operand = None;
+        let mut bind = Bind::None;
+        let (who, call) = match *op {
+            Op::Get {
+                task,
+                key,
+                flags,
+                mode,
+            } => {
+                let mut msgflg = pick(MODES, mode);
+                if flags & 3 != 0 {
+                    msgflg |= IPC_CREAT;
+                }
+                if flags & 4 != 0 {
+                    msgflg |= IPC_EXCL;
+                }
+                self.next_queue += 1;
+                bind = Bind::Queue(self.next_queue);
+                let key = pick(KEYS, key);
+                (self.task(book, task), Syscall::Msgget { key, msgflg })
+            }
+            Op::Snd {
+                task,
+                queue,
+                mtype,
+                size,
+                nowait,
+            } => {
+                let who = self.task(book, task);
+                let (q, msqid) = self.queue(who, queue);
+                operand = q;
+                let size = small_or(SIZES, size);
+                let msgflg = if nowait || !self.may_block(book, who, msqid) {
+                    IPC_NOWAIT
+                } else {
+                    0
+                };
+                let call = Syscall::Msgsnd {
+                    msqid,
+                    mtype: pick(MTYPES, mtype),
+                    text: crate::run::pattern(size as usize),
+                    msgflg,
+                };
+                (who, call)
+            }
+            Op::Rcv {
+                task,
+                queue,
+                size,
+                typ,
+                flags,
+            } => {
+                let who = self.task(book, task);
+                let (q, msqid) = self.queue(who, queue);
+                operand = q;
+                let msgsz = small_or(RCV_SIZES, size);
+                let mut msgflg = 0;
+                if flags & 1 != 0 || !self.may_block(book, who, msqid) {
+                    msgflg |= IPC_NOWAIT;
+                }
+                if flags & 2 != 0 {
+                    msgflg |= MSG_NOERROR;
+                }
+                if flags & 4 != 0 {
+                    msgflg |= MSG_EXCEPT;
+                }
+                if flags & 24 == 24 {
+                    msgflg |= MSG_COPY;
+                }
+                let call = Syscall::Msgrcv {
+                    msqid,
+                    msgsz,
+                    msgtyp: pick(RCV_TYPES, typ),
+                    msgflg,
+                };
+                (who, call)
+            }
+            Op::Ctl { task, queue, cmd } => {
+                let who = self.task(book, task);
+                let (q, id) = self.queue(who, queue);
+                let (msqid, cmd, set) = match cmd {
+                    CtlOp::Stat(cmd) => match cmd % 4 {
+                        0 | 1 => {
+                            operand = q;
+                            (id, IPC_STAT, None)
+                        }
+                        // MSG_STAT and MSG_STAT_ANY take an index.
+                        2 => (id & 0x7fff, MSG_STAT, None),
+                        _ => (id & 0x7fff, MSG_STAT_ANY, None),
+                    },
+                    CtlOp::Info(msg_info) => (0, if msg_info { MSG_INFO } else { IPC_INFO }, None),
+                    CtlOp::Set {
+                        qbytes,
+                        uid,
+                        gid,
+                        mode,
+                    } => {
+                        operand = q;
+                        let set = MsgSet {
+                            msg_qbytes: qbytes.map(|v| pick(QBYTES, v)),
+                            uid: uid.map(|v| pick(IDS, v)),
+                            gid: gid.map(|v| pick(IDS, v)),
+                            mode: mode.map(|v| pick(MODES, v)),
+                        };
+                        (id, IPC_SET, Some(set))
+                    }
+                    CtlOp::Rmid => {
+                        operand = q;
+                        (id, IPC_RMID, None)
+                    }
+                };
+                (who, Syscall::Msgctl { msqid, cmd, set })
+            }
+            Op::Sysctl { task, name, value } => {
+                let (path, values) = pick(SYSCTLS, name);
+                let name = Sysctl::from_path(path).expect("a known sysctl");
+                let value = value.map(|v| pick(values, v));
+                (self.task(book, task), Syscall::Sysctl { name, value })
+            }
+            Op::Fork { task, new_ipc } => {
+                if self.created >= MAX_CHILDREN || self.forks >= MAX_FORKS {
+                    return None;
+                }
+                let who = self.task(book, task);
+                self.forks += 1;
+                bind = Bind::Child(self.forks);
+                let call = if new_ipc {
+                    Syscall::Clone {
+                        flags: CLONE_NEWIPC,
+                        set_tid: Vec::new(),
+                    }
+                } else {
+                    Syscall::Fork
+                };
+                (who, call)
+            }
+            Op::Child { task, op } => {
+                let who = self.child(book, task)?;
+                let call = match op {
+                    ChildOp::Unshare => Syscall::Unshare {
+                        flags: CLONE_NEWIPC,
+                    },
+                    ChildOp::Setuid(uid) => Syscall::Setuid {
+                        uid: pick(UIDS, uid),
+                    },
+                    ChildOp::Setgid(gid) => Syscall::Setgid {
+                        gid: pick(UIDS, gid),
+                    },
+                    ChildOp::Capdrop(cap) => Syscall::Capdrop {
+                        cap: i64::from(pick(CAPS, cap).1),
+                    },
+                    ChildOp::Exit => Syscall::Exit { code: 0 },
+                };
+                (who, call)
+            }
+        };
+        Some(Low {
+            who,
+            task: Self::task_id(book, who),
+            call,
+            operand,
+            bind,
+        })
+    }
+
+    /// Learns from the model what `low` did (`step`): the queue it created
+    /// or removed, the task it created, the namespace it entered.
+    pub(super) fn observe(&mut self, low: &Low, book: &Book, step: &Step) {
+        let ret = match step {
+            Step::Done(o) => Some(o),
+            Step::Blocked => None,
+        };
+        let returned_0 = ret.is_some_and(|o| *o == Outcome::val(0));
+        match low.call {
+            Syscall::Msgget { .. } => {
+                let Bind::Queue(number) = low.bind else {
+                    unreachable!("msgget binds a queue")
+                };
+                let id = match ret.map(|o| o.ret) {
+                    Some(Ret::Val(v)) => v,
+                    _ => -1,
+                };
+                let ns = self.ns[low.who];
+                let alias = id >= 0
+                    && self
+                        .queues
+                        .iter()
+                        .any(|q| q.live && q.ns == ns && q.id == id);
+                self.queues.push(QueueName {
+                    number,
+                    id,
+                    live: id >= 0,
+                    ns,
+                    alias,
+                });
+            }
+            Syscall::Msgctl { cmd: IPC_RMID, .. } if returned_0 => {
+                if let Some(q) = low.operand {
+                    let (id, ns) = (self.queues[q].id, self.ns[low.who]);
+                    for q in self.queues.iter_mut().filter(|q| q.id == id && q.ns == ns) {
+                        q.live = false;
+                    }
+                }
+            }
+            Syscall::Fork | Syscall::Clone { .. } => {
+                let Bind::Child(child) = low.bind else {
+                    unreachable!("a new task is named")
+                };
+                if book.is_ready(child) {
+                    self.created += 1;
+                    self.ns[child] = if matches!(low.call, Syscall::Clone { .. }) {
+                        self.namespaces += 1;
+                        self.namespaces - 1
+                    } else {
+                        self.ns[low.who]
+                    };
+                }
+            }
+            Syscall::Unshare { .. } if returned_0 => {
+                self.namespaces += 1;
+                self.ns[low.who] = self.namespaces - 1;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `ops` lowered against the model alone (as [`check_ops`](super::check_ops) lowers them
+/// while both backends agree): the lowering, and the statements with the
+/// model's results.
+pub(super) fn lower_alone(ops: &[Op], against: BackendKind) -> (Lowering, Vec<Low>, Book) {
+    let mut lower = Lowering::new(against);
+    let mut model = ModelBackend::new(Dialect::Mainline);
+    let mut book = Book::new();
+    let mut lows = Vec::new();
+    let mut run = |low: Low, lower: &mut Lowering, book: &mut Book| {
+        let step = model
+            .call(low.task, &low.call)
+            .unwrap_or_else(|e| panic!("a lowered script stopped the model: {e}"));
+        let events = model.take_events().expect("the model has events");
+        book.apply(&low, &step, &events)
+            .unwrap_or_else(|e| panic!("the model's events: {e}"));
+        lower.observe(&low, book, &step);
+        lows.push(low);
+    };
+    if let Some(low) = lower.prologue() {
+        run(low, &mut lower, &mut book);
+    }
+    for op in ops {
+        if let Some(low) = lower.lower(op, &book) {
+            run(low, &mut lower, &mut book);
+        }
+    }
+    (lower, lows, book)
+}

@@ -1,0 +1,147 @@
+//! Reports: a divergence found by the fast path, run again through the
+//! trace-line [`lockstep`] for a report, shrunk with [`conform::shrink`],
+//! and saved to `corpus/regressions/` with the command that replays it.
+
+use std::path::{Path, PathBuf};
+
+use super::engine::{Mismatch, Stop, lockstep};
+use super::print::FILE;
+use crate::backend::{BackendKind, MakeBackend};
+use crate::conform;
+use crate::script::Script;
+
+/// A divergence found by [`check_ops`](super::check_ops), with its shrunk script.
+#[derive(Clone, Debug)]
+pub struct Found {
+    /// The backend the model was checked against.
+    pub against: BackendKind,
+    /// The lowered script up to the divergence.
+    pub script: Script,
+    pub mismatch: Mismatch,
+    /// The shrunk script and its own mismatch.
+    pub shrunk: Script,
+    pub shrunk_mismatch: Mismatch,
+}
+
+impl Found {
+    /// Writes the shrunk script to `dir` (as `conform` writes its finds)
+    /// and returns its path.
+    pub fn save(&self, dir: &Path) -> std::io::Result<PathBuf> {
+        let src = self.shrunk.to_source();
+        let hash = src.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        let target = match self.against {
+            BackendKind::Concurrent => "msg_diff",
+            BackendKind::Linux => "msg_kernel_diff",
+            // No fuzz target checks the model against itself.
+            BackendKind::Model => "model_diff",
+        };
+        let name = format!("{target}-{:08x}", hash >> 32);
+        let how = format!(
+            "differential fuzzing of the model against {} (`{target}`)",
+            self.against.name()
+        );
+        conform::write_regression(dir, &name, &how, &self.shrunk, &self.shrunk_mismatch)
+    }
+
+    /// The command that replays a saved script.
+    pub fn replay_command(&self, path: &Path) -> String {
+        format!(
+            "cargo run --release -- diff --backend {} {}",
+            self.against.name(),
+            path.display()
+        )
+    }
+}
+
+impl std::fmt::Display for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "the model and {} differ at {}",
+            self.against.name(),
+            self.shrunk_mismatch
+        )?;
+        writeln!(
+            f,
+            "shrunk from {} to {} statements:",
+            self.script.stmts.len(),
+            self.shrunk.stmts.len()
+        )?;
+        write!(f, "{}", self.shrunk.to_source())
+    }
+}
+
+/// Why [`check_ops`](super::check_ops) failed.
+#[derive(Clone, Debug)]
+pub enum Failure {
+    /// The backends differ.
+    Diverged(Box<Found>),
+    /// The other backend cannot run here (or failed to start).
+    Unavailable(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Diverged(found) => write!(f, "{found}"),
+            Failure::Unavailable(why) => write!(f, "the backend cannot run here: {why}"),
+        }
+    }
+}
+
+/// The failure for a check that stopped after the statements of `script`.
+pub(super) fn stopped(
+    stop: Stop,
+    script: Script,
+    against: BackendKind,
+    make: &mut MakeBackend<'_>,
+) -> Failure {
+    match stop {
+        Stop::Unavailable(why) => Failure::Unavailable(why),
+        // A lowered script is valid by construction.
+        Stop::Both(e) => panic!("a lowered script stopped both backends: {e}"),
+        Stop::Mismatch(quiet) => {
+            // The quick check has no trace lines: run the script again with
+            // them for the report.
+            let mismatch = match lockstep(&script, make) {
+                Ok((_, Some(m))) => m,
+                _ => quiet,
+            };
+            shrink_found(script, mismatch, against, make)
+        }
+    }
+}
+
+/// Shrinks a divergent script with [`conform::shrink`].
+fn shrink_found(
+    script: Script,
+    mismatch: Mismatch,
+    against: BackendKind,
+    make: &mut MakeBackend<'_>,
+) -> Failure {
+    // Re-parse so that the shrinker's candidates carry source line numbers.
+    let script = Script::parse(FILE, &script.to_source()).expect("a lowered script parses");
+    let mut fails = |s: &Script| matches!(lockstep(s, make), Ok((_, Some(_))));
+    let shrunk = conform::shrink(&script, &mut fails);
+    let shrunk_mismatch = match lockstep(&shrunk, make) {
+        Ok((_, Some(m))) => m,
+        _ => mismatch.clone(),
+    };
+    Failure::Diverged(Box::new(Found {
+        against,
+        script,
+        mismatch,
+        shrunk,
+        shrunk_mismatch,
+    }))
+}
+
+/// Where the fuzz targets save shrunk divergences: `$NSCHECK_REGRESSIONS`,
+/// or `corpus/regressions/` of this checkout.
+pub fn regressions_dir() -> PathBuf {
+    std::env::var_os("NSCHECK_REGRESSIONS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/regressions"))
+}

@@ -1,0 +1,57 @@
+//! The interpretation tables: the interesting values that the integer
+//! fields of an [`Op`](super::Op) index (modulo the table's length).
+//! **Only ever append** (see `input`): the committed corpora
+//! decode through them.
+
+use nscheck_model::abi::{CAP_CHECKPOINT_RESTORE, CAP_IPC_OWNER, CAP_SYS_ADMIN, CAP_SYS_RESOURCE};
+
+pub(super) const KEYS: &[i64] = &[0, 0, 0x10, 0x20, 0x30, 0x10];
+pub(super) const MODES: &[i64] = &[
+    0o600, 0o666, 0o644, 0o400, 0o200, 0, 0o777, 0o622, 0o660, 0o444,
+];
+pub(super) const MTYPES: &[i64] = &[1, 2, 3, 1, 2, 1, 3, 2, 0, -1, 4, i64::MAX];
+/// Sizes past the small ones (`0..=16`).
+pub(super) const SIZES: &[i64] = &[0, 100, 8192, 8193, 16384, 4096, 32, 64];
+pub(super) const RCV_SIZES: &[i64] = &[-1, 0, 8192, 8193, 100_000, i64::MAX, 1, 3];
+pub(super) const RCV_TYPES: &[i64] = &[0, 0, 1, 2, 3, -1, -2, -3, 4, i64::MIN, i64::MAX, -i64::MAX];
+pub(super) const QBYTES: &[i64] = &[0, 1, 8, 16, 32, 100, 16384, 16385, 0x1_0000_0005, -1, 4, 24];
+pub(super) const IDS: &[i64] = &[0, 1000, 65534, -1, 0, 1000];
+/// Made-up queue operands.
+pub(super) const RAW_IDS: &[i64] = &[0, -1, 1, 32768, 65537, 63, 64, i32::MAX as i64];
+pub(super) const SYSCTLS: &[(&str, &[i64])] = &[
+    (
+        "kernel.msgmax",
+        &[0, 1, 4, 16, 8192, 8193, -1, 2_147_483_647],
+    ),
+    (
+        "kernel.msgmnb",
+        &[0, 1, 8, 16, 64, 16384, -1, 2_147_483_648],
+    ),
+    ("kernel.msgmni", &[0, 1, 2, 32000, 32768, 32769, -1]),
+    (
+        "kernel.msg_next_id",
+        &[0, 1, 5, 32769, 7 * 32768 + 3, 65534 * 32768, -1, 40],
+    ),
+];
+pub(super) const UIDS: &[i64] = &[1000, 65534, 0, 1];
+pub(super) const CAPS: &[(&str, u32)] = &[
+    ("CAP_IPC_OWNER", CAP_IPC_OWNER),
+    ("CAP_SYS_ADMIN", CAP_SYS_ADMIN),
+    ("CAP_SYS_RESOURCE", CAP_SYS_RESOURCE),
+    ("CAP_CHECKPOINT_RESTORE", CAP_CHECKPOINT_RESTORE),
+];
+
+/// The value of index `i` (modulo the table's length).
+pub(super) fn pick<T: Copy>(table: &[T], i: u8) -> T {
+    table[usize::from(i) % table.len()]
+}
+
+/// A byte count: mostly small (`0..=16`, for bytes below 200), else from
+/// `table`.
+pub(super) fn small_or(table: &[i64], i: u8) -> i64 {
+    if i < 200 {
+        i64::from(i % 17)
+    } else {
+        pick(table, i - 200)
+    }
+}
