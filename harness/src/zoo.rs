@@ -7,8 +7,9 @@
 //!
 //! - **fuzzing**: [`check_ops`](crate::ops::check_ops_with) over the
 //!   deterministic input stream of `nscheck check`
-//!   ([`check_input`](crate::ops::check_input)), input after input until the first divergence
-//!   (shrunk) or the time budget; this column is computed here;
+//!   ([`check_input`](crate::ops::check_input)), input after input until
+//!   the first divergence (shrunk) or the time budget; this column is
+//!   computed here;
 //! - **loom** and **shuttle**: every scenario of `nscheck-loom-tests`
 //!   against the mutant, each run in a child process; those runs need
 //!   builds with their own `RUSTFLAGS`, so `ci/zoo.sh` runs them first and
