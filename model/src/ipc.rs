@@ -1,34 +1,82 @@
 //! System V message queues in IPC namespaces: `msgget`, `msgsnd`, `msgrcv`,
-//! `msgctl` and the msg sysctls.
+//! `msgctl` and the msg sysctls (`kernel.msgmax`, `kernel.msgmnb`,
+//! `kernel.msgmni`, `kernel.msg_next_id`), permission checks included.
 //!
 //! This file is the specification of those calls. Each function follows the
-//! check order of Linux 6.18 (`ipc/msg.c`, `ipc/util.c`), as tabulated in
-//! `msg-semantics.md` §4–§6; the rule numbers (R1…R42) are cited where they
-//! apply. The `rfc2012` dialect changes MSG_COPY only and is marked where it
-//! does.
+//! check order of Linux 6.18 (`ipc/msg.c`, `ipc/util.c`, `ipc/ipc_sysctl.c`),
+//! as tabulated in `msg-semantics.md` §4–§6; the rule numbers (R1…R42) are
+//! cited where they apply. The `rfc2012` dialect changes MSG_COPY only and
+//! is marked where it does.
+//!
+//! A call runs on one [`IpcNs`] for one [`Caller`] and knows nothing else of
+//! the kernel: it returns its own result, or that its caller sleeps
+//! ([`MsgStep`]), and lists what it did to other tasks ([`Effect`]), which
+//! `kernel.rs` carries out in order.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::abi::*;
 use crate::dialect::Dialect;
-use crate::kernel::{Kernel, Wake};
-use crate::syscall::{Detail, DigestWords, MsgInfo, MsgSet, MsqidDs, Outcome, TaskId};
+use crate::syscall::{Detail, DigestWords, MsgInfo, MsgSet, MsqidDs, Outcome, Sysctl, TaskId};
+use crate::task::Cred;
 
 /// The read and write permission requests of `ipcperms`.
 const S_IRUGO: i64 = 0o444;
 const S_IWUGO: i64 = 0o222;
 
+/// The task that makes a msg call, as the call sees it.
+pub(crate) struct Caller<'a> {
+    pub task: TaskId,
+    pub cred: Cred,
+    pub dialect: Dialect,
+    /// `pid_vnr` in the caller's PID namespace: the number it sees for a
+    /// task recorded as `msg_lspid` or `msg_lrpid`, 0 where it sees none.
+    pub pid_vnr: &'a dyn Fn(Option<TaskId>) -> i64,
+}
+
+/// How a msg call ended for its caller.
+#[derive(Debug)]
+pub(crate) enum MsgStep {
+    /// It returned.
+    Done(Outcome),
+    /// It sleeps, as a sender or receiver of its queue; [`IpcNs::rerun`]
+    /// runs it again when it is woken.
+    Sleep(MsgWait),
+}
+
+/// What a sleeping msg call waits for; enough to run it again.
+#[derive(Clone, Debug)]
+pub(crate) enum MsgWait {
+    /// `msgsnd` on a full queue.
+    Send { msqid: i64, msg: Msg, msgflg: i64 },
+    /// `msgrcv` with nothing to receive.
+    Recv {
+        msqid: i64,
+        r: Receiver,
+        msgflg: i64,
+    },
+}
+
+/// What a msg call did to a sleeping task other than its caller.
+#[derive(Debug)]
+pub(crate) enum Effect {
+    /// The sleeper's call ends with this outcome.
+    Complete(TaskId, Outcome),
+    /// The sleeper is woken and runs its call again.
+    Wake(TaskId),
+}
+
 /// One IPC namespace: its id space, its sysctls and its counters.
 #[derive(Clone, Debug)]
 pub(crate) struct IpcNs {
     /// `kernel.msgmax`.
-    pub msgmax: i64,
+    msgmax: i64,
     /// `kernel.msgmnb`.
-    pub msgmnb: i64,
+    msgmnb: i64,
     /// `kernel.msgmni`.
-    pub msgmni: i64,
+    msgmni: i64,
     /// `kernel.msg_next_id`; -1 when unset.
-    pub next_id: i64,
+    next_id: i64,
     /// Queues by index.
     queues: BTreeMap<i64, MsgQueue>,
     /// Non-private keys and the index of their queue.
@@ -155,33 +203,34 @@ impl IpcNs {
         info
     }
 
-    /// Reads a msg sysctl.
-    pub fn sysctl(&self, name: crate::syscall::Sysctl) -> i64 {
-        use crate::syscall::Sysctl::*;
-        match name {
-            Msgmax => self.msgmax,
-            Msgmnb => self.msgmnb,
-            Msgmni => self.msgmni,
-            MsgNextId => self.next_id,
-            NsLastPid | PidMax => unreachable!("not an IPC sysctl"),
-        }
-    }
-
-    /// Writes a msg sysctl after the range check of its handler (R41).
-    pub fn set_sysctl(&mut self, name: crate::syscall::Sysctl, v: i64) -> Result<(), Errno> {
-        use crate::syscall::Sysctl::*;
+    /// A msg sysctl: a read, or a write after the permission check of its
+    /// file and the range check of its handler (R41). `msg_next_id` is 0444
+    /// unless the caller has checkpoint/restore rights, which make it 0666
+    /// (`ipc_permissions`), so without them the open fails, even for root.
+    /// The other msg sysctls are 0644, owned by the namespace's root.
+    pub(crate) fn sysctl(&mut self, cred: &Cred, name: Sysctl, value: Option<i64>) -> Outcome {
         let (max, slot) = match name {
-            Msgmax => (INT_MAX, &mut self.msgmax),
-            Msgmnb => (INT_MAX, &mut self.msgmnb),
-            Msgmni => (IPCMNI, &mut self.msgmni),
-            MsgNextId => (INT_MAX, &mut self.next_id),
-            NsLastPid | PidMax => unreachable!("not an IPC sysctl"),
+            Sysctl::Msgmax => (INT_MAX, &mut self.msgmax),
+            Sysctl::Msgmnb => (INT_MAX, &mut self.msgmnb),
+            Sysctl::Msgmni => (IPCMNI, &mut self.msgmni),
+            Sysctl::MsgNextId => (INT_MAX, &mut self.next_id),
+            Sysctl::NsLastPid | Sysctl::PidMax => unreachable!("not an IPC sysctl"),
         };
+        let Some(v) = value else {
+            return Outcome::val(*slot);
+        };
+        let may_open = match name {
+            Sysctl::MsgNextId => cred.checkpoint_restore(),
+            _ => cred.euid == 0,
+        };
+        if !may_open {
+            return Outcome::err(Errno::EACCES);
+        }
         if !(0..=max).contains(&v) {
-            return Err(Errno::EINVAL);
+            return Outcome::err(Errno::EINVAL);
         }
         *slot = v;
-        Ok(())
+        Outcome::val(0)
     }
 }
 
@@ -207,6 +256,25 @@ struct Perm {
     cuid: i64,
     cgid: i64,
     mode: i64,
+}
+
+impl Perm {
+    /// `ipcperms`, in its own words: whether `flag` is denied to `cred`.
+    fn denies(&self, cred: &Cred, flag: i64) -> bool {
+        let requested = (flag >> 6) | (flag >> 3) | flag;
+        let mut granted = self.mode;
+        if cred.euid == self.cuid || cred.euid == self.uid {
+            granted >>= 6;
+        } else if cred.egid == self.cgid || cred.egid == self.gid {
+            granted >>= 3;
+        }
+        requested & !granted & 0o7 != 0 && !cred.capable(CAP_IPC_OWNER)
+    }
+
+    /// Owner, creator or `CAP_SYS_ADMIN`, as `IPC_SET` and `IPC_RMID` require.
+    fn owned_by(&self, cred: &Cred) -> bool {
+        cred.euid == self.cuid || cred.euid == self.uid || cred.capable(CAP_SYS_ADMIN)
+    }
 }
 
 /// How `msgrcv` selects a message (`convert_mode`).
@@ -278,60 +346,24 @@ impl MsgQueue {
         let qbytes = self.qbytes as u64 as i128;
         (msgsz + self.cbytes) as i128 <= qbytes && (self.qnum() + 1) as i128 <= qbytes
     }
-}
 
-/// The credentials and capabilities `ipcperms` and friends look at.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Cred {
-    pub uid: i64,
-    pub euid: i64,
-    pub suid: i64,
-    pub gid: i64,
-    pub egid: i64,
-    pub sgid: i64,
-    /// The effective capability set, one bit per capability.
-    pub caps: u64,
-    /// The bounding set.
-    pub bounding: u64,
-}
-
-impl Cred {
-    /// Root with every capability, as `t0` starts.
-    pub fn root() -> Cred {
-        let all = (1u64 << (CAP_LAST_CAP + 1)) - 1;
-        Cred {
-            uid: 0,
-            euid: 0,
-            suid: 0,
-            gid: 0,
-            egid: 0,
-            sgid: 0,
-            caps: all,
-            bounding: all,
+    /// The `struct msqid64_ds` of `IPC_STAT`, with pids as `pid_vnr` shows
+    /// them.
+    fn stat(&self, pid_vnr: &dyn Fn(Option<TaskId>) -> i64) -> MsqidDs {
+        MsqidDs {
+            key: self.perm.key,
+            uid: self.perm.uid,
+            gid: self.perm.gid,
+            cuid: self.perm.cuid,
+            cgid: self.perm.cgid,
+            mode: self.perm.mode,
+            seq: self.seq,
+            qnum: self.qnum(),
+            cbytes: self.cbytes,
+            qbytes: self.qbytes,
+            lspid: pid_vnr(self.lspid),
+            lrpid: pid_vnr(self.lrpid),
         }
-    }
-
-    /// Whether the effective set holds `cap`.
-    pub fn capable(&self, cap: u32) -> bool {
-        self.caps & (1 << cap) != 0
-    }
-
-    /// `ipcperms`: whether `flag` is denied on `perm`.
-    fn denied(&self, perm: &Perm, flag: i64) -> bool {
-        let req = ((flag >> 6) | (flag >> 3) | flag) & 7;
-        let granted = if self.euid == perm.cuid || self.euid == perm.uid {
-            perm.mode >> 6
-        } else if self.egid == perm.cgid || self.egid == perm.gid {
-            perm.mode >> 3
-        } else {
-            perm.mode
-        };
-        req & !granted & 7 != 0 && !self.capable(CAP_IPC_OWNER)
-    }
-
-    /// Owner, creator or `CAP_SYS_ADMIN`, as `IPC_SET` and `IPC_RMID` require.
-    fn owns(&self, perm: &Perm) -> bool {
-        self.euid == perm.cuid || self.euid == perm.uid || self.capable(CAP_SYS_ADMIN)
     }
 }
 
@@ -340,43 +372,41 @@ fn int(v: i64) -> i64 {
     v as i32 as i64
 }
 
-impl Kernel {
+impl IpcNs {
     /// `msgget(key, msgflg)` (§4.1, R36, R37).
-    pub(crate) fn msgget(&mut self, task: TaskId, key: i64, msgflg: i64) -> Outcome {
+    pub(crate) fn msgget(&mut self, c: &Caller, key: i64, msgflg: i64) -> Outcome {
         let (key, msgflg) = (int(key), int(msgflg));
-        let cred = self.task(task).cred;
-        let ns = self.ipc_ns_mut(task);
         if key != IPC_PRIVATE {
-            match ns.keys.get(&key) {
+            match self.keys.get(&key) {
                 None if msgflg & IPC_CREAT == 0 => return Outcome::err(Errno::ENOENT),
                 None => {}
                 Some(_) if msgflg & IPC_CREAT != 0 && msgflg & IPC_EXCL != 0 => {
                     return Outcome::err(Errno::EEXIST);
                 }
                 Some(&idx) => {
-                    let q = &ns.queues[&idx];
-                    if cred.denied(&q.perm, msgflg) {
+                    let q = &self.queues[&idx];
+                    if q.perm.denies(&c.cred, msgflg) {
                         return Outcome::err(Errno::EACCES);
                     }
                     return Outcome::val((q.seq << IPCMNI_SHIFT) + idx);
                 }
             }
         }
-        let (idx, seq) = match ns.alloc_id() {
+        let (idx, seq) = match self.alloc_id() {
             Ok(v) => v,
             Err(e) => return Outcome::err(e),
         };
         let q = MsgQueue {
             perm: Perm {
                 key,
-                uid: cred.euid,
-                gid: cred.egid,
-                cuid: cred.euid,
-                cgid: cred.egid,
+                uid: c.cred.euid,
+                gid: c.cred.egid,
+                cuid: c.cred.euid,
+                cgid: c.cred.egid,
                 mode: msgflg & 0o777,
             },
             seq,
-            qbytes: ns.msgmnb,
+            qbytes: self.msgmnb,
             cbytes: 0,
             lspid: None,
             lrpid: None,
@@ -385,9 +415,9 @@ impl Kernel {
             senders: VecDeque::new(),
             copy_cnt: 0,
         };
-        ns.queues.insert(idx, q);
+        self.queues.insert(idx, q);
         if key != IPC_PRIVATE {
-            ns.keys.insert(key, idx);
+            self.keys.insert(key, idx);
         }
         Outcome::val((seq << IPCMNI_SHIFT) + idx)
     }
@@ -395,71 +425,66 @@ impl Kernel {
     /// `msgsnd`: the checks before the queue loop (§4.2 steps 1–5).
     pub(crate) fn msgsnd(
         &mut self,
-        task: TaskId,
+        c: &Caller,
         msqid: i64,
         mtype: i64,
         text: &[u8],
         msgflg: i64,
-    ) -> Option<Outcome> {
+        fx: &mut Vec<Effect>,
+    ) -> MsgStep {
         let (msqid, msgflg) = (int(msqid), int(msgflg));
         let msgsz = text.len() as i64;
-        let ns = self.ipc_ns(task);
-        if msgsz > ns.msgmax || msqid < 0 {
-            return Some(Outcome::err(Errno::EINVAL)); // R2
+        if msgsz > self.msgmax || msqid < 0 {
+            return MsgStep::Done(Outcome::err(Errno::EINVAL)); // R2
         }
         if mtype < 1 {
-            return Some(Outcome::err(Errno::EINVAL)); // R3
+            return MsgStep::Done(Outcome::err(Errno::EINVAL)); // R3
         }
-        if let Err(e) = ns.lookup(msqid) {
-            return Some(Outcome::err(e)); // R5
+        if let Err(e) = self.lookup(msqid) {
+            return MsgStep::Done(Outcome::err(e)); // R5
         }
         let msg = Msg {
             mtype,
             text: text.to_vec(),
         };
-        self.msgsnd_loop(task, msqid, msg, msgflg)
+        self.msgsnd_loop(c, msqid, msg, msgflg, fx)
     }
 
-    /// `msgsnd`'s loop under the queue lock (§4.2 step 6–7). `None` means the
-    /// task sleeps; a woken sender runs this again.
-    pub(crate) fn msgsnd_loop(
+    /// `msgsnd`'s loop under the queue lock (§4.2 step 6–7); a woken sender
+    /// runs this again.
+    fn msgsnd_loop(
         &mut self,
-        task: TaskId,
+        c: &Caller,
         msqid: i64,
         msg: Msg,
         msgflg: i64,
-    ) -> Option<Outcome> {
-        let cred = self.task(task).cred;
-        let ns = self.ipc_ns_mut(task);
-        let Ok(idx) = ns.lookup(msqid) else {
-            return Some(Outcome::err(Errno::EIDRM)); // R8: removed while asleep.
+        fx: &mut Vec<Effect>,
+    ) -> MsgStep {
+        let Ok(idx) = self.lookup(msqid) else {
+            return MsgStep::Done(Outcome::err(Errno::EIDRM)); // R8: removed while asleep.
         };
-        let q = ns.queues.get_mut(&idx).expect("looked up");
-        if cred.denied(&q.perm, S_IWUGO) {
-            return Some(Outcome::err(Errno::EACCES)); // R6
+        let q = self.queues.get_mut(&idx).expect("looked up");
+        if q.perm.denies(&c.cred, S_IWUGO) {
+            return MsgStep::Done(Outcome::err(Errno::EACCES)); // R6
         }
         if !q.fits(msg.size()) {
             if msgflg & IPC_NOWAIT != 0 {
-                return Some(Outcome::err(Errno::EAGAIN)); // R7
+                return MsgStep::Done(Outcome::err(Errno::EAGAIN)); // R7
             }
             q.senders.push_back(Sender {
-                task,
+                task: c.task,
                 msgsz: msg.size(),
             });
-            self.sleep(task, Wake::Send { msqid, msg, msgflg });
-            return None;
+            return MsgStep::Sleep(MsgWait::Send { msqid, msg, msgflg });
         }
-        q.lspid = Some(task);
-        self.pipelined_send(task, msqid, idx, msg);
-        Some(Outcome::val(0))
+        q.lspid = Some(c.task);
+        self.pipelined_send(c.dialect, idx, msg, fx);
+        MsgStep::Done(Outcome::val(0))
     }
 
     /// `pipelined_send`, then queueing (§5.4, R23, R24).
-    fn pipelined_send(&mut self, task: TaskId, msqid: i64, idx: i64, msg: Msg) {
-        let dialect = self.dialect;
-        let ns = self.ipc_ns_mut(task);
-        let q = ns.queues.get_mut(&idx).expect("live queue");
-        let mut done = Vec::new();
+    fn pipelined_send(&mut self, dialect: Dialect, idx: i64, msg: Msg, fx: &mut Vec<Effect>) {
+        let q = self.queues.get_mut(&idx).expect("live queue");
         let mut handed = false;
         let mut i = 0;
         while i < q.receivers.len() {
@@ -470,46 +495,44 @@ impl Kernel {
             }
             let r = q.receivers.remove(i).expect("in range");
             if r.maxsize < msg.size() {
-                done.push((r.task, Outcome::err(Errno::E2BIG)));
+                fx.push(Effect::Complete(r.task, Outcome::err(Errno::E2BIG)));
                 continue;
             }
             q.lrpid = Some(r.task);
-            done.push((r.task, deliver(&msg, r.msgsz)));
+            fx.push(Effect::Complete(r.task, deliver(&msg, r.msgsz)));
             handed = true;
             break;
         }
         if !handed {
-            ns.bytes += msg.size();
-            ns.hdrs += 1;
+            self.bytes += msg.size();
+            self.hdrs += 1;
             q.cbytes += msg.size();
             q.messages.push_back(msg);
         }
-        for (t, o) in done {
-            self.complete(t, o);
-        }
         if !handed && dialect == Dialect::Rfc2012 {
-            self.retry_copy_waiters(task, msqid, idx);
+            self.retry_copy_waiters(idx, fx);
         }
     }
 
     /// `msgrcv`: the checks before the queue loop (§4.3 steps 1–4).
     pub(crate) fn msgrcv(
         &mut self,
-        task: TaskId,
+        c: &Caller,
         msqid: i64,
         msgsz: i64,
         msgtyp: i64,
         msgflg: i64,
-    ) -> Option<Outcome> {
+        fx: &mut Vec<Effect>,
+    ) -> MsgStep {
         let (msqid, msgflg) = (int(msqid), int(msgflg));
         if msqid < 0 || msgsz < 0 {
-            return Some(Outcome::err(Errno::EINVAL)); // R10
+            return MsgStep::Done(Outcome::err(Errno::EINVAL)); // R10
         }
         let copy = msgflg & MSG_COPY != 0;
         // Only `rfc2012` changes MSG_COPY; every other dialect is mainline here.
-        let mainline_copy = copy && self.dialect != Dialect::Rfc2012;
+        let mainline_copy = copy && c.dialect != Dialect::Rfc2012;
         if mainline_copy && (msgflg & MSG_EXCEPT != 0 || msgflg & IPC_NOWAIT == 0) {
-            return Some(Outcome::err(Errno::EINVAL)); // R11
+            return MsgStep::Done(Outcome::err(Errno::EINVAL)); // R11
         }
         let (mode, msgtyp) = if mainline_copy {
             (Mode::Number, msgtyp)
@@ -522,11 +545,11 @@ impl Kernel {
         } else {
             (Mode::Equal, msgtyp)
         };
-        if let Err(e) = self.ipc_ns(task).lookup(msqid) {
-            return Some(Outcome::err(e)); // R13
+        if let Err(e) = self.lookup(msqid) {
+            return MsgStep::Done(Outcome::err(e)); // R13
         }
         let r = Receiver {
-            task,
+            task: c.task,
             mode,
             msgtyp,
             maxsize: if msgflg & MSG_NOERROR != 0 {
@@ -537,26 +560,29 @@ impl Kernel {
             msgsz,
             copy,
         };
-        self.msgrcv_loop(msqid, r, msgflg)
+        self.msgrcv_loop(c, msqid, r, msgflg, fx)
     }
 
-    /// `msgrcv`'s loop (§4.3 step 5). `None` means the task sleeps; a task
-    /// woken by `IPC_SET` runs this again.
-    fn msgrcv_loop(&mut self, msqid: i64, r: Receiver, msgflg: i64) -> Option<Outcome> {
-        let task = r.task;
-        let dialect = self.dialect;
-        let cred = self.task(task).cred;
-        let ns = self.ipc_ns_mut(task);
-        let msgmax = ns.msgmax;
-        let Ok(idx) = ns.lookup(msqid) else {
-            return Some(Outcome::err(Errno::EIDRM)); // R25
+    /// `msgrcv`'s loop (§4.3 step 5); a receiver woken by `IPC_SET` (or, in
+    /// `rfc2012`, a waiting copy woken by a send) runs this again.
+    fn msgrcv_loop(
+        &mut self,
+        c: &Caller,
+        msqid: i64,
+        r: Receiver,
+        msgflg: i64,
+        fx: &mut Vec<Effect>,
+    ) -> MsgStep {
+        let msgmax = self.msgmax;
+        let Ok(idx) = self.lookup(msqid) else {
+            return MsgStep::Done(Outcome::err(Errno::EIDRM)); // R25
         };
-        let q = ns.queues.get_mut(&idx).expect("looked up");
-        if cred.denied(&q.perm, S_IRUGO) {
-            return Some(Outcome::err(Errno::EACCES)); // R14
+        let q = self.queues.get_mut(&idx).expect("looked up");
+        if q.perm.denies(&c.cred, S_IRUGO) {
+            return MsgStep::Done(Outcome::err(Errno::EACCES)); // R14
         }
         let noerror = msgflg & MSG_NOERROR != 0;
-        if r.copy && dialect == Dialect::Rfc2012 {
+        if r.copy && c.dialect == Dialect::Rfc2012 {
             // The RFC's copy: the `q_copy_cnt`-th message that matches the
             // type, as its author stated; `copy_msg` refuses a short buffer
             // with EINVAL before any E2BIG check (DIALECTS.md).
@@ -567,49 +593,43 @@ impl Kernel {
                 .nth(q.copy_cnt);
             if let Some(m) = found {
                 if m.size() > r.msgsz {
-                    return Some(Outcome::err(Errno::EINVAL));
+                    return MsgStep::Done(Outcome::err(Errno::EINVAL));
                 }
                 let out = deliver(m, r.msgsz);
                 q.copy_cnt += 1;
-                return Some(out);
+                return MsgStep::Done(out);
             }
         } else if let Some(pos) = find_msg(&q.messages, r.mode, r.msgtyp) {
             let m = &q.messages[pos];
             if r.msgsz < m.size() && !noerror {
-                return Some(Outcome::err(Errno::E2BIG)); // R15
+                return MsgStep::Done(Outcome::err(Errno::E2BIG)); // R15
             }
             if r.copy {
                 if m.size() > r.msgsz.min(msgmax) {
-                    return Some(Outcome::err(Errno::EINVAL)); // R17, R18
+                    return MsgStep::Done(Outcome::err(Errno::EINVAL)); // R17, R18
                 }
-                return Some(deliver(m, r.msgsz)); // R21
+                return MsgStep::Done(deliver(m, r.msgsz)); // R21
             }
             let m = q.messages.remove(pos).expect("found");
             q.cbytes -= m.size(); // R16: the full size.
-            q.lrpid = Some(task);
+            q.lrpid = Some(c.task);
             q.copy_cnt = q.copy_cnt.saturating_sub(1);
-            ns.bytes -= m.size();
-            ns.hdrs -= 1;
-            self.ss_wakeup(task, msqid, idx);
-            return Some(deliver(&m, r.msgsz));
+            self.bytes -= m.size();
+            self.hdrs -= 1;
+            self.ss_wakeup(idx, fx);
+            return MsgStep::Done(deliver(&m, r.msgsz));
         }
         if msgflg & IPC_NOWAIT != 0 {
-            return Some(Outcome::err(Errno::ENOMSG)); // R19
+            return MsgStep::Done(Outcome::err(Errno::ENOMSG)); // R19
         }
         q.receivers.push_back(r.clone());
-        self.sleep(task, Wake::Recv { msqid, r, msgflg });
-        None
+        MsgStep::Sleep(MsgWait::Recv { msqid, r, msgflg })
     }
 
     /// `ss_wakeup` with `kill == false` (§5.5): senders whose message now fits
     /// are woken in FIFO order; the others move to the tail.
-    fn ss_wakeup(&mut self, task: TaskId, _msqid: i64, idx: i64) {
-        let q = self
-            .ipc_ns_mut(task)
-            .queues
-            .get_mut(&idx)
-            .expect("live queue");
-        let mut woken = Vec::new();
+    fn ss_wakeup(&mut self, idx: i64, fx: &mut Vec<Effect>) {
+        let q = self.queues.get_mut(&idx).expect("live queue");
         let mut stop: Option<TaskId> = None;
         let mut pending: VecDeque<Sender> = std::mem::take(&mut q.senders);
         while let Some(s) = pending.pop_front() {
@@ -622,99 +642,79 @@ impl Kernel {
                 pending.push_back(s);
                 continue;
             }
-            woken.push(s.task);
+            fx.push(Effect::Wake(s.task));
         }
         q.senders = pending;
-        for t in woken {
-            self.wake(t);
-        }
     }
 
     /// The `rfc2012` copy waiters re-check after a message was queued.
-    fn retry_copy_waiters(&mut self, task: TaskId, _msqid: i64, idx: i64) {
-        let q = self
-            .ipc_ns_mut(task)
-            .queues
-            .get_mut(&idx)
-            .expect("live queue");
+    fn retry_copy_waiters(&mut self, idx: i64, fx: &mut Vec<Effect>) {
+        let q = self.queues.get_mut(&idx).expect("live queue");
         let (copiers, others): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut q.receivers)
             .into_iter()
             .partition(|r| r.copy);
         q.receivers = others;
-        for r in copiers {
-            self.wake(r.task);
+        fx.extend(copiers.into_iter().map(|r| Effect::Wake(r.task)));
+    }
+
+    /// Runs a woken sleeper's call again, as the task does when it runs.
+    pub(crate) fn rerun(&mut self, c: &Caller, wait: MsgWait, fx: &mut Vec<Effect>) -> MsgStep {
+        match wait {
+            MsgWait::Send { msqid, msg, msgflg } => self.msgsnd_loop(c, msqid, msg, msgflg, fx),
+            MsgWait::Recv { msqid, r, msgflg } => self.msgrcv_loop(c, msqid, r, msgflg, fx),
         }
     }
 
     /// Removes `task` from the sleeper lists of every queue (it was killed).
     pub(crate) fn forget_sleeper(&mut self, task: TaskId) {
-        for ns in &mut self.ipc_nss {
-            for q in ns.queues.values_mut() {
-                q.receivers.retain(|r| r.task != task);
-                q.senders.retain(|s| s.task != task);
-            }
+        for q in self.queues.values_mut() {
+            q.receivers.retain(|r| r.task != task);
+            q.senders.retain(|s| s.task != task);
         }
     }
 
-    /// The `struct msqid64_ds` of `IPC_STAT`, with pids as `viewer` sees them.
-    fn msqid_ds(&self, viewer: TaskId, q: &MsgQueue) -> MsqidDs {
-        MsqidDs {
-            key: q.perm.key,
-            uid: q.perm.uid,
-            gid: q.perm.gid,
-            cuid: q.perm.cuid,
-            cgid: q.perm.cgid,
-            mode: q.perm.mode,
-            seq: q.seq,
-            qnum: q.qnum(),
-            cbytes: q.cbytes,
-            qbytes: q.qbytes,
-            lspid: self.pid_vnr(viewer, q.lspid),
-            lrpid: self.pid_vnr(viewer, q.lrpid),
-        }
-    }
-
-    /// A read-only digest of the whole IPC state, for differential checks
-    /// ([`crate::IpcDigest`], as words), into `out`, reusing its buffer.
-    pub fn digest_words(&self, out: &mut DigestWords) {
-        out.clear();
-        for ns in &self.ipc_nss {
-            out.namespace(ns.info_ret(), &ns.info(MSG_INFO));
-            for (&idx, q) in &ns.queues {
-                out.queue((q.seq << IPCMNI_SHIFT) + idx, &self.msqid_ds(TaskId(0), q));
-            }
+    /// Appends this namespace to a digest of the IPC state
+    /// ([`crate::IpcDigest`], as words): `MSG_INFO`, then `IPC_STAT` of
+    /// every queue, with pids as `pid_vnr` shows them.
+    pub(crate) fn digest_words(
+        &self,
+        out: &mut DigestWords,
+        pid_vnr: &dyn Fn(Option<TaskId>) -> i64,
+    ) {
+        out.namespace(self.info_ret(), &self.info(MSG_INFO));
+        for (&idx, q) in &self.queues {
+            out.queue((q.seq << IPCMNI_SHIFT) + idx, &q.stat(pid_vnr));
         }
     }
 
     /// `msgctl(msqid, cmd, buf)` (§4.4, R28–R35).
     pub(crate) fn msgctl(
         &mut self,
-        task: TaskId,
+        c: &Caller,
         msqid: i64,
         cmd: i64,
         set: Option<MsgSet>,
+        fx: &mut Vec<Effect>,
     ) -> Outcome {
         let (msqid, cmd) = (int(msqid), int(cmd));
         if msqid < 0 || cmd < 0 {
             return Outcome::err(Errno::EINVAL); // R28
         }
-        let cred = self.task(task).cred;
-        let ns = self.ipc_ns(task);
         match cmd {
-            IPC_INFO | MSG_INFO => Outcome::with(ns.info_ret(), Detail::Info(ns.info(cmd))),
+            IPC_INFO | MSG_INFO => Outcome::with(self.info_ret(), Detail::Info(self.info(cmd))),
             IPC_STAT | MSG_STAT | MSG_STAT_ANY => {
                 let idx = if cmd == IPC_STAT {
-                    match ns.lookup(msqid) {
+                    match self.lookup(msqid) {
                         Ok(idx) => idx,
                         Err(e) => return Outcome::err(e),
                     }
                 } else {
                     msqid & (IPCMNI - 1)
                 };
-                let Some(q) = ns.queues.get(&idx) else {
+                let Some(q) = self.queues.get(&idx) else {
                     return Outcome::err(Errno::EINVAL);
                 };
-                if cmd != MSG_STAT_ANY && cred.denied(&q.perm, S_IRUGO) {
+                if cmd != MSG_STAT_ANY && q.perm.denies(&c.cred, S_IRUGO) {
                     return Outcome::err(Errno::EACCES); // R30–R32
                 }
                 let ret = if cmd == IPC_STAT {
@@ -722,27 +722,23 @@ impl Kernel {
                 } else {
                     (q.seq << IPCMNI_SHIFT) + idx
                 };
-                Outcome::with(ret, Detail::Stat(self.msqid_ds(task, q)))
+                Outcome::with(ret, Detail::Stat(q.stat(c.pid_vnr)))
             }
-            IPC_SET => self.msgctl_set(task, msqid, set.unwrap_or_default()),
+            IPC_SET => self.msgctl_set(c, msqid, set.unwrap_or_default(), fx),
             IPC_RMID => {
-                let idx = match ns.lookup(msqid) {
+                let idx = match self.lookup(msqid) {
                     Ok(idx) => idx,
                     Err(e) => return Outcome::err(e),
                 };
-                if !cred.owns(&ns.queues[&idx].perm) {
+                if !self.queues[&idx].perm.owned_by(&c.cred) {
                     return Outcome::err(Errno::EPERM); // R35
                 }
-                let ns = self.ipc_ns_mut(task);
-                let q = ns.remove(idx);
-                ns.bytes -= q.cbytes;
-                ns.hdrs -= q.qnum();
-                for r in &q.receivers {
-                    self.complete(r.task, Outcome::err(Errno::EIDRM));
-                }
-                for s in &q.senders {
-                    self.complete(s.task, Outcome::err(Errno::EIDRM));
-                }
+                let q = self.remove(idx);
+                self.bytes -= q.cbytes;
+                self.hdrs -= q.qnum();
+                let sleepers = q.receivers.iter().map(|r| r.task);
+                let sleepers = sleepers.chain(q.senders.iter().map(|s| s.task));
+                fx.extend(sleepers.map(|t| Effect::Complete(t, Outcome::err(Errno::EIDRM))));
                 Outcome::val(0)
             }
             _ => Outcome::err(Errno::EINVAL),
@@ -750,21 +746,20 @@ impl Kernel {
     }
 
     /// `IPC_SET` (R33, R34, R27).
-    fn msgctl_set(&mut self, task: TaskId, msqid: i64, set: MsgSet) -> Outcome {
-        let cred = self.task(task).cred;
-        let ns = self.ipc_ns(task);
-        let idx = match ns.lookup(msqid) {
+    fn msgctl_set(&mut self, c: &Caller, msqid: i64, set: MsgSet, fx: &mut Vec<Effect>) -> Outcome {
+        let idx = match self.lookup(msqid) {
             Ok(idx) => idx,
             Err(e) => return Outcome::err(e),
         };
-        let q = &ns.queues[&idx];
-        if !cred.owns(&q.perm) {
+        let msgmnb = self.msgmnb;
+        let q = self.queues.get_mut(&idx).expect("looked up");
+        if !q.perm.owned_by(&c.cred) {
             return Outcome::err(Errno::EPERM);
         }
         // `msg_qbytes` reaches `msgctl_down` as an `int` and is compared as
         // an `unsigned int` (B16).
         let qbytes = set.msg_qbytes.unwrap_or(q.qbytes) as i32;
-        if qbytes as u32 as i64 > ns.msgmnb && !cred.capable(CAP_SYS_RESOURCE) {
+        if qbytes as u32 as i64 > msgmnb && !c.cred.capable(CAP_SYS_RESOURCE) {
             return Outcome::err(Errno::EPERM);
         }
         let uid = set.uid.unwrap_or(q.perm.uid) as u32;
@@ -773,30 +768,13 @@ impl Kernel {
             return Outcome::err(Errno::EINVAL);
         }
         let mode = set.mode.unwrap_or(q.perm.mode);
-        let q = self
-            .ipc_ns_mut(task)
-            .queues
-            .get_mut(&idx)
-            .expect("looked up");
         q.perm.uid = uid as i64;
         q.perm.gid = gid as i64;
         q.perm.mode = (q.perm.mode & !0o777) | (mode & 0o777);
         q.qbytes = qbytes as i64;
-        let receivers: Vec<TaskId> = q.receivers.drain(..).map(|r| r.task).collect();
-        for t in receivers {
-            self.wake(t);
-        }
-        self.ss_wakeup(task, msqid, idx);
+        fx.extend(q.receivers.drain(..).map(|r| Effect::Wake(r.task)));
+        self.ss_wakeup(idx, fx);
         Outcome::val(0)
-    }
-
-    /// Runs a woken sleeper's call again, as the task does when it runs.
-    pub(crate) fn rerun_msg(&mut self, task: TaskId, wake: Wake) -> Option<Outcome> {
-        match wake {
-            Wake::Send { msqid, msg, msgflg } => self.msgsnd_loop(task, msqid, msg, msgflg),
-            Wake::Recv { msqid, r, msgflg } => self.msgrcv_loop(msqid, r, msgflg),
-            Wake::Wait { .. } => unreachable!("waiters are completed, never rerun"),
-        }
     }
 }
 

@@ -1,15 +1,20 @@
-//! The model's kernel: tasks, credentials, namespaces, sleeping and waking,
-//! and the dispatch of each [`Syscall`] to the file that specifies it.
+//! The model's kernel: the task calls (`fork`, `clone`, `unshare`, `exit`,
+//! `waitpid`, sessions and process groups, credentials, the PID sysctls),
+//! namespaces, sleeping and waking, and the dispatch of each [`Syscall`] to
+//! the file that specifies it. It uses `ipc.rs` (the msg calls, on one IPC
+//! namespace), `pid_space.rs` (pid numbers) and `task.rs` (what a task is);
+//! none of them uses it.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
 use crate::abi::*;
 use crate::dialect::Dialect;
-use crate::ipc::{Cred, IpcNs, Msg, Receiver};
+use crate::ipc::{Caller, Effect, IpcNs, MsgStep, MsgWait};
 use crate::pid::{MAX_PID_NS_LEVEL, NsId, PidId};
 use crate::pid_space::PidSpace;
-use crate::syscall::{Event, Outcome, Ret, Step, Syscall, Sysctl, TaskId};
+use crate::syscall::{DigestWords, Event, Outcome, Ret, Step, Syscall, Sysctl, TaskId};
+use crate::task::{Cred, State, Task};
 
 /// Why the model refused a call outright (not an errno: a misuse of the model).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,15 +44,9 @@ impl std::error::Error for CallError {}
 
 /// What a sleeping task waits for; enough to run its call again when woken.
 #[derive(Clone, Debug)]
-pub(crate) enum Wake {
-    /// `msgsnd` on a full queue.
-    Send { msqid: i64, msg: Msg, msgflg: i64 },
-    /// `msgrcv` with nothing to receive.
-    Recv {
-        msqid: i64,
-        r: Receiver,
-        msgflg: i64,
-    },
+enum Wake {
+    /// A msg call (`ipc.rs`).
+    Msg(MsgWait),
     /// `waitpid` for a child that is still running.
     Wait { child: TaskId },
 }
@@ -57,32 +56,6 @@ struct Blocked {
     /// The order in which tasks went to sleep; resumes are reported in it.
     order: u64,
     wake: Wake,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    Running,
-    Zombie,
-    Reaped,
-}
-
-#[derive(Clone, Debug)]
-pub(crate) struct Task {
-    /// `PIDTYPE_PID` (and `TGID`: every task is a single-threaded process).
-    pid: PidId,
-    /// `PIDTYPE_PGID`.
-    pgrp: PidId,
-    /// `PIDTYPE_SID`.
-    session: PidId,
-    /// `signal->leader`: the task made its session with `setsid`.
-    session_leader: bool,
-    /// `nsproxy->pid_ns_for_children`.
-    ns_for_children: NsId,
-    /// `real_parent`; `None` for `t0`, whose parent is outside the script.
-    parent: Option<TaskId>,
-    ipc_ns: usize,
-    pub cred: Cred,
-    state: State,
 }
 
 /// See [`Kernel::ipc_caller`].
@@ -98,9 +71,9 @@ pub struct IpcCaller {
 /// The whole modelled system: every task and namespace.
 #[derive(Clone, Debug)]
 pub struct Kernel {
-    pub(crate) dialect: Dialect,
+    dialect: Dialect,
     tasks: Vec<Task>,
-    pub(crate) ipc_nss: Vec<IpcNs>,
+    ipc_nss: Vec<IpcNs>,
     /// The pid numbers, under the dialect's rules (`pid_space.rs`).
     pids: PidSpace,
     blocked: BTreeMap<TaskId, Blocked>,
@@ -161,25 +134,35 @@ impl Kernel {
         }
         let done = |o: Outcome| Ok(Step::Done(o));
         let step = match *call {
-            Syscall::Msgget { key, msgflg } => done(self.msgget(task, key, msgflg)),
+            Syscall::Msgget { key, msgflg } => {
+                Ok(self.msg_call(task, |ns, c, _| MsgStep::Done(ns.msgget(c, key, msgflg))))
+            }
             Syscall::Msgsnd {
                 msqid,
                 mtype,
                 ref text,
                 msgflg,
-            } => Ok(self
-                .msgsnd(task, msqid, mtype, text, msgflg)
-                .map_or(Step::Blocked, Step::Done)),
+            } => Ok(self.msg_call(task, |ns, c, fx| {
+                ns.msgsnd(c, msqid, mtype, text, msgflg, fx)
+            })),
             Syscall::Msgrcv {
                 msqid,
                 msgsz,
                 msgtyp,
                 msgflg,
-            } => Ok(self
-                .msgrcv(task, msqid, msgsz, msgtyp, msgflg)
-                .map_or(Step::Blocked, Step::Done)),
-            Syscall::Msgctl { msqid, cmd, set } => done(self.msgctl(task, msqid, cmd, set)),
-            Syscall::Sysctl { name, value } => done(self.sysctl(task, name, value)?),
+            } => Ok(self.msg_call(task, |ns, c, fx| {
+                ns.msgrcv(c, msqid, msgsz, msgtyp, msgflg, fx)
+            })),
+            Syscall::Msgctl { msqid, cmd, set } => Ok(self.msg_call(task, |ns, c, fx| {
+                MsgStep::Done(ns.msgctl(c, msqid, cmd, set, fx))
+            })),
+            Syscall::Sysctl {
+                name: name @ (Sysctl::NsLastPid | Sysctl::PidMax),
+                value,
+            } => done(self.pid_sysctl(task, name, value)),
+            Syscall::Sysctl { name, value } => Ok(self.msg_call(task, |ns, c, _| {
+                MsgStep::Done(ns.sysctl(&c.cred, name, value))
+            })),
             Syscall::Fork => done(self.fork(task, 0, &[])?),
             Syscall::Clone { flags, ref set_tid } => {
                 if flags & !(CLONE_NEWIPC | CLONE_NEWPID) != 0 {
@@ -296,17 +279,58 @@ impl Kernel {
         self.ipc_nss.len()
     }
 
-    pub(crate) fn task(&self, task: TaskId) -> &Task {
-        &self.tasks[task.0]
+    /// A read-only digest of the whole IPC state, for differential checks
+    /// ([`crate::IpcDigest`], as words), into `out`, reusing its buffer.
+    /// Pids are shown as `t0` sees them.
+    pub fn digest_words(&self, out: &mut DigestWords) {
+        out.clear();
+        let viewer = self.active_ns(TaskId(0));
+        let pid_vnr = |target| vnr(&self.pids, &self.tasks, viewer, target);
+        for ns in &self.ipc_nss {
+            ns.digest_words(out, &pid_vnr);
+        }
     }
 
-    pub(crate) fn ipc_ns(&self, task: TaskId) -> &IpcNs {
-        &self.ipc_nss[self.tasks[task.0].ipc_ns]
+    /// Runs a msg call of `task` (`call`, one of `ipc.rs`) on its IPC
+    /// namespace, then does what the call did to other tasks, in order; a
+    /// call that sleeps puts `task` to sleep.
+    fn msg_call(
+        &mut self,
+        task: TaskId,
+        call: impl FnOnce(&mut IpcNs, &Caller, &mut Vec<Effect>) -> MsgStep,
+    ) -> Step {
+        let mut effects = Vec::new();
+        let t = &self.tasks[task.0];
+        let (pids, tasks) = (&self.pids, &self.tasks);
+        let viewer = pids.owner(t.pid);
+        let pid_vnr = |target| vnr(pids, tasks, viewer, target);
+        let caller = Caller {
+            task,
+            cred: t.cred,
+            dialect: self.dialect,
+            pid_vnr: &pid_vnr,
+        };
+        let step = call(&mut self.ipc_nss[t.ipc_ns], &caller, &mut effects);
+        for effect in effects {
+            match effect {
+                Effect::Complete(t, outcome) => self.complete(t, outcome),
+                Effect::Wake(t) => self.wake(t),
+            }
+        }
+        match step {
+            MsgStep::Done(outcome) => Step::Done(outcome),
+            MsgStep::Sleep(wait) => {
+                self.sleep(task, Wake::Msg(wait));
+                Step::Blocked
+            }
+        }
     }
 
-    pub(crate) fn ipc_ns_mut(&mut self, task: TaskId) -> &mut IpcNs {
-        let ns = self.tasks[task.0].ipc_ns;
-        &mut self.ipc_nss[ns]
+    /// Removes `task` from the sleeper lists of every queue (it was killed).
+    fn forget_sleeper(&mut self, task: TaskId) {
+        for ns in &mut self.ipc_nss {
+            ns.forget_sleeper(task);
+        }
     }
 
     /// The caller's active PID namespace (`task_active_pid_ns`).
@@ -317,15 +341,13 @@ impl Kernel {
     /// `pid_vnr` of a task's `struct pid`, recorded earlier (it may have
     /// exited since): its number in the viewer's namespace, 0 where there is
     /// none or it is not visible.
-    pub(crate) fn pid_vnr(&self, viewer: TaskId, target: Option<TaskId>) -> i64 {
-        target.map_or(0, |t| {
-            self.pids.nr_in(self.tasks[t.0].pid, self.active_ns(viewer))
-        })
+    fn pid_vnr(&self, viewer: TaskId, target: Option<TaskId>) -> i64 {
+        vnr(&self.pids, &self.tasks, self.active_ns(viewer), target)
     }
 
     /// Puts `task` to sleep. A task that sleeps again after a wake-up keeps
     /// its place in the resume order.
-    pub(crate) fn sleep(&mut self, task: TaskId, wake: Wake) {
+    fn sleep(&mut self, task: TaskId, wake: Wake) {
         let order = match self.blocked.get(&task) {
             Some(b) => b.order,
             None => {
@@ -337,14 +359,14 @@ impl Kernel {
     }
 
     /// Ends a sleeping task's call with `outcome`.
-    pub(crate) fn complete(&mut self, task: TaskId, outcome: Outcome) {
+    fn complete(&mut self, task: TaskId, outcome: Outcome) {
         if let Some(b) = self.blocked.remove(&task) {
             self.resumed.push((b.order, task, outcome));
         }
     }
 
     /// Wakes a sleeping task so that it runs its call again.
-    pub(crate) fn wake(&mut self, task: TaskId) {
+    fn wake(&mut self, task: TaskId) {
         self.runqueue.push_back(task);
     }
 
@@ -354,47 +376,37 @@ impl Kernel {
             let Some(b) = self.blocked.get(&task) else {
                 continue;
             };
-            if let Some(outcome) = self.rerun_msg(task, b.wake.clone()) {
+            let Wake::Msg(wait) = b.wake.clone() else {
+                unreachable!("waiters are completed, never woken");
+            };
+            if let Step::Done(outcome) = self.msg_call(task, |ns, c, fx| ns.rerun(c, wait, fx)) {
                 self.complete(task, outcome);
             }
         }
     }
 
-    fn sysctl(
-        &mut self,
-        task: TaskId,
-        name: Sysctl,
-        value: Option<i64>,
-    ) -> Result<Outcome, CallError> {
+    /// `kernel.ns_last_pid` and `kernel.pid_max` of the caller's active PID
+    /// namespace: a read, or a write after the permission check of its file
+    /// and its handler.
+    fn pid_sysctl(&mut self, task: TaskId, name: Sysctl, value: Option<i64>) -> Outcome {
         let cred = self.tasks[task.0].cred;
         let ns = self.active_ns(task);
-        let Some(v) = value else {
-            return Ok(Outcome::val(match name {
-                Sysctl::NsLastPid => self.pids.last_pid(ns),
-                Sysctl::PidMax => self.pids.pid_max(ns),
-                _ => self.ipc_ns(task).sysctl(name),
-            }));
-        };
-        let cr_capable = cred.capable(CAP_SYS_ADMIN) || cred.capable(CAP_CHECKPOINT_RESTORE);
-        Ok(Outcome::from(match name {
+        let r = match (name, value) {
+            (Sysctl::NsLastPid, None) => Ok(self.pids.last_pid(ns)),
+            (Sysctl::PidMax, None) => Ok(self.pids.pid_max(ns)),
             // Owner-writable for the namespace's root or CAP_SYS_ADMIN
             // (`pid_table_root_permissions`), then the range (R10).
-            Sysctl::PidMax if cred.euid != 0 && !cred.capable(CAP_SYS_ADMIN) => Err(Errno::EACCES),
-            Sysctl::PidMax => self.pids.set_pid_max(ns, v).map(|()| 0),
-            // Mode 0666; the handler wants checkpoint/restore rights before
-            // it checks the range (R6).
-            Sysctl::NsLastPid if !cr_capable => Err(Errno::EPERM),
-            Sysctl::NsLastPid => self.pids.set_last_pid(ns, v).map(|()| 0),
-            // `msg_next_id` is 0444 unless the caller has checkpoint/restore
-            // rights, which make it 0666 (`ipc_permissions`), so without them
-            // the open fails, even for root. The other msg sysctls are 0644,
-            // owned by the namespace's root.
-            Sysctl::MsgNextId if !cr_capable => Err(Errno::EACCES),
-            Sysctl::Msgmax | Sysctl::Msgmnb | Sysctl::Msgmni if cred.euid != 0 => {
+            (Sysctl::PidMax, Some(_)) if cred.euid != 0 && !cred.capable(CAP_SYS_ADMIN) => {
                 Err(Errno::EACCES)
             }
-            _ => self.ipc_ns_mut(task).set_sysctl(name, v).map(|()| 0),
-        }))
+            (Sysctl::PidMax, Some(v)) => self.pids.set_pid_max(ns, v).map(|()| 0),
+            // Mode 0666; the handler wants checkpoint/restore rights before
+            // it checks the range (R6).
+            (Sysctl::NsLastPid, Some(_)) if !cred.checkpoint_restore() => Err(Errno::EPERM),
+            (Sysctl::NsLastPid, Some(v)) => self.pids.set_last_pid(ns, v).map(|()| 0),
+            _ => unreachable!("not a PID sysctl"),
+        };
+        Outcome::from(r)
     }
 
     /// `fork()`, or `clone3(flags, set_tid)` with `CLONE_NEWIPC` and
@@ -420,8 +432,7 @@ impl Kernel {
             p.ns_for_children
         };
         let cred = p.cred;
-        let privileged =
-            |_: NsId| cred.capable(CAP_SYS_ADMIN) || cred.capable(CAP_CHECKPOINT_RESTORE);
+        let privileged = |_: NsId| cred.checkpoint_restore();
         let pid = match self.pids.alloc(target, set_tid, privileged) {
             Ok(pid) => pid,
             Err(Some(e)) => return Ok(Outcome::err(e)),
@@ -754,4 +765,11 @@ impl Kernel {
         cred.bounding &= !(1 << cap);
         Outcome::val(0)
     }
+}
+
+/// `pid_vnr`: the number in PID namespace `ns` of the `struct pid` of
+/// `target`, recorded earlier (it may have exited since), 0 where there is
+/// none or it is not visible there.
+fn vnr(pids: &PidSpace, tasks: &[Task], ns: NsId, target: Option<TaskId>) -> i64 {
+    target.map_or(0, |t| pids.nr_in(tasks[t.0].pid, ns))
 }

@@ -11,7 +11,8 @@
 //!
 //! Where to find a call's specification:
 //! - `msgget`, `msgsnd`, `msgrcv`, `msgctl` and the msg sysctls: `ipc.rs`;
-//! - tasks, credentials, `fork`/`exit`/`waitpid`, sleeping and waking: `kernel.rs`;
+//! - the task calls (`fork`/`exit`/`waitpid`, sessions, credentials, the PID
+//!   sysctls), sleeping and waking: `kernel.rs`; what a task is: `task.rs`;
 //! - pid numbers: `pid.rs` (mainline), `pid_flat.rs` (`flat2007`),
 //!   `pid_openvz.rs` (`openvz2006`), `pid_bitmap.rs` (their allocator), and
 //!   `pid_space.rs`, which picks one for the dialect;
@@ -29,6 +30,7 @@ mod pid_flat;
 mod pid_openvz;
 mod pid_space;
 pub mod syscall;
+mod task;
 
 pub use abi::Errno;
 pub use dialect::Dialect;
