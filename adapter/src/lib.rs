@@ -11,8 +11,8 @@
 #![forbid(unsafe_code)]
 
 use nscheck_concurrent::Task;
-use nscheck_concurrent::ipc::{self, Ctl, Received};
-use nscheck_model::{Detail, Errno, MsgInfo, MsgSet, MsqidDs, Outcome, Syscall};
+use nscheck_concurrent::ipc::{self, Ctl, MsgSysctl, Received};
+use nscheck_model::{Detail, Errno, MsgInfo, MsgSet, MsqidDs, Outcome, Syscall, Sysctl};
 
 /// The model's `struct msqid64_ds` for the implementation's.
 pub fn model_stat(s: &ipc::QueueStat) -> MsqidDs {
@@ -62,13 +62,39 @@ pub fn outcome<T>(
     }
 }
 
+/// The implementation's name for a msg sysctl; `None` for the PID
+/// sysctls, which the implementation does not have.
+pub fn msg_sysctl(name: Sysctl) -> Option<MsgSysctl> {
+    match name {
+        Sysctl::Msgmax => Some(MsgSysctl::Msgmax),
+        Sysctl::Msgmnb => Some(MsgSysctl::Msgmnb),
+        Sysctl::Msgmni => Some(MsgSysctl::Msgmni),
+        Sysctl::MsgNextId => Some(MsgSysctl::MsgNextId),
+        Sysctl::NsLastPid | Sysctl::PidMax => None,
+    }
+}
+
+/// Whether `call` is one the implementation runs: `msgget`, `msgsnd`,
+/// `msgrcv`, `msgctl`, or a read or write of a msg sysctl. [`start_ipc`]
+/// and [`run_ipc`] take these and no others.
+pub fn is_ipc(call: &Syscall) -> bool {
+    match *call {
+        Syscall::Msgget { .. }
+        | Syscall::Msgsnd { .. }
+        | Syscall::Msgrcv { .. }
+        | Syscall::Msgctl { .. } => true,
+        Syscall::Sysctl { name, .. } => msg_sysctl(name).is_some(),
+        _ => false,
+    }
+}
+
 /// Runs one IPC call on the calling thread, sleeping there if it sleeps.
 /// Integer arguments of type `int` keep their low 32 bits, as at the
 /// system-call boundary.
 ///
 /// # Panics
 ///
-/// On a call that is not `msgget`, `msgsnd`, `msgrcv` or `msgctl`.
+/// On a call that is not [`is_ipc`].
 pub fn run_ipc(task: &Task, call: &Syscall) -> Outcome {
     match start_ipc(task, call) {
         Started::Done(o) => o,
@@ -152,11 +178,12 @@ fn started<T>(
 /// Starts one IPC call on the calling thread: a call that would sleep
 /// registers its task as a sleeper and returns [`Started::Parked`]. Integer
 /// arguments of type `int` keep their low 32 bits, as at the system-call
-/// boundary.
+/// boundary. A msg sysctl is read or written in the task's IPC namespace,
+/// with the task's credentials.
 ///
 /// # Panics
 ///
-/// On a call that is not `msgget`, `msgsnd`, `msgrcv` or `msgctl`.
+/// On a call that is not [`is_ipc`].
 pub fn start_ipc(task: &Task, call: &Syscall) -> Started {
     match *call {
         Syscall::Msgget { key, msgflg } => Started::Done(outcome(
@@ -198,6 +225,15 @@ pub fn start_ipc(task: &Task, call: &Syscall) -> Started {
                     Ctl::Info(ret, i) => Outcome::with(ret, Detail::Info(model_info(&i))),
                 },
             ))
+        }
+        Syscall::Sysctl { name, value } => {
+            let name = msg_sysctl(name).expect("only msg sysctls reach the implementation");
+            Started::Done(match value {
+                None => Outcome::val(task.ipc_ns.sysctl(name)),
+                Some(v) => outcome(task.ipc_ns.write_sysctl(&task.cred, name, v), |()| {
+                    Outcome::val(0)
+                }),
+            })
         }
         _ => unreachable!("only IPC calls reach the implementation"),
     }

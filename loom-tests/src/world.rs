@@ -11,8 +11,8 @@
 
 use std::sync::Mutex as StdMutex;
 
-use nscheck_adapter::{outcome, run_ipc};
-use nscheck_concurrent::ipc::{IpcNamespace, MsgSysctl};
+use nscheck_adapter::run_ipc;
+use nscheck_concurrent::ipc::IpcNamespace;
 use nscheck_concurrent::sync::Arc;
 use nscheck_concurrent::{Cred, Pid, Sleeper, Task};
 use nscheck_model::{Detail, Errno, MsgSet, Outcome, Ret, Syscall, Sysctl};
@@ -98,7 +98,9 @@ impl World {
             r.calls.push(None);
             r.pending.len() - 1
         };
-        let ret = run(&self.tasks[thread], &call);
+        // As the harness's concurrent backend runs it (`int` arguments keep
+        // their low 32 bits).
+        let ret = run_ipc(&self.tasks[thread], &call);
         let mut r = self.rec();
         r.clock += 1;
         let res = r.clock;
@@ -292,32 +294,5 @@ pub fn val(o: &Outcome) -> i64 {
     match o.ret {
         Ret::Val(v) => v,
         _ => panic!("the call failed: {o:?}"),
-    }
-}
-
-/// Runs one call on the implementation, as the harness's concurrent backend
-/// does: `int` arguments keep their low 32 bits.
-fn run(task: &Task, call: &Syscall) -> Outcome {
-    match *call {
-        Syscall::Msgget { .. }
-        | Syscall::Msgsnd { .. }
-        | Syscall::Msgrcv { .. }
-        | Syscall::Msgctl { .. } => run_ipc(task, call),
-        Syscall::Sysctl { name, value } => {
-            let name = match name {
-                Sysctl::Msgmax => MsgSysctl::Msgmax,
-                Sysctl::Msgmnb => MsgSysctl::Msgmnb,
-                Sysctl::Msgmni => MsgSysctl::Msgmni,
-                Sysctl::MsgNextId => MsgSysctl::MsgNextId,
-                other => panic!("not an IPC sysctl: {other:?}"),
-            };
-            match value {
-                None => Outcome::val(task.ipc_ns.sysctl(name)),
-                Some(v) => outcome(task.ipc_ns.write_sysctl(&task.cred, name, v), |()| {
-                    Outcome::val(0)
-                }),
-            }
-        }
-        ref other => panic!("not an IPC call: {other:?}"),
     }
 }

@@ -27,14 +27,13 @@
 
 use std::sync::Arc;
 
-use nscheck_concurrent::ipc::{self, Ctl, IpcNamespace, MSG_INFO, MsgSysctl};
+use nscheck_concurrent::ipc::{self, Ctl, IpcNamespace, MSG_INFO};
 use nscheck_concurrent::{Cred, Pid, PidNsId, Sleeper, Task};
 use nscheck_model::{
-    CallError, Dialect, DigestWords, Event, IpcCaller, Kernel, Outcome, Step, Syscall, Sysctl,
-    TaskId,
+    CallError, Dialect, DigestWords, Event, IpcCaller, Kernel, Step, Syscall, TaskId,
 };
 
-use nscheck_adapter::{ParkedCall, Started, errno, model_info, model_stat, start_ipc};
+use nscheck_adapter::{ParkedCall, Started, is_ipc, model_info, model_stat, start_ipc};
 
 use super::{Backend, BackendError};
 
@@ -179,7 +178,8 @@ impl ConcurrentBackend {
         }
     }
 
-    /// Runs an IPC call and reports the sleepers it ended.
+    /// Runs an IPC call (a msg call or a msg sysctl) and reports the
+    /// sleepers it ended.
     fn ipc_call(&mut self, task: TaskId, call: &Syscall) -> Result<Step, BackendError> {
         let may_sleep = match *call {
             Syscall::Msgsnd { msgflg, .. } | Syscall::Msgrcv { msgflg, .. } => {
@@ -222,24 +222,9 @@ impl ConcurrentBackend {
         Ok(step)
     }
 
-    /// A msg sysctl, read or written in the caller's IPC namespace.
-    fn ipc_sysctl(&mut self, task: TaskId, name: MsgSysctl, value: Option<i64>) -> Outcome {
-        let ctx = &self.tasks[task.0].ctx;
-        match value {
-            None => Outcome::val(ctx.ipc_ns.sysctl(name)),
-            Some(v) => {
-                let r = ctx.ipc_ns.write_sysctl(&ctx.cred, name, v);
-                Outcome::from(r.map(|()| 0).map_err(errno))
-            }
-        }
-    }
-
     /// A task call, on the model.
     fn task_call(&mut self, task: TaskId, call: &Syscall) -> Result<Step, BackendError> {
-        let step = self.kernel.call(task, call).map_err(|e| match e {
-            CallError::Unsupported(_) => BackendError::Unsupported(e.to_string()),
-            _ => BackendError::Failed(e.to_string()),
-        })?;
+        let step = self.kernel.call(task, call)?;
         for event in self.kernel.take_events() {
             if let Event::Killed { task } = event
                 && let Some(p) = self.tasks[task.0].parked.take()
@@ -257,37 +242,17 @@ impl ConcurrentBackend {
 impl Backend for ConcurrentBackend {
     fn call(&mut self, task: TaskId, call: &Syscall) -> Result<Step, BackendError> {
         if self.tasks.get(task.0).is_some_and(|t| t.parked.is_some()) {
-            return Err(BackendError::Failed(CallError::Blocked(task).to_string()));
+            return Err(CallError::Blocked(task).into());
         }
-        let msg_sysctl = |name| match name {
-            Sysctl::Msgmax => Some(MsgSysctl::Msgmax),
-            Sysctl::Msgmnb => Some(MsgSysctl::Msgmnb),
-            Sysctl::Msgmni => Some(MsgSysctl::Msgmni),
-            Sysctl::MsgNextId => Some(MsgSysctl::MsgNextId),
-            Sysctl::NsLastPid | Sysctl::PidMax => None,
-        };
-        match *call {
-            Syscall::Msgget { .. }
-            | Syscall::Msgsnd { .. }
-            | Syscall::Msgrcv { .. }
-            | Syscall::Msgctl { .. }
-            | Syscall::Sysctl { .. }
-                if task.0 >= self.tasks.len()
-                    || self.kernel.has_exited(task)
-                    || self.kernel.is_blocked(task) =>
-            {
-                // The model says why the task cannot call.
-                self.task_call(task, call)
-            }
-            Syscall::Msgget { .. }
-            | Syscall::Msgsnd { .. }
-            | Syscall::Msgrcv { .. }
-            | Syscall::Msgctl { .. } => self.ipc_call(task, call),
-            Syscall::Sysctl { name, value } => match msg_sysctl(name) {
-                Some(name) => Ok(Step::Done(self.ipc_sysctl(task, name, value))),
-                None => self.task_call(task, call),
-            },
-            _ => self.task_call(task, call),
+        // A task that cannot call (it does not exist, has exited or sleeps
+        // in a task call) gets the model's error.
+        let can_call = task.0 < self.tasks.len()
+            && !self.kernel.has_exited(task)
+            && !self.kernel.is_blocked(task);
+        if is_ipc(call) && can_call {
+            self.ipc_call(task, call)
+        } else {
+            self.task_call(task, call)
         }
     }
 

@@ -21,10 +21,7 @@ impl ModelBackend {
 
 impl Backend for ModelBackend {
     fn call(&mut self, task: TaskId, call: &Syscall) -> Result<Step, BackendError> {
-        self.kernel.call(task, call).map_err(|e| match e {
-            CallError::Unsupported(_) => BackendError::Unsupported(e.to_string()),
-            _ => BackendError::Failed(e.to_string()),
-        })
+        Ok(self.kernel.call(task, call)?)
     }
 
     fn take_events(&mut self) -> Result<Vec<Event>, BackendError> {
@@ -38,5 +35,18 @@ impl Backend for ModelBackend {
     fn digest_words(&mut self, out: &mut DigestWords) -> Result<bool, BackendError> {
         self.kernel.digest_words(out);
         Ok(true)
+    }
+}
+
+/// The model's refusal of a call, as a backend error: a call it does not
+/// model is unsupported (a script error); any other refusal (no such task,
+/// a blocked or exited caller) is a failure of the driver. Every backend
+/// that runs calls on [`Kernel`] reports them so.
+impl From<CallError> for BackendError {
+    fn from(e: CallError) -> BackendError {
+        match e {
+            CallError::Unsupported(_) => BackendError::Unsupported(e.to_string()),
+            _ => BackendError::Failed(e.to_string()),
+        }
     }
 }
