@@ -5,7 +5,7 @@
 //! on its own (`nscheck gen --seed S --case N`). The generator runs the
 //! script-so-far on the model after every statement, so that it knows which
 //! tasks are asleep and never writes a statement for a blocked task, and it
-//! avoids the scheduler-dependent patterns that `SCRIPT.md` lists.
+//! avoids the scheduler-dependent patterns that `docs/SCRIPT.md` lists.
 
 use nscheck_model::{Dialect, Syscall, TaskId};
 use rand_chacha::ChaCha8Rng;

@@ -2,7 +2,7 @@
 //!
 //! The modules, each depending only on those above it:
 //!
-//! - [`script`]: the scenario language of `SCRIPT.md` (lexer and parser,
+//! - [`script`]: the scenario language of `docs/SCRIPT.md` (lexer and parser,
 //!   static checks, loading a file);
 //! - [`backend`]: the backends (the model, the real kernel in fresh
 //!   namespaces, the concurrent implementation), their kinds and the one

@@ -2,7 +2,7 @@
 //!
 //! The runner owns everything that is the same on every backend: evaluating
 //! arguments, binding names, tracking which tasks are blocked or gone, and
-//! formatting the strace-style trace lines of `SCRIPT.md`.
+//! formatting the strace-style trace lines of `docs/SCRIPT.md`.
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
 //! Structured generators of plausible scripts, for the parser's properties.
 //!
 //! Random bytes rarely get past the lexer, so [`GenScript`] builds scripts
-//! from the grammar of `SCRIPT.md` instead: real call names with arguments
+//! from the grammar of `docs/SCRIPT.md` instead: real call names with arguments
 //! of the kinds their signatures ask for, names from a small pool (so that
 //! binds and uses meet), real constants and sysctls, and now and then a
 //! wrong kind, a wrong count, an unknown name or a damaged line, so that the
@@ -20,7 +20,7 @@ use nscheck::script::{CALLS, Kind};
 /// Names that scripts bind and use: task names and value names alike.
 const NAMES: &[&str] = &["t0", "c", "d", "q", "r", "x"];
 
-/// The symbolic constants of `SCRIPT.md`, then two that do not exist.
+/// The symbolic constants of `docs/SCRIPT.md`, then two that do not exist.
 const CONSTANTS: &[&str] = &[
     "IPC_PRIVATE",
     "IPC_CREAT",
@@ -48,7 +48,7 @@ const CONSTANTS: &[&str] = &[
     "CAP_NOPE",
 ];
 
-/// The sysctls of `SCRIPT.md`, then two that do not exist.
+/// The sysctls of `docs/SCRIPT.md`, then two that do not exist.
 const SYSCTLS: &[&str] = &[
     "kernel.msgmax",
     "kernel.msgmnb",

@@ -281,7 +281,7 @@ impl Lowering {
 
     /// Whether a call on queue `id` by `who` may sleep. `t0` never sleeps.
     /// Against the kernel at most one task sleeps on a queue: two sleepers
-    /// woken at once run in the scheduler's order (`SCRIPT.md`).
+    /// woken at once run in the scheduler's order (`docs/SCRIPT.md`).
     fn may_block(&self, book: &Book, who: Who, id: i64) -> bool {
         if who == 0 {
             return false;

@@ -1,4 +1,4 @@
-//! Scenario scripts: the language of `SCRIPT.md`.
+//! Scenario scripts: the language of `docs/SCRIPT.md`.
 //!
 //! A script parses into [`Stmt`]s, line by line: `parse` lexes and parses
 //! a line, and `check` then checks everything that can be checked before
