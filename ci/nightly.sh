@@ -9,6 +9,9 @@
 #   119,000 executions and 2 minutes);
 # - shuttle with a ten times larger budget;
 # - the bug zoo's kill matrix (ci/zoo.sh, about 13 minutes);
+# - the stress tests (ci/stress.sh: every conformance script 10 times on the
+#   Linux backend under CPU hogs, 10^6 messages through the concurrent
+#   implementation);
 # - a long conformance campaign against the real kernel.
 #
 # NSCHECK_NIGHTLY_FUZZ_SECONDS (default 1800) is the time per fuzz target.
@@ -46,6 +49,9 @@ NSCHECK_SHUTTLE_ITERATIONS=20000 bash ci/shuttle.sh
 
 step "bug zoo: the kill matrix"
 bash ci/zoo.sh
+
+step "stress: the Linux backend under load, 10^6 messages"
+bash ci/stress.sh
 
 step "conformance against the kernel, 30 minutes"
 "$NSCHECK_AGENT" conform --seed "$(date -u +%Y%m%d)" --time 1800

@@ -7,7 +7,8 @@
 # smoke run of every target on stable (NSCHECK_FUZZ_SECONDS a target, 60 by
 # default; 0 skips it); the loom suite at preemption bound 2 and the shuttle
 # suite at its fixed seed budget (release builds in their own target
-# directories, see ci/loom.sh and ci/shuttle.sh); and last `cargo test`:
+# directories, see ci/loom.sh and ci/shuttle.sh); the short form of the
+# stress tests (ci/stress.sh --short); and last `cargo test`:
 # unit tests, corpus and regression replay, snapshots (insta in CI mode),
 # bounded bolero runs, the mutant tests and the Linux backend's tests.
 # ci/nightly.sh is the longer tier.
@@ -66,6 +67,9 @@ bash ci/loom.sh
 
 step "shuttle, fixed seeds and budget"
 bash ci/shuttle.sh
+
+step "stress, short form (the Linux backend under CPU hogs, 10^5 messages)"
+bash ci/stress.sh --short
 
 step "cargo test (unit, corpus replay, snapshots, bolero, mutants, Linux backend)"
 cargo test --workspace --locked --no-fail-fast

@@ -10,7 +10,7 @@ use std::thread;
 
 use nscheck_concurrent::ipc::{
     self, Ctl, IPC_CREAT, IPC_NOWAIT, IPC_PRIVATE, IPC_RMID, IPC_SET, IPC_STAT, MSG_COPY, MSG_INFO,
-    MsgSet,
+    MSG_NOERROR, MsgSet,
 };
 use nscheck_concurrent::{Cred, Errno, IpcNamespace, Pid, SleepObserver, Sleeper, Task};
 
@@ -84,17 +84,24 @@ fn info(t: &Task) -> (i64, i64, i64) {
     }
 }
 
-/// A message text naming its sender and its sequence number.
+/// A message text: its sequence number (four bytes, so that a receive
+/// truncated to four bytes still names it), its sender, and a length that
+/// varies with the sequence number. The type names the sender too.
 fn text(sender: usize, seq: usize) -> Vec<u8> {
-    format!("{sender}:{seq}:{}", "x".repeat(seq % 7)).into_bytes()
+    let mut t = (seq as u32).to_le_bytes().to_vec();
+    t.push(sender as u8);
+    t.resize(5 + seq % 7, b'x');
+    t
 }
 
-fn parse(text: &[u8]) -> (usize, usize) {
-    let s = std::str::from_utf8(text).unwrap();
-    let mut it = s.split(':');
-    let a = it.next().unwrap().parse().unwrap();
-    let b = it.next().unwrap().parse().unwrap();
-    (a, b)
+/// The sender (from the type) and the sequence number of a message,
+/// checking what of its text arrived.
+fn parse(mtype: i64, got: &[u8]) -> (usize, usize) {
+    let s = (mtype - 1) as usize;
+    let seq = u32::from_le_bytes(got[..4].try_into().unwrap()) as usize;
+    let whole = text(s, seq);
+    assert_eq!(got, &whole[..got.len()], "message {s}:{seq}");
+    (s, seq)
 }
 
 /// How many messages the stress test sends in all: `NSCHECK_STRESS_MESSAGES`
@@ -117,28 +124,39 @@ const SENDERS: usize = 2;
 const RECEIVERS: usize = 2;
 const LEFT: usize = 5;
 
-/// What one receiver must take from queue `qi`: the queue's messages but
+/// What one receiver must take from a queue: the queue's messages but
 /// `LEFT`, shared out among its receivers.
 fn share(per_sender: usize, r: usize) -> usize {
     let total = SENDERS * per_sender - LEFT;
     total / RECEIVERS + usize::from(r < total % RECEIVERS)
 }
 
-/// Many senders and receivers on several small queues, with readers that
-/// only look (MSG_COPY, IPC_STAT, MSG_INFO), lose and duplicate nothing,
-/// keep each sender's order for every receiver, and leave counters that are
-/// exact at quiescence: `msg_qnum` and `msg_cbytes` of every queue, and
-/// MSG_INFO's queue, message and byte counts, are what was sent less what
-/// was received.
-#[test]
-fn stress_many_senders_and_receivers_lose_nothing() {
-    let per_sender = stress_messages() / (QUEUES * SENDERS);
+/// How receiver `r` of queue `qi` receives: `(msgtyp, msgsz, msgflg)`.
+/// Queue 0's first receiver takes the lowest type first; queue 1's second
+/// one truncates every message to its first four bytes (`MSG_NOERROR`);
+/// every other one takes whatever comes first, whole.
+fn receive_mode(qi: usize, r: usize) -> (i64, usize, i32) {
+    match (qi, r) {
+        (0, 0) => (-(SENDERS as i64), 64, 0),
+        (1, 1) => (0, 4, MSG_NOERROR),
+        _ => (0, 64, 0),
+    }
+}
+
+/// Many senders and receivers on several small queues, with a reader that
+/// only looks (MSG_COPY, IPC_STAT, MSG_INFO), in namespace `ns`. Panics on
+/// a lost, duplicated, corrupted or reordered message (each receiver sees
+/// each sender's messages in the order sent). Returns an error unless the
+/// counters are exact at quiescence: `msg_qnum` and `msg_cbytes` of every
+/// queue, and MSG_INFO's queue, message and byte counts, must be what was
+/// sent less what was received. The queues hold `qbytes` bytes each.
+fn stress(ns: IpcNamespace, messages: usize, qbytes: i64) -> Result<String, String> {
+    let per_sender = messages / (QUEUES * SENDERS);
     assert!(SENDERS * per_sender > LEFT, "too few messages to stress");
     let started = std::time::Instant::now();
-    let ns = Arc::new(IpcNamespace::new());
+    let ns = Arc::new(ns);
     let admin = task(&ns, 1, None);
-    // Small queues, so that senders really sleep.
-    let queues: Vec<i32> = (0..QUEUES).map(|_| new_queue(&admin, 64)).collect();
+    let queues: Vec<i32> = (0..QUEUES).map(|_| new_queue(&admin, qbytes)).collect();
     let mut threads = Vec::new();
     let mut pid = 100;
     for (qi, &q) in queues.iter().enumerate() {
@@ -156,22 +174,14 @@ fn stress_many_senders_and_receivers_lose_nothing() {
             pid += 1;
             let t = task(&ns, pid, None);
             threads.push(thread::spawn(move || {
-                let mut got = Vec::new();
-                for _ in 0..share(per_sender, r) {
-                    // Queue 0's first receiver takes the lowest type first;
-                    // every other one takes whatever comes first.
-                    let msgtyp = if qi == 0 && r == 0 {
-                        -(SENDERS as i64)
-                    } else {
-                        0
-                    };
-                    let m = ipc::msgrcv(&t, q, 64, msgtyp, 0).unwrap();
-                    let (s, seq) = parse(&m.text);
-                    assert_eq!(m.mtype, s as i64 + 1);
-                    assert_eq!(m.text, text(s, seq));
-                    got.push((qi, s, seq));
-                }
-                got
+                let (msgtyp, msgsz, msgflg) = receive_mode(qi, r);
+                (0..share(per_sender, r))
+                    .map(|_| {
+                        let m = ipc::msgrcv(&t, q, msgsz as i64, msgtyp, msgflg).unwrap();
+                        let (s, seq) = parse(m.mtype, &m.text);
+                        (qi, s, seq)
+                    })
+                    .collect()
             }));
         }
     }
@@ -183,11 +193,13 @@ fn stress_many_senders_and_receivers_lose_nothing() {
         for i in 0..looks {
             let q = qs[i % QUEUES];
             match ipc::msgrcv(&t, q, 64, (i % 5) as i64, MSG_COPY | IPC_NOWAIT) {
-                Ok(m) => assert_eq!(m.text, text(parse(&m.text).0, parse(&m.text).1)),
+                Ok(m) => {
+                    parse(m.mtype, &m.text);
+                }
                 Err(e) => assert_eq!(e, Errno::ENOMSG),
             }
             let (qnum, cbytes) = stat(&t, q);
-            assert!((0..=64).contains(&qnum) && (0..=64).contains(&cbytes));
+            assert!((0..=qbytes).contains(&qnum) && (0..=qbytes).contains(&cbytes));
             let (pool, _, _) = info(&t);
             assert_eq!(pool, QUEUES as i64);
         }
@@ -196,7 +208,6 @@ fn stress_many_senders_and_receivers_lose_nothing() {
     let mut seen: BTreeMap<(usize, usize), Vec<usize>> = BTreeMap::new();
     let mut received = 0;
     for th in threads {
-        // One receiver sees each sender's messages in the order sent.
         let mut last: BTreeMap<(usize, usize), usize> = BTreeMap::new();
         for (qi, s, seq) in th.join().unwrap() {
             if let Some(&prev) = last.get(&(qi, s)) {
@@ -208,32 +219,46 @@ fn stress_many_senders_and_receivers_lose_nothing() {
         }
     }
     // At quiescence each queue holds exactly what was sent to it and not
-    // received, and MSG_INFO adds those up.
-    let sent_bytes = |qi: usize| -> i64 {
-        let all = (0..SENDERS).flat_map(|s| (0..per_sender).map(move |seq| text(s, seq).len()));
-        let got = (0..SENDERS).flat_map(|s| {
-            seen.get(&(qi, s))
-                .into_iter()
-                .flatten()
-                .map(move |&seq| text(s, seq).len())
-        });
-        all.sum::<usize>() as i64 - got.sum::<usize>() as i64
+    // received (whole sizes count, truncated or not), and MSG_INFO adds
+    // those up.
+    let left_bytes = |qi: usize| -> i64 {
+        let size = |s: usize, seq: usize| text(s, seq).len() as i64;
+        let sent: i64 = (0..SENDERS)
+            .flat_map(|s| (0..per_sender).map(move |seq| size(s, seq)))
+            .sum();
+        let got: i64 = (0..SENDERS)
+            .flat_map(|s| {
+                seen.get(&(qi, s))
+                    .into_iter()
+                    .flatten()
+                    .map(move |&seq| size(s, seq))
+            })
+            .sum();
+        sent - got
     };
-    let mut bytes_left = 0;
+    let mut expected_info = (QUEUES as i64, (QUEUES * LEFT) as i64, 0);
     for (qi, &q) in queues.iter().enumerate() {
-        assert_eq!(stat(&admin, q), (LEFT as i64, sent_bytes(qi)), "queue {qi}");
-        bytes_left += sent_bytes(qi);
+        let expected = (LEFT as i64, left_bytes(qi));
+        let got = stat(&admin, q);
+        if got != expected {
+            return Err(format!(
+                "queue {qi} at quiescence: (msg_qnum, msg_cbytes) = {got:?}, expected {expected:?}"
+            ));
+        }
+        expected_info.2 += expected.1;
     }
-    assert_eq!(
-        info(&admin),
-        (QUEUES as i64, (QUEUES * LEFT) as i64, bytes_left)
-    );
+    let got = info(&admin);
+    if got != expected_info {
+        return Err(format!(
+            "MSG_INFO at quiescence: (queues, messages, bytes) = {got:?}, expected {expected_info:?}"
+        ));
+    }
     // What is left, drained without waiting, completes every sender's
     // sequence exactly once.
     for (qi, &q) in queues.iter().enumerate() {
         for _ in 0..LEFT {
             let m = ipc::msgrcv(&admin, q, 64, 0, IPC_NOWAIT).unwrap();
-            let (s, seq) = parse(&m.text);
+            let (s, seq) = parse(m.mtype, &m.text);
             seen.entry((qi, s)).or_default().push(seq);
         }
         assert_eq!(
@@ -252,16 +277,36 @@ fn stress_many_senders_and_receivers_lose_nothing() {
     assert_eq!(info(&admin), (QUEUES as i64, 2, 5));
     ipc::msgctl(&admin, queues[1], IPC_RMID, None).unwrap();
     assert_eq!(info(&admin), (QUEUES as i64 - 1, 1, 2));
-    println!(
-        "stress: {} messages sent over {} queues by {} threads ({} received by \
-         receivers, {} left and drained) in {:.2?}",
+    Ok(format!(
+        "stress: {} messages sent over {QUEUES} queues by {} threads ({received} received by \
+         receivers, {} left and drained), nothing lost or duplicated, counters exact, in {:.2?}",
         QUEUES * SENDERS * per_sender,
-        QUEUES,
         QUEUES * (SENDERS + RECEIVERS) + 1,
-        received,
         QUEUES * LEFT,
         started.elapsed()
-    );
+    ))
+}
+
+#[test]
+fn stress_many_senders_and_receivers_lose_nothing() {
+    // Small queues, so that senders really sleep.
+    match stress(IpcNamespace::new(), stress_messages(), 64) {
+        Ok(report) => println!("{report}"),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The stress test's counter check catches B19c (a truncating receive that
+/// subtracts the truncated size from `msg_cbytes`). The queues are large, so
+/// that the drift, which makes a queue look fuller than it is, never makes
+/// its senders sleep for good.
+#[cfg(feature = "mutants")]
+#[test]
+fn stress_catches_a_counter_drift() {
+    use nscheck_concurrent::mutants::Mutant;
+    let verdict = stress(IpcNamespace::with_mutant(Mutant::CbytesDrift), 600, 16384);
+    let e = verdict.expect_err("the drift went unseen");
+    assert!(e.contains("msg_cbytes"), "{e}");
 }
 
 #[test]
