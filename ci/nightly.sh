@@ -9,7 +9,7 @@
 #   119,000 executions and 2 minutes);
 # - shuttle with a ten times larger budget;
 # - the bug zoo's kill matrix (ci/zoo.sh, about 13 minutes);
-# - the stress tests (ci/stress.sh: every conformance script 10 times on the
+# - the stress tests (ci/stress.sh: every conformance script 50 times on the
 #   Linux backend under CPU hogs, 10^6 messages through the concurrent
 #   implementation);
 # - a long conformance campaign against the real kernel.

@@ -151,7 +151,7 @@ fn receive_mode(qi: usize, r: usize) -> (i64, usize, i32) {
 /// queue, and MSG_INFO's queue, message and byte counts, must be what was
 /// sent less what was received. The queues hold `qbytes` bytes each.
 fn stress(ns: IpcNamespace, messages: usize, qbytes: i64) -> Result<String, String> {
-    let per_sender = messages / (QUEUES * SENDERS);
+    let per_sender = messages.div_ceil(QUEUES * SENDERS);
     assert!(SENDERS * per_sender > LEFT, "too few messages to stress");
     let started = std::time::Instant::now();
     let ns = Arc::new(ns);

@@ -10,29 +10,32 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
+use nix::fcntl::{OFlag, openat};
+use nix::sys::stat::{Mode, fstat};
+
 /// Whether an error means that the process is gone (reaped).
 fn is_gone(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ESRCH | libc::ENOENT))
 }
 
+/// Opens `name` under `dir` for reading; `None` once the process is gone.
+fn open_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Option<OwnedFd>> {
+    match openat(dir, name, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(e) => {
+            let e = io::Error::from(e);
+            if is_gone(&e) { Ok(None) } else { Err(e) }
+        }
+    }
+}
+
 /// The contents of `name` under `dir`; `None` once the process is gone.
 fn read_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Option<Vec<u8>>> {
-    // SAFETY: `name` is NUL-terminated and `dir` is a live fd.
-    let fd = unsafe {
-        libc::openat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            libc::O_RDONLY | libc::O_CLOEXEC,
-        )
+    let Some(fd) = open_at(dir, name)? else {
+        return Ok(None);
     };
-    if fd == -1 {
-        let e = io::Error::last_os_error();
-        return if is_gone(&e) { Ok(None) } else { Err(e) };
-    }
-    // SAFETY: openat just returned this fd and nothing else owns it.
-    let mut f = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
     let mut buf = Vec::with_capacity(512);
-    match f.read_to_end(&mut buf) {
+    match File::from(fd).read_to_end(&mut buf) {
         Ok(_) => Ok(Some(buf)),
         Err(e) if is_gone(&e) => Ok(None),
         Err(e) => Err(e),
@@ -169,13 +172,7 @@ const NS_GET_PARENT: libc::c_ulong = 0xb702;
 /// The identity of a namespace: the inode number of its nsfs file, which is
 /// unique among the namespaces alive at one time.
 fn ns_inode(fd: BorrowedFd<'_>) -> io::Result<u64> {
-    // SAFETY: `stat` is plain data; all-zero is a valid value to overwrite.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: a live fd and a `stat` buffer of the right size.
-    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(st.st_ino)
+    Ok(fstat(fd)?.st_ino)
 }
 
 /// The PID namespace of the process (`ns/pid`, its active namespace) and
@@ -191,25 +188,15 @@ fn ns_inode(fd: BorrowedFd<'_>) -> io::Result<u64> {
 /// is aligned with the `NSpid` line: entry `i` is the namespace in which the
 /// process has the `i`th number.
 pub fn pid_ns_chain(dir: BorrowedFd<'_>) -> io::Result<Option<(Vec<u64>, OwnedFd)>> {
-    // SAFETY: the name is NUL-terminated and `dir` is a live fd.
-    let fd = unsafe {
-        libc::openat(
-            dir.as_raw_fd(),
-            c"ns/pid".as_ptr(),
-            libc::O_RDONLY | libc::O_CLOEXEC,
-        )
+    let Some(own) = open_at(dir, c"ns/pid")? else {
+        return Ok(None);
     };
-    if fd == -1 {
-        let e = io::Error::last_os_error();
-        return if is_gone(&e) { Ok(None) } else { Err(e) };
-    }
-    // SAFETY: openat just returned this fd and nothing else owns it.
-    let own = unsafe { OwnedFd::from_raw_fd(fd) };
     let mut chain = vec![ns_inode(own.as_fd())?];
     let mut cur: Option<OwnedFd> = None;
     loop {
         let at = cur.as_ref().map_or(own.as_fd(), |f| f.as_fd());
-        // SAFETY: NS_GET_PARENT takes no argument and returns a new fd.
+        // SAFETY: `at` is a live nsfs fd, and NS_GET_PARENT takes no
+        // argument: the kernel reads and writes no memory of ours.
         let parent = unsafe { libc::ioctl(at.as_raw_fd(), NS_GET_PARENT) };
         if parent == -1 {
             let e = io::Error::last_os_error();
