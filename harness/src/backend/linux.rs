@@ -43,14 +43,18 @@
 //! The model leaves the host's namespace out, so a `set_tid` entry for the
 //! host's level is refused (unsupported) where the model refuses it; the
 //! agent finds out whether the kernel would get that far without ever
-//! allocating a host pid (see `agent::clone_with_host_entry`).
+//! allocating a host pid (see `agent::spawn::clone_with_host_entry`).
 //!
 //! # Blocking, waking and dying
 //!
 //! A call that sleeps never answers, so the controller watches the task in
 //! `/proc` (see [`procfs`]) while it waits: the call is blocked once the task
 //! is asleep (`S`) inside that very system call (`msgsnd`, `msgrcv` or
-//! `wait4`). After every call each blocked task is settled: by the time the
+//! `wait4`). `msgsnd` and `msgrcv` show `S` only once they are queued as
+//! sleepers, so a wake-up cannot miss them. `wait4` shows `S` while it scans
+//! the children too, so a `waitpid` counts as blocked only when it waits for
+//! a live child of the caller; any other is awaited until it answers. After
+//! every call each blocked task is settled: by the time the
 //! waker's call has returned, the kernel has already made every task it woke
 //! runnable, so a blocked task has either answered (it resumed), or is seen
 //! asleep in its call again (it was not woken, or went back to sleep). The
@@ -212,7 +216,7 @@ pub struct LinuxBackend {
 /// and unshare flags, and `waitpid` for any child or a process group (a task
 /// that the caller cannot see is pid 0). A `set_tid` entry for the host's
 /// PID namespace is refused by the agent, which alone can tell whether the
-/// call would get that far (see `agent::clone_with_host_entry`).
+/// call would get that far (see `agent::spawn::clone_with_host_entry`).
 fn unsupported(call: &Syscall) -> Option<String> {
     let ns_flags = CLONE_NEWIPC | CLONE_NEWPID;
     match *call {
