@@ -47,48 +47,41 @@ pub fn open(host_pid: i64) -> io::Result<OwnedFd> {
     Ok(File::open(format!("/proc/{host_pid}"))?.into())
 }
 
-/// The one-letter state of `/proc/PID/stat` (`R`, `S`, `D`, `Z`, ...);
-/// `None` once the process is gone.
-pub fn state(dir: BorrowedFd<'_>) -> io::Result<Option<u8>> {
+/// The state letter and the parent's pid of `/proc/PID/stat` (its third
+/// and fourth fields, the pid in `/proc`'s namespace); `None` once the
+/// process is gone.
+fn stat(dir: BorrowedFd<'_>) -> io::Result<Option<(u8, i64)>> {
     let Some(stat) = read_at(dir, c"stat")? else {
         return Ok(None);
     };
-    // The command name may contain anything, but it ends at the last ')'.
+    // The command name may contain anything, but it ends at the last ')';
+    // after it come " S PPID ...".
     let after = stat
         .iter()
         .rposition(|&b| b == b')')
-        .and_then(|i| stat.get(i + 2))
-        .copied();
-    match after {
-        Some(c) => Ok(Some(c)),
-        None => Err(io::Error::new(
+        .map_or(&[][..], |i| &stat[i + 1..]);
+    let mut fields = std::str::from_utf8(after).unwrap_or("").split_whitespace();
+    let state = fields.next().and_then(|f| f.bytes().next());
+    let ppid = fields.next().and_then(|f| f.parse().ok());
+    match (state, ppid) {
+        (Some(state), Some(ppid)) => Ok(Some((state, ppid))),
+        _ => Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "unreadable /proc/PID/stat",
         )),
     }
 }
 
-/// The parent's pid (the fourth field of `/proc/PID/stat`, in `/proc`'s
-/// namespace); `None` once the process is gone.
+/// The one-letter state of `/proc/PID/stat` (`R`, `S`, `D`, `Z`, ...);
+/// `None` once the process is gone.
+pub fn state(dir: BorrowedFd<'_>) -> io::Result<Option<u8>> {
+    Ok(stat(dir)?.map(|(state, _)| state))
+}
+
+/// The parent's pid, in `/proc`'s namespace; `None` once the process is
+/// gone.
 pub fn ppid(dir: BorrowedFd<'_>) -> io::Result<Option<i64>> {
-    let Some(stat) = read_at(dir, c"stat")? else {
-        return Ok(None);
-    };
-    // After the command name: " S PPID ...".
-    let after = stat
-        .iter()
-        .rposition(|&b| b == b')')
-        .map_or(&[][..], |i| &stat[i + 1..]);
-    let ppid = std::str::from_utf8(after)
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse().ok());
-    match ppid {
-        Some(p) => Ok(Some(p)),
-        None => Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "unreadable /proc/PID/stat",
-        )),
-    }
+    Ok(stat(dir)?.map(|(_, ppid)| ppid))
 }
 
 /// The number of the system call the process is blocked in, from the first
