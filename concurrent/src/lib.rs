@@ -23,9 +23,10 @@
 //!   namespace), credentials, IPC namespace and parking spot ([`Sleeper`]),
 //!   with the [`SleepObserver`] hook a driver uses to learn, without
 //!   timing, that a call went to sleep;
-//! - [`ipc`]: namespaces and queues, and the four calls.
-//!
-//! The PID half will live beside `ipc/` as `pid/`.
+//! - [`ipc`]: namespaces and queues, and the four calls;
+//! - [`pid`]: the PID half, beside `ipc/`: `struct pid`, PID namespaces and
+//!   the allocation of their numbers (its module documentation says what
+//!   issue 11 still needs).
 
 #![forbid(unsafe_code)]
 
@@ -45,6 +46,7 @@ pub mod errno;
 pub mod ipc;
 #[cfg(feature = "mutants")]
 pub mod mutants;
+pub mod pid;
 pub mod sync;
 pub mod task;
 

@@ -2,5 +2,6 @@
 //! as one test binary (as ripgrep does). `loom.rs` is its own binary: it is
 //! built only with `--cfg nscheck_loom`, in its own target directory.
 
+mod pid_alloc;
 mod pids;
 mod threads;

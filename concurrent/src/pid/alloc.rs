@@ -1,0 +1,178 @@
+//! `alloc_pid` and `free_pid` (Linux 6.18 `kernel/pid.c`, as
+//! `pid-semantics.md` §1.3 and §1.4 tabulate it; rule numbers R1…R29 of
+//! §1.12): reserve a number at every level, innermost first, then publish
+//! every level at once; on failure, give back exactly what was reserved.
+
+use crate::errno::Errno;
+use crate::pid::ns::PidNamespace;
+use crate::pid::struct_pid::{StructPid, Upid};
+use crate::sync::{Arc, RwLockWriteGuard, write};
+
+/// Why `alloc_pid` failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AllocError {
+    /// The errno the caller's `clone` returns.
+    Errno(Errno),
+    /// A `set_tid` entry names the level above the tree's first namespace
+    /// (the host's, which the model leaves out): the model's `Err(None)`.
+    HostLevel,
+}
+
+impl From<Errno> for AllocError {
+    fn from(e: Errno) -> AllocError {
+        AllocError::Errno(e)
+    }
+}
+
+/// `alloc_pid(ns, set_tid)` (§1.3): a new pid whose innermost level is
+/// `ns`, with one link (the caller's).
+///
+/// `set_tid[k]` asks for a number at the level `k` steps out from `ns`;
+/// levels without an entry get the cyclic allocator. `privileged(level)` is
+/// `checkpoint_restore_ns_capable` over that level's owner.
+///
+/// Each level is reserved under its own allocation lock, its checks run
+/// before the next level's (R23), and a reserved number is taken but not
+/// found by lookups. Publication then happens under the innermost level's
+/// allocation lock, after its `PIDNS_ADDING` check (R13), with the lookup
+/// locks of every level held at once: a lookup sees every level of the new
+/// pid or none (Linux's `idr_replace` loop under `pidmap_lock`).
+pub fn alloc_pid(
+    ns: &Arc<PidNamespace>,
+    set_tid: &[i64],
+    privileged: impl Fn(&PidNamespace) -> bool,
+) -> Result<Arc<StructPid>, AllocError> {
+    if set_tid.len() > ns.level() + 1 {
+        return Err(Errno::EINVAL.into()); // R17
+    }
+    let mut reserved: Vec<Upid> = Vec::with_capacity(ns.level());
+    let result = reserve_levels(ns, set_tid, &privileged, &mut reserved);
+    let result = result.and_then(|()| {
+        reserved.reverse();
+        publish(ns, reserved.as_slice())
+    });
+    match result {
+        Ok(pid) => Ok(pid),
+        Err(e) => {
+            rollback(ns, &reserved);
+            Err(e)
+        }
+    }
+}
+
+/// The reservation phase: one number per level, innermost first, into
+/// `reserved`; stops at the first failing check.
+fn reserve_levels(
+    ns: &Arc<PidNamespace>,
+    set_tid: &[i64],
+    privileged: &impl Fn(&PidNamespace) -> bool,
+    reserved: &mut Vec<Upid>,
+) -> Result<(), AllocError> {
+    let mut tmp = Some(ns);
+    let mut k = 0;
+    while let Some(level_ns) = tmp {
+        let nr = match set_tid.get(k) {
+            Some(&tid) => reserve_tid(level_ns, tid, privileged)?,
+            None => level_ns.alloc_lock().cyclic().ok_or(Errno::EAGAIN)?, // R4, R8: the idr's ENOSPC is EAGAIN.
+        };
+        reserved.push(Upid {
+            nr,
+            ns: level_ns.clone(),
+        });
+        tmp = level_ns.parent();
+        k += 1;
+    }
+    if k < set_tid.len() {
+        return Err(AllocError::HostLevel);
+    }
+    Ok(())
+}
+
+/// Reserves the number `tid` asked for by `set_tid` at `ns`'s level, after
+/// the checks of §1.10 in Linux's order.
+fn reserve_tid(
+    ns: &PidNamespace,
+    tid: i64,
+    privileged: &impl Fn(&PidNamespace) -> bool,
+) -> Result<i64, AllocError> {
+    let (pid_max, has_reaper) = {
+        let a = ns.alloc_lock();
+        (a.pid_max, a.has_reaper)
+    };
+    if tid < 1 || tid >= pid_max {
+        return Err(Errno::EINVAL.into()); // R18
+    }
+    if tid != 1 && !has_reaper {
+        return Err(Errno::EINVAL.into()); // R19
+    }
+    if !privileged(ns) {
+        return Err(Errno::EPERM.into()); // R21: after the range checks.
+    }
+    // R20: a number in use, published or only reserved, is EEXIST;
+    // R22: the cursor does not move.
+    if !ns.alloc_lock().taken.insert(tid) {
+        return Err(Errno::EEXIST.into());
+    }
+    Ok(tid)
+}
+
+/// The publication phase: under `ns`'s allocation lock, checks
+/// `PIDNS_ADDING` and fills every level's table while holding all their
+/// lookup locks.
+fn publish(ns: &PidNamespace, numbers: &[Upid]) -> Result<Arc<StructPid>, AllocError> {
+    let a = ns.alloc_lock();
+    if !a.adding {
+        return Err(Errno::ENOMEM.into()); // R13: init has died.
+    }
+    let pid = Arc::new(StructPid::new(
+        numbers
+            .iter()
+            .map(|u| Upid {
+                nr: u.nr,
+                ns: u.ns.clone(),
+            })
+            .collect(),
+    ));
+    let mut tables = lookup_locks(numbers);
+    for (table, u) in tables.iter_mut().zip(numbers.iter().rev()) {
+        table.insert(u.nr, pid.clone());
+    }
+    drop(tables);
+    drop(a);
+    Ok(pid)
+}
+
+/// The lookup locks of every level of `numbers` (outermost first), taken
+/// for writing innermost first, the crate's lock order; returned innermost
+/// first.
+fn lookup_locks(
+    numbers: &[Upid],
+) -> Vec<RwLockWriteGuard<'_, std::collections::BTreeMap<i64, Arc<StructPid>>>> {
+    numbers.iter().rev().map(|u| write(&u.ns.table)).collect()
+}
+
+/// `out_free`: gives back every reserved number to the namespace it was
+/// reserved in, then resets the cursor if `ns` holds no number at all, so
+/// that a failed first fork still leaves 1 for init (R15).
+fn rollback(ns: &PidNamespace, reserved: &[Upid]) {
+    for u in reserved {
+        u.ns.alloc_lock().taken.remove(&u.nr);
+    }
+    let mut a = ns.alloc_lock();
+    if a.adding && a.taken.is_empty() {
+        a.cursor = 0;
+    }
+}
+
+/// `free_pid`: the numbers leave every level's table at once (with every
+/// lookup lock held), then become free for allocation, level by level.
+pub(crate) fn free_pid(pid: &StructPid) {
+    let mut tables = lookup_locks(pid.numbers());
+    for (table, u) in tables.iter_mut().zip(pid.numbers().iter().rev()) {
+        table.remove(&u.nr);
+    }
+    drop(tables);
+    for u in pid.numbers() {
+        u.ns.alloc_lock().taken.remove(&u.nr);
+    }
+}

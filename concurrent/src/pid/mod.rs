@@ -1,0 +1,101 @@
+//! The PID half: `struct pid`, PID namespaces and the allocation of their
+//! numbers, following Linux 6.18 (`kernel/pid.c`, `kernel/pid_namespace.c`,
+//! `lib/idr.c`) as `pid-semantics.md` §1 tabulates it, with the same
+//! numbers and errnos as the model's `pid.rs` (rules R1…R29 of §1.12 are
+//! cited where they apply). This is the foundation of issue 11.
+//!
+//! - [`ns`]: [`PidNamespace`], one level of the tree: its allocation state
+//!   (cursor, `pid_max`, `PIDNS_ADDING`, the taken numbers), its table of
+//!   published numbers, the sysctls `kernel.ns_last_pid` and
+//!   `kernel.pid_max`, and `find_pid_ns` ([`PidNamespace::find_pid`]);
+//! - [`struct_pid`]: [`StructPid`], one number per level, with `pid_nr_ns`
+//!   ([`StructPid::nr_in`]), `pid_vnr` ([`StructPid::vnr`]), the `NSpid`
+//!   view ([`StructPid::nspid`]) and the links that keep its numbers in
+//!   use;
+//! - [`alloc`]: [`alloc_pid`] (cyclic cursor with the 300 floor after a
+//!   wrap, clone3 `set_tid`, ENOMEM once init has died, rollback across
+//!   levels, reserve then publish) and `free_pid`.
+//!
+//! # Levels
+//!
+//! As in the model, the tree's first namespace sits at [`ROOT_LEVEL`] (1):
+//! the host's level above it is left out, so a `set_tid` entry for it gives
+//! [`AllocError::HostLevel`] (the model's `Err(None)`).
+//!
+//! # Locks
+//!
+//! Each namespace has an allocation lock (a mutex over its cursor,
+//! `pid_max`, `PIDNS_ADDING` and taken numbers) and a lookup lock (a
+//! read-write lock over its published numbers). Linux has one global
+//! `pidmap_lock`; here two forks in unrelated namespaces do not contend.
+//!
+//! - Lookups (`find_pid`) take one lookup lock for reading and never an
+//!   allocation lock; `nr_in`, `vnr` and `nspid` read numbers that never
+//!   change, with no lock at all.
+//! - A reservation, a rollback, a sysctl access and `disable` each hold one
+//!   allocation lock at a time.
+//! - Publication holds the innermost level's allocation lock (so that
+//!   `disable` is ordered against it: once `disable` returns, no pid is
+//!   published in the namespace) and, inside it, the lookup locks of every
+//!   level, taken innermost (deepest) first. `free_pid` takes the same
+//!   lookup locks in the same order, releases them, then one allocation
+//!   lock at a time. Nothing takes an allocation lock while holding a
+//!   lookup lock, and lookup locks are always taken deepest first (one
+//!   namespace per level on a chain), so there is no cycle.
+//!
+//! Visibility: a number is taken from its reservation on, but found only
+//! once every level of its pid is published, and every level is published
+//! (and unpublished by `free_pid`) under all the lookup locks at once.
+//!
+//! `kernel.ns_last_pid` rule against a concurrent fork (Linux writes it
+//! without `pidmap_lock`): here a write takes the namespace's allocation
+//! lock, so each level's reservation of a fork sees the cursor either
+//! before or after the write, and the write is linearizable with it; the
+//! fork's number at that level is the one the sequential model gives for
+//! that order.
+//!
+//! # How this replaces `task::Pid`
+//!
+//! The IPC code records `msg_lspid`/`msg_lrpid` as a `task::Pid`, a list of
+//! `(namespace id, number)` pairs. [`StructPid::numbers_by_id`] gives that
+//! list, and `StructPid::nr_in` is its `nr_in`; when the backend is wired,
+//! `Task::pid` becomes an `Arc<StructPid>` and `task::Pid` goes away.
+//!
+//! # What remains for issue 11
+//!
+//! - Tasks: fork, clone, unshare, setns, exit, waitpid, threads, exec from
+//!   a non-leader thread, init death (`zap_pid_ns_processes`, then
+//!   [`PidNamespace::disable`]) and the child reaper, so that the backend
+//!   borrows nothing from the model's `Kernel`.
+//! - The pid types PID, TGID, PGID and SID as links of a `StructPid`
+//!   (`attach_pid`, `change_pid`, `transfer_pid`), setsid, setpgid, getsid,
+//!   getpgid; a number held by a group or session stays taken (R12): the
+//!   links count of [`StructPid`] is the hook for that.
+//! - The first fork that fails after `alloc_pid` kills the namespace (R16,
+//!   `free_pid`'s `PIDNS_ADDING` case), which needs a published count.
+//! - The permission checks of the sysctls (EPERM, R6) and of `pid_max`
+//!   writes, which are the caller's here.
+//! - The dialects `openvz2006` and `flat2007` as variants.
+//! - Wiring into `harness/src/backend/concurrent.rs` and the adapter.
+//! - loom and shuttle scenarios with the linearizability checker, the pid
+//!   bug zoo (`mutants.rs`), the `pid_diff` fuzz target, the benches.
+
+pub mod alloc;
+pub mod ns;
+pub mod struct_pid;
+
+pub(crate) use alloc::free_pid;
+pub use alloc::{AllocError, alloc_pid};
+pub use ns::PidNamespace;
+pub use struct_pid::{StructPid, Upid};
+
+/// `MAX_PID_NS_LEVEL`: the deepest namespace level.
+pub const MAX_PID_NS_LEVEL: usize = 32;
+/// `RESERVED_PIDS`: once the cursor passes it, numbers below it are skipped.
+pub const RESERVED_PIDS: i64 = 300;
+/// `pid_max_min` on a 2-CPU machine: `max(RESERVED_PIDS + 1, 8 * 2)`.
+pub const PID_MAX_MIN: i64 = RESERVED_PIDS + 1;
+/// `PID_MAX_LIMIT` on 64-bit, and the `pid_max` of a new namespace (R9).
+pub const PID_MAX_LIMIT: i64 = 4 * 1024 * 1024;
+/// The level of a tree's first namespace.
+pub const ROOT_LEVEL: usize = 1;
