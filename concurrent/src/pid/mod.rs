@@ -14,7 +14,19 @@
 //!   use;
 //! - [`alloc`]: [`alloc_pid`] (cyclic cursor with the 300 floor after a
 //!   wrap, clone3 `set_tid`, ENOMEM once init has died, rollback across
-//!   levels, reserve then publish) and `free_pid`.
+//!   levels, reserve then publish) and `free_pid`;
+//! - `loom_checks` (built with `--cfg nscheck_loom` only): six races
+//!   checked on every interleaving by assertions: alloc against alloc,
+//!   free against alloc, `set_tid` against fork on one number, init death
+//!   against fork, a nested fork against lookups at both levels, and an
+//!   `ns_last_pid` write against fork.
+//!
+//! # Lifetime
+//!
+//! A published pid is held by the table of every level it has a number
+//! in, and holds those namespaces (as Linux's pid holds its namespace):
+//! the two are dropped only after [`StructPid::unlink`] has given the
+//! numbers back, so a task's last link must always be dropped with it.
 //!
 //! # Levels
 //!
@@ -77,10 +89,14 @@
 //!   writes, which are the caller's here.
 //! - The dialects `openvz2006` and `flat2007` as variants.
 //! - Wiring into `harness/src/backend/concurrent.rs` and the adapter.
-//! - loom and shuttle scenarios with the linearizability checker, the pid
-//!   bug zoo (`mutants.rs`), the `pid_diff` fuzz target, the benches.
+//! - loom and shuttle scenarios with the linearizability checker in
+//!   `loom-tests` (the checks of `loom_checks` are assertions only, and
+//!   `ci/loom.sh` does not run the library's tests yet), the pid bug zoo
+//!   (`mutants.rs`), the `pid_diff` fuzz target, the benches.
 
 pub mod alloc;
+#[cfg(all(test, nscheck_loom))]
+mod loom_checks;
 pub mod ns;
 pub mod struct_pid;
 
