@@ -29,3 +29,7 @@ cargo test --release -p nscheck-loom-tests --locked -- --nocapture
 # loom::model logs each test's number of executions at level info.
 LOOM_LOG=loom::model=info cargo test --release -p nscheck-concurrent --test loom --locked \
   -- --nocapture --test-threads 1
+# The pid half's loom checks are unit tests of the library
+# (concurrent/src/pid/loom_checks.rs): 6 small races, 10 to 20 executions each.
+LOOM_LOG=loom::model=info cargo test --release -p nscheck-concurrent --lib --locked \
+  -- --nocapture --test-threads 1 pid::

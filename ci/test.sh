@@ -72,4 +72,10 @@ step "stress, short form (the Linux backend under CPU hogs, 10^5 messages)"
 bash ci/stress.sh --short
 
 step "cargo test (unit, corpus replay, snapshots, bolero, mutants, Linux backend)"
-cargo test --workspace --locked --no-fail-fast
+# The closing line adds up every test binary's result line.
+log=$(mktemp)
+status=0
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
+exit "$status"
