@@ -1,8 +1,9 @@
 //! Replays the committed seed corpora of the differential fuzz targets
 //! through `nscheck::ops::decode` and `check_ops`, the decoding and the
-//! check of the targets themselves: `corpus/msg_diff/` against the
-//! concurrent implementation, `corpus/msg_kernel_diff/` against the kernel
-//! (skipped, with the reason, where the linux backend cannot run).
+//! check of the targets themselves: `corpus/msg_diff/` and
+//! `corpus/pid_diff/` against the concurrent implementation,
+//! `corpus/msg_kernel_diff/` against the kernel (skipped, with the reason,
+//! where the linux backend cannot run).
 
 use nscheck::backend::BackendKind;
 use nscheck::ops::{Failure, OpStats, check_ops_with, decode};
@@ -47,6 +48,11 @@ fn replay(name: &str, against: BackendKind) {
 #[test]
 fn msg_diff_corpus_agrees_with_concurrent() {
     replay("msg_diff", BackendKind::Concurrent);
+}
+
+#[test]
+fn pid_diff_corpus_agrees_with_concurrent() {
+    replay("pid_diff", BackendKind::Concurrent);
 }
 
 #[test]

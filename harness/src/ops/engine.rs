@@ -10,7 +10,7 @@
 //! as values, with one bookkeeping ([`Book`]) of the tasks.
 
 use nscheck_model::abi::{IPC_INFO, IPC_STAT, MSG_INFO, MSG_STAT, MSG_STAT_ANY};
-use nscheck_model::{Dialect, DigestWords, Event, Ret, Step, Syscall};
+use nscheck_model::{Dialect, DigestWords, Event, Ret, Step, Syscall, Sysctl, TaskId};
 
 use super::input::{MAX_OPS, Op};
 use super::lower::{Book, Low, Lowering};
@@ -26,8 +26,8 @@ use crate::script::{Script, Stmt};
 pub enum Mismatch {
     /// A trace line differs.
     Trace(Divergence),
-    /// The traces agree, but the IPC state after statement `statement`
-    /// (1-based) does not.
+    /// The traces agree, but the state after statement `statement`
+    /// (1-based) does not: the IPC state digest, or the pids tasks see.
     State {
         statement: usize,
         model: Vec<String>,
@@ -56,7 +56,7 @@ impl std::fmt::Display for Mismatch {
                 let show = |l: &Option<String>| l.clone().unwrap_or_else(|| "(none)".into());
                 write!(
                     f,
-                    "the IPC state after statement {statement}:\n  model: {}\n  other: {}",
+                    "the state after statement {statement}:\n  model: {}\n  other: {}",
                     show(&d.expected),
                     show(&d.actual)
                 )
@@ -218,7 +218,10 @@ pub(super) fn run_lowered(
             step?;
         }
         for op in ops {
-            let Some(low) = lower.lower(op, &ck.book) else {
+            let model = &mut *ck.model;
+            let mut pidof =
+                |viewer, target| model.pidof(viewer, target).expect("the model's pidof");
+            let Some(low) = lower.lower(op, &ck.book, &mut pidof) else {
                 continue;
             };
             let step = ck.step(&low, lows.len() + 1);
@@ -229,8 +232,9 @@ pub(super) fn run_lowered(
             step?;
         }
         // The end: compare the state once more (the last statements may
-        // have been reads, or failed).
-        ck.check_state(lows.len())
+        // have been reads, or failed), and how every task sees every other.
+        ck.check_state(lows.len())?;
+        ck.check_pids(lows.len())
     };
     match run() {
         Ok(()) => Ok((lows.len(), ck.book.records)),
@@ -317,6 +321,31 @@ impl<'a> Check<'a> {
         Ok(step)
     }
 
+    /// Compares how every task sees every other's pid (`pidof`) on the two
+    /// backends after statement `n`: the pid numbers no call returned.
+    fn check_pids(&mut self, n: usize) -> Result<(), Stop> {
+        let tasks = self.book.task_count();
+        let view = |b: &mut dyn Backend| -> Result<Vec<String>, Stop> {
+            let mut lines = Vec::with_capacity(tasks * tasks);
+            for v in (0..tasks).map(TaskId) {
+                for t in (0..tasks).map(TaskId) {
+                    let nr = b.pidof(v, t).map_err(|e| digest_failed(e, n))?;
+                    lines.push(format!("task #{} sees task #{} as pid {nr}", v.0, t.0));
+                }
+            }
+            Ok(lines)
+        };
+        let (model, other) = (view(self.model)?, view(self.other)?);
+        if model != other {
+            return Err(Stop::Mismatch(Mismatch::State {
+                statement: n,
+                model,
+                other,
+            }));
+        }
+        Ok(())
+    }
+
     /// Compares the digests of the two backends after statement `n`.
     fn check_state(&mut self, n: usize) -> Result<(), Stop> {
         let (dm, d_o) = &mut self.digests;
@@ -353,6 +382,13 @@ fn writes_nothing(call: &Syscall, step: &Step, events: &[Event]) -> bool {
                 | Syscall::Setuid { .. }
                 | Syscall::Setgid { .. }
                 | Syscall::Capdrop { .. }
+                | Syscall::Setsid
+                | Syscall::Setpgid { .. }
+                | Syscall::Waitpid { .. }
+                | Syscall::Sysctl {
+                    name: Sysctl::NsLastPid | Sysctl::PidMax,
+                    ..
+                }
         )
         || (events.is_empty() && matches!(step, Step::Done(o) if matches!(o.ret, Ret::Err(_))))
 }

@@ -2,14 +2,29 @@
 //! [`Op`]s, decoded from fuzzers' bytes ([`decode`]) or drawn from a seeded
 //! stream ([`generate_ops`], [`check_input`]).
 //!
+//! Two layouts are decoded, told apart by the first byte:
+//!
+//! - [`VERSION`] (1): the msg inputs of `msg_diff` and `msg_kernel_diff`,
+//!   a sequence of [`Op`]s without [`Op::Pid`];
+//! - [`VERSION_MIXED`] (2): the mixed inputs of `pid_diff` and
+//!   `nscheck check`, a sequence of [`Mixed`] ops, each a msg op or a pid
+//!   op ([`PidOp`]).
+//!
 //! **Compatibility rule:** the committed corpora are byte strings decoded
-//! through the derived `Arbitrary` layout of [`Op`] and its fields. Variants
-//! and fields are therefore only ever added at the end of [`Op`], and the
-//! interpretation tables (`tables`) only ever grow at the end too;
-//! any other change must bump [`VERSION`] and regenerate the corpora.
+//! through the derived `Arbitrary` layouts of [`Op`] and [`Mixed`]. The
+//! derive picks a variant by scaling a `u32` by the number of variants, so
+//! adding a variant changes what every existing input decodes to: a new
+//! variant is skipped by `arbitrary` (as [`Op::Pid`] is) and reached
+//! through a new layout with its own version byte. Fields are only ever
+//! added at the end of a variant, and the interpretation tables (`tables`)
+//! only ever grow at the end; any other change must bump the version and
+//! regenerate the corpora.
 
-/// The version byte every encoded input starts with.
+/// The version byte of a msg input (a sequence of [`Op`]s).
 pub const VERSION: u8 = 1;
+
+/// The version byte of a mixed input (a sequence of [`Mixed`] ops).
+pub const VERSION_MIXED: u8 = 2;
 
 /// The most ops an input decodes to; [`decode`] ignores the rest. Longer
 /// inputs would make every execution slower without reaching much more:
@@ -62,6 +77,66 @@ pub enum Op {
     /// A call only children make (`t0` stays root, in the first IPC
     /// namespace, with the queues it made).
     Child { task: u8, op: ChildOp },
+    /// A pid call. Only mixed inputs ([`VERSION_MIXED`]) have it: the msg
+    /// layout skips it, so that the msg corpora keep their meaning.
+    #[cfg_attr(feature = "arbitrary", arbitrary(skip))]
+    Pid { task: u8, op: PidOp },
+}
+
+/// One op of a mixed input ([`VERSION_MIXED`]): a msg op or a pid op, as
+/// likely as each other. **Only ever add fields at the end.**
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Mixed {
+    /// An op of the msg layout.
+    Msg(Op),
+    /// [`Op::Pid`].
+    Pid { task: u8, op: PidOp },
+}
+
+impl From<Mixed> for Op {
+    fn from(m: Mixed) -> Op {
+        match m {
+            Mixed::Msg(op) => op,
+            Mixed::Pid { task, op } => Op::Pid { task, op },
+        }
+    }
+}
+
+/// The calls of [`Op::Pid`]. A `u8` operand that names a pid picks, modulo
+/// the choices, 0, the caller, `t0`, a child made so far, or a made-up
+/// number (`tables::RAW_PIDS`); a script prints a task's pid as its name.
+/// **Only ever add fields at the end of a variant** (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(feature = "bolero", derive(bolero_generator::TypeGenerator))]
+pub enum PidOp {
+    /// `getpid()`.
+    Getpid,
+    /// `getppid()`.
+    Getppid,
+    /// `getsid(pid)`.
+    Getsid(u8),
+    /// `getpgid(pid)`.
+    Getpgid(u8),
+    /// `setsid()`.
+    Setsid,
+    /// `setpgid(pid, pgid)`.
+    Setpgid(u8, u8),
+    /// `waitpid(cN)` of a child made so far; it may sleep.
+    Waitpid(u8),
+    /// `cN = clone(flags, set_tid=[...])`: `flags` bit 0 is
+    /// `CLONE_NEWPID`, bit 1 `CLONE_NEWIPC` (a child's only); `set_tid` an
+    /// entry of `tables::SET_TIDS`.
+    Clone { flags: u8, set_tid: Option<u8> },
+    /// `unshare(CLONE_NEWPID)`, with `CLONE_NEWIPC` too for a child when
+    /// the flag is set.
+    Unshare(bool),
+    /// `sysctl("kernel.ns_last_pid")` (or `kernel.pid_max` when the flag
+    /// is set), or a write of a value from its table.
+    Sysctl { pid_max: bool, value: Option<u8> },
+    /// `exit(0)`; `t0`'s exit kills every task.
+    Exit,
 }
 
 /// The commands of [`Op::Ctl`]. **Only ever add variants at the end.**
@@ -101,51 +176,74 @@ pub enum ChildOp {
     Exit,
 }
 
-/// Decodes an input: [`VERSION`], then ops as `arbitrary` reads them with
+/// Decodes an input: a version byte ([`VERSION`] or [`VERSION_MIXED`]),
+/// then ops of its layout as `arbitrary` reads them with
 /// `arbitrary_take_rest` (as `libfuzzer-sys` does), at most [`MAX_OPS`] of
 /// them. `None` for another version or an empty input.
 #[cfg(feature = "arbitrary")]
 pub fn decode(bytes: &[u8]) -> Option<Vec<Op>> {
-    use arbitrary::Unstructured;
     match bytes.split_first() {
-        // `Vec::<Op>::arbitrary_take_rest`, truncated: the same ops, without
-        // reading the ones past the cap (an `Op` never fails to decode, so
-        // the rest cannot make the whole input fail either).
-        Some((&VERSION, rest)) => {
-            let mut ops = Vec::with_capacity(MAX_OPS);
-            for op in Unstructured::new(rest)
-                .arbitrary_take_rest_iter::<Op>()
-                .ok()?
-                .take(MAX_OPS)
-            {
-                ops.push(op.ok()?);
-            }
-            Some(ops)
-        }
+        Some((&VERSION, rest)) => take_ops::<Op>(rest),
+        Some((&VERSION_MIXED, rest)) => take_ops::<Mixed>(rest),
         _ => None,
     }
 }
 
-/// Case `case` of seed `seed`: `len` ops drawn from a seeded stream
+/// `Vec::<T>::arbitrary_take_rest`, truncated to [`MAX_OPS`]: the same ops,
+/// without reading the ones past the cap (an op never fails to decode, so
+/// the rest cannot make the whole input fail either).
+#[cfg(feature = "arbitrary")]
+fn take_ops<'a, T: arbitrary::Arbitrary<'a> + Into<Op>>(rest: &'a [u8]) -> Option<Vec<Op>> {
+    let mut ops = Vec::with_capacity(MAX_OPS);
+    for op in arbitrary::Unstructured::new(rest)
+        .arbitrary_take_rest_iter::<T>()
+        .ok()?
+        .take(MAX_OPS)
+    {
+        ops.push(op.ok()?.into());
+    }
+    Some(ops)
+}
+
+/// Case `case` of seed `seed`: `len` msg ops drawn from a seeded stream
 /// ([`crate::generate::case_rng`]) through the same `Arbitrary` layout as
-/// [`decode`], for front ends without a fuzzing engine (`nscheck check`,
-/// the mutant tests).
+/// [`decode`] of a [`VERSION`] input, for front ends without a fuzzing
+/// engine (the mutant tests).
 #[cfg(feature = "arbitrary")]
 pub fn generate_ops(seed: u64, case: u64, len: usize) -> Vec<Op> {
-    use arbitrary::{Arbitrary, Unstructured};
+    generate::<Op>(seed, case, len)
+}
+
+/// As [`generate_ops`], through the mixed layout ([`VERSION_MIXED`]): msg
+/// and pid ops.
+#[cfg(feature = "arbitrary")]
+pub fn generate_mixed(seed: u64, case: u64, len: usize) -> Vec<Op> {
+    generate::<Mixed>(seed, case, len)
+}
+
+#[cfg(feature = "arbitrary")]
+fn generate<T: for<'a> arbitrary::Arbitrary<'a> + Into<Op>>(
+    seed: u64,
+    case: u64,
+    len: usize,
+) -> Vec<Op> {
+    use arbitrary::Unstructured;
     use rand_core::Rng as _;
     let mut rng = crate::generate::case_rng(seed ^ 0x6f70_735f_6469_6666, case);
     // An op takes at most a dozen bytes.
     let mut bytes = vec![0u8; 16 * len];
     rng.fill_bytes(&mut bytes);
     let mut u = Unstructured::new(&bytes);
-    (0..len).map_while(|_| Op::arbitrary(&mut u).ok()).collect()
+    (0..len)
+        .map_while(|_| T::arbitrary(&mut u).ok().map(Into::into))
+        .collect()
 }
 
 /// The input stream of `nscheck check` (and of the zoo's fuzzing column):
-/// input `case` of `seed` is [`generate_ops`]`(seed, case, 1 + case % 64)`.
+/// input `case` of `seed` is [`generate_mixed`]`(seed, case, 1 + case % 64)`,
+/// msg and pid ops.
 pub fn check_input(seed: u64, case: u64) -> Vec<Op> {
-    generate_ops(seed, case, 1 + (case % 64) as usize)
+    generate_mixed(seed, case, 1 + (case % 64) as usize)
 }
 
 #[cfg(test)]
@@ -159,8 +257,13 @@ mod tests {
     fn decode_is_the_truncated_take_rest() {
         use arbitrary::{Arbitrary, Unstructured};
         for bytes in random_inputs(300).iter().chain(&[vec![VERSION; 4000]]) {
-            let mut all = Vec::<Op>::arbitrary_take_rest(Unstructured::new(&bytes[1..]))
-                .expect("an op never fails to decode");
+            let rest = Unstructured::new(&bytes[1..]);
+            let mut all: Vec<Op> = match bytes[0] {
+                VERSION => Vec::<Op>::arbitrary_take_rest(rest),
+                _ => Vec::<Mixed>::arbitrary_take_rest(rest)
+                    .map(|ops| ops.into_iter().map(Op::from).collect()),
+            }
+            .expect("an op never fails to decode");
             all.truncate(MAX_OPS);
             assert_eq!(decode(bytes), Some(all));
         }
@@ -169,7 +272,8 @@ mod tests {
     #[test]
     fn decode_needs_the_version() {
         assert_eq!(decode(&[]), None);
-        assert_eq!(decode(&[VERSION + 1, 1, 2, 3]), None);
+        assert_eq!(decode(&[VERSION_MIXED + 1, 1, 2, 3]), None);
+        assert_eq!(decode(&[VERSION_MIXED]), Some(Vec::new()));
         assert_eq!(decode(&[VERSION]), Some(Vec::new()));
     }
 }

@@ -6,15 +6,16 @@
 //! report needs one.
 
 use nscheck_model::abi::{
-    CAP_SYS_RESOURCE, CLONE_NEWIPC, IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_NOWAIT, IPC_RMID, IPC_SET,
-    IPC_STAT, MSG_COPY, MSG_EXCEPT, MSG_INFO, MSG_NOERROR, MSG_STAT, MSG_STAT_ANY,
+    CAP_SYS_RESOURCE, CLONE_NEWIPC, CLONE_NEWPID, IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_NOWAIT,
+    IPC_RMID, IPC_SET, IPC_STAT, MSG_COPY, MSG_EXCEPT, MSG_INFO, MSG_NOERROR, MSG_STAT,
+    MSG_STAT_ANY,
 };
 use nscheck_model::{Dialect, Event, MsgSet, Outcome, Ret, Step, Syscall, Sysctl, TaskId};
 
-use super::input::{ChildOp, CtlOp, Op};
+use super::input::{ChildOp, CtlOp, Op, PidOp};
 use super::tables::{
-    CAPS, IDS, KEYS, MODES, MTYPES, QBYTES, RAW_IDS, RCV_SIZES, RCV_TYPES, SIZES, SYSCTLS, UIDS,
-    pick, small_or,
+    CAPS, IDS, KEYS, LAST_PIDS, MODES, MTYPES, PID_MAXES, QBYTES, RAW_IDS, RAW_PIDS, RCV_SIZES,
+    RCV_TYPES, SET_TIDS, SIZES, SYSCTLS, UIDS, pick, small_or,
 };
 use crate::backend::model::ModelBackend;
 use crate::backend::{Backend, BackendKind};
@@ -66,8 +67,16 @@ pub(super) struct Low {
     /// The queue operand, as an index into [`Lowering::queues`], where the
     /// statement names a queue (else its operand is a number).
     pub(super) operand: Option<usize>,
+    /// The tasks whose pids the call's first and second pid operands are,
+    /// where the statement names a task (else the operand is a number).
+    pub(super) pids: [Option<Who>; 2],
     pub(super) bind: Bind,
 }
+
+/// `target`'s pid as `viewer` sees it, on the model: how a pid operand
+/// naming a task is evaluated, as the script's run time evaluates a task
+/// name.
+pub(super) type Pidof<'a> = dyn FnMut(TaskId, TaskId) -> i64 + 'a;
 
 /// Where a task is, as the lockstep's bookkeeping sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,9 +114,21 @@ impl Book {
     }
 
     pub(super) fn is_ready(&self, who: Who) -> bool {
-        who == 0
-            || matches!(self.children.get(who - 1), Some(Some(t))
-                if self.tasks[t.0] == TaskState::Ready)
+        self.task_of(who)
+            .is_some_and(|t| self.tasks[t.0] == TaskState::Ready)
+    }
+
+    /// The number of tasks made so far, `t0` included.
+    pub(super) fn task_count(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// The task of `who`, if it was created (`t0` always was).
+    fn task_of(&self, who: Who) -> Option<TaskId> {
+        match who {
+            0 => Some(TaskId(0)),
+            c => self.children.get(c - 1).copied().flatten(),
+        }
     }
 
     /// Records what `low` did: `step`, then the `events` it caused. An
@@ -177,6 +198,11 @@ pub(super) struct Lowering {
     /// results show; `t0` stays in 0.
     ns: [usize; MAX_FORKS + 1],
     namespaces: usize,
+    /// The level of each task's active PID namespace and of the one its
+    /// children are made in (1 for the script's first), as far as the
+    /// model's results show: a `set_tid` array is never longer than the
+    /// level of the namespace it names numbers in.
+    pid_level: [(usize, usize); MAX_FORKS + 1],
     /// Scratch lists of queue indices.
     live: Vec<usize>,
     stale: Vec<usize>,
@@ -192,6 +218,7 @@ impl Lowering {
             next_queue: 0,
             ns: [0; MAX_FORKS + 1],
             namespaces: 1,
+            pid_level: [(1, 1); MAX_FORKS + 1],
             live: Vec::new(),
             stale: Vec::new(),
         }
@@ -211,42 +238,69 @@ impl Lowering {
                     cap: i64::from(CAP_SYS_RESOURCE),
                 },
                 operand: None,
+                pids: [None; 2],
                 bind: Bind::None,
             }),
         }
     }
 
-    /// The tasks that may call now: `t0` first, then the ready children.
-    fn ready(&self, book: &Book) -> ([Who; MAX_FORKS + 1], usize) {
+    /// The tasks that may call now: `t0` first if it may (only a pid op
+    /// makes it sleep or exit), then the ready children; and how many of
+    /// them are children.
+    fn ready(&self, book: &Book) -> ([Who; MAX_FORKS + 1], usize, usize) {
         let mut ready = [0; MAX_FORKS + 1];
-        let mut n = 1;
+        let mut n = usize::from(book.is_ready(0));
+        let first = n;
         for c in 1..=self.forks {
             if book.is_ready(c) {
                 ready[n] = c;
                 n += 1;
             }
         }
-        (ready, n)
+        (ready, n, n - first)
     }
 
-    fn task(&self, book: &Book, i: u8) -> Who {
-        let (ready, n) = self.ready(book);
-        ready[usize::from(i) % n]
+    /// A ready task, if any.
+    fn task(&self, book: &Book, i: u8) -> Option<Who> {
+        let (ready, n, _) = self.ready(book);
+        (n > 0).then(|| ready[usize::from(i) % n])
     }
 
     /// A ready child, if any.
     fn child(&self, book: &Book, i: u8) -> Option<Who> {
-        let (ready, n) = self.ready(book);
-        (n > 1).then(|| ready[1 + usize::from(i) % (n - 1)])
+        let (ready, n, children) = self.ready(book);
+        (children > 0).then(|| ready[n - children + usize::from(i) % children])
     }
 
     /// The task of a ready `who`.
     pub(super) fn task_id(book: &Book, who: Who) -> TaskId {
-        if who == 0 {
-            TaskId(0)
-        } else {
-            book.children[who - 1].expect("a ready child was created")
-        }
+        book.task_of(who).expect("a ready task was created")
+    }
+
+    /// A pid operand for `who`'s call: 0, the caller, `t0`, a task made so
+    /// far (named, evaluated by `pidof` as the caller sees it), or a
+    /// made-up number.
+    fn pid_operand(
+        &self,
+        book: &Book,
+        who: Who,
+        i: u8,
+        pidof: &mut Pidof<'_>,
+    ) -> (Option<Who>, i64) {
+        let made: Vec<Who> = (1..=self.forks)
+            .filter(|&c| book.task_of(c).is_some())
+            .collect();
+        let i = usize::from(i) % (3 + made.len() + RAW_PIDS.len());
+        let named = match i {
+            0 => return (None, 0),
+            1 => who,
+            2 => 0,
+            i if i < 3 + made.len() => made[i - 3],
+            i => return (None, RAW_PIDS[i - 3 - made.len()]),
+        };
+        let caller = Self::task_id(book, who);
+        let target = book.task_of(named).expect("a made task");
+        (Some(named), pidof(caller, target))
     }
 
     /// A queue operand for `who`: mostly a live queue of its IPC namespace
@@ -295,8 +349,9 @@ impl Lowering {
 
     /// The statement for `op`, or `None` where it has none now (a fork past
     /// the task limit, a child-only op without a ready child).
-    pub(super) fn lower(&mut self, op: &Op, book: &Book) -> Option<Low> {
+    pub(super) fn lower(&mut self, op: &Op, book: &Book, pidof: &mut Pidof<'_>) -> Option<Low> {
         let mut operand = None;
+        let mut pids = [None; 2];
         let mut bind = Bind::None;
         let (who, call) = match *op {
             Op::Get {
@@ -315,7 +370,7 @@ impl Lowering {
                 self.next_queue += 1;
                 bind = Bind::Queue(self.next_queue);
                 let key = pick(KEYS, key);
-                (self.task(book, task), Syscall::Msgget { key, msgflg })
+                (self.task(book, task)?, Syscall::Msgget { key, msgflg })
             }
             Op::Snd {
                 task,
@@ -324,7 +379,7 @@ impl Lowering {
                 size,
                 nowait,
             } => {
-                let who = self.task(book, task);
+                let who = self.task(book, task)?;
                 let (q, msqid) = self.queue(who, queue);
                 operand = q;
                 let size = small_or(SIZES, size);
@@ -348,7 +403,7 @@ impl Lowering {
                 typ,
                 flags,
             } => {
-                let who = self.task(book, task);
+                let who = self.task(book, task)?;
                 let (q, msqid) = self.queue(who, queue);
                 operand = q;
                 let msgsz = small_or(RCV_SIZES, size);
@@ -374,7 +429,7 @@ impl Lowering {
                 (who, call)
             }
             Op::Ctl { task, queue, cmd } => {
-                let who = self.task(book, task);
+                let who = self.task(book, task)?;
                 let (q, id) = self.queue(who, queue);
                 let (msqid, cmd, set) = match cmd {
                     CtlOp::Stat(cmd) => match cmd % 4 {
@@ -413,13 +468,13 @@ impl Lowering {
                 let (path, values) = pick(SYSCTLS, name);
                 let name = Sysctl::from_path(path).expect("a known sysctl");
                 let value = value.map(|v| pick(values, v));
-                (self.task(book, task), Syscall::Sysctl { name, value })
+                (self.task(book, task)?, Syscall::Sysctl { name, value })
             }
             Op::Fork { task, new_ipc } => {
                 if self.created >= MAX_CHILDREN || self.forks >= MAX_FORKS {
                     return None;
                 }
-                let who = self.task(book, task);
+                let who = self.task(book, task)?;
                 self.forks += 1;
                 bind = Bind::Child(self.forks);
                 let call = if new_ipc {
@@ -451,12 +506,93 @@ impl Lowering {
                 };
                 (who, call)
             }
+            // The kernel's pid numbers are compared by the conformance
+            // scripts; against it the lowering makes msg calls only.
+            Op::Pid { .. } if self.against == BackendKind::Linux => return None,
+            Op::Pid { task, op } => {
+                // An exit is a child's while there is one: `t0`'s kills
+                // every task and ends the input.
+                let who = match op {
+                    PidOp::Exit => self.child(book, task).or_else(|| self.task(book, task))?,
+                    _ => self.task(book, task)?,
+                };
+                let mut pid = |j: usize, i: u8| {
+                    let (named, v) = self.pid_operand(book, who, i, pidof);
+                    pids[j] = named;
+                    v
+                };
+                let call = match op {
+                    PidOp::Getpid => Syscall::Getpid,
+                    PidOp::Getppid => Syscall::Getppid,
+                    PidOp::Getsid(p) => Syscall::Getsid { pid: pid(0, p) },
+                    PidOp::Getpgid(p) => Syscall::Getpgid { pid: pid(0, p) },
+                    PidOp::Setsid => Syscall::Setsid,
+                    PidOp::Setpgid(p, g) => Syscall::Setpgid {
+                        pid: pid(0, p),
+                        pgid: pid(1, g),
+                    },
+                    PidOp::Waitpid(p) => {
+                        // Only a task the caller sees can be waited for.
+                        let v = pid(0, p);
+                        if pids[0].is_none() || v <= 0 {
+                            return None;
+                        }
+                        Syscall::Waitpid { pid: v }
+                    }
+                    PidOp::Clone { flags, set_tid } => {
+                        if self.created >= MAX_CHILDREN || self.forks >= MAX_FORKS {
+                            return None;
+                        }
+                        let mut clone_flags = 0;
+                        let mut level = self.pid_level[who].1;
+                        if flags & 1 != 0 {
+                            clone_flags |= CLONE_NEWPID;
+                            level += 1;
+                        }
+                        if flags & 2 != 0 && who != 0 {
+                            clone_flags |= CLONE_NEWIPC;
+                        }
+                        // No entry for the host's level above the script's.
+                        let set_tid = set_tid.map_or(Vec::new(), |i| {
+                            let t = pick(SET_TIDS, i);
+                            t[..t.len().min(level)].to_vec()
+                        });
+                        self.forks += 1;
+                        bind = Bind::Child(self.forks);
+                        Syscall::Clone {
+                            flags: clone_flags,
+                            set_tid,
+                        }
+                    }
+                    PidOp::Unshare(ipc) => Syscall::Unshare {
+                        flags: if ipc && who != 0 {
+                            CLONE_NEWPID | CLONE_NEWIPC
+                        } else {
+                            CLONE_NEWPID
+                        },
+                    },
+                    PidOp::Sysctl { pid_max, value } => {
+                        let (name, table) = if pid_max {
+                            (Sysctl::PidMax, PID_MAXES)
+                        } else {
+                            (Sysctl::NsLastPid, LAST_PIDS)
+                        };
+                        Syscall::Sysctl {
+                            name,
+                            value: value.map(|v| pick(table, v)),
+                        }
+                    }
+                    PidOp::Exit => Syscall::Exit { code: 0 },
+                };
+                (who, call)
+            }
         };
         Some(Low {
             who,
             task: Self::task_id(book, who),
             call,
             operand,
+            pids,
             bind,
         })
     }
@@ -506,17 +642,28 @@ impl Lowering {
                 };
                 if book.is_ready(child) {
                     self.created += 1;
-                    self.ns[child] = if matches!(low.call, Syscall::Clone { .. }) {
+                    let flags = match low.call {
+                        Syscall::Clone { flags, .. } => flags,
+                        _ => 0,
+                    };
+                    self.ns[child] = if flags & CLONE_NEWIPC != 0 {
                         self.namespaces += 1;
                         self.namespaces - 1
                     } else {
                         self.ns[low.who]
                     };
+                    let level = self.pid_level[low.who].1 + usize::from(flags & CLONE_NEWPID != 0);
+                    self.pid_level[child] = (level, level);
                 }
             }
-            Syscall::Unshare { .. } if returned_0 => {
-                self.namespaces += 1;
-                self.ns[low.who] = self.namespaces - 1;
+            Syscall::Unshare { flags } if returned_0 => {
+                if flags & CLONE_NEWIPC != 0 {
+                    self.namespaces += 1;
+                    self.ns[low.who] = self.namespaces - 1;
+                }
+                if flags & CLONE_NEWPID != 0 {
+                    self.pid_level[low.who].1 += 1;
+                }
             }
             _ => {}
         }
@@ -531,7 +678,7 @@ pub(super) fn lower_alone(ops: &[Op], against: BackendKind) -> (Lowering, Vec<Lo
     let mut model = ModelBackend::new(Dialect::Mainline);
     let mut book = Book::new();
     let mut lows = Vec::new();
-    let mut run = |low: Low, lower: &mut Lowering, book: &mut Book| {
+    let mut run = |low: Low, lower: &mut Lowering, book: &mut Book, model: &mut ModelBackend| {
         let step = model
             .call(low.task, &low.call)
             .unwrap_or_else(|e| panic!("a lowered script stopped the model: {e}"));
@@ -542,11 +689,12 @@ pub(super) fn lower_alone(ops: &[Op], against: BackendKind) -> (Lowering, Vec<Lo
         lows.push(low);
     };
     if let Some(low) = lower.prologue() {
-        run(low, &mut lower, &mut book);
+        run(low, &mut lower, &mut book, &mut model);
     }
     for op in ops {
-        if let Some(low) = lower.lower(op, &book) {
-            run(low, &mut lower, &mut book);
+        let mut pidof = |viewer, target| model.pidof(viewer, target).expect("the model's pidof");
+        if let Some(low) = lower.lower(op, &book, &mut pidof) {
+            run(low, &mut lower, &mut book, &mut model);
         }
     }
     (lower, lows, book)

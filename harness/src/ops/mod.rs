@@ -48,9 +48,9 @@ mod tests;
 pub use check::fuzz_one;
 pub use check::{check_ops, check_ops_with};
 pub use engine::{Lockstep, Mismatch, Stop, lockstep, reads_only};
-pub use input::{ChildOp, CtlOp, MAX_OPS, Op, VERSION, check_input};
+pub use input::{ChildOp, CtlOp, MAX_OPS, Mixed, Op, PidOp, VERSION, VERSION_MIXED, check_input};
 #[cfg(feature = "arbitrary")]
-pub use input::{decode, generate_ops};
+pub use input::{decode, generate_mixed, generate_ops};
 pub use print::{FILE, to_script};
 pub use report::{Failure, Found, regressions_dir};
 pub use stats::OpStats;

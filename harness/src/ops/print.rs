@@ -4,8 +4,8 @@
 
 use nscheck_model::Syscall;
 use nscheck_model::abi::{
-    IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_NOWAIT, IPC_RMID, IPC_SET, IPC_STAT, MSG_COPY, MSG_EXCEPT,
-    MSG_INFO, MSG_NOERROR, MSG_STAT, MSG_STAT_ANY,
+    CLONE_NEWIPC, CLONE_NEWPID, IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_NOWAIT, IPC_RMID, IPC_SET,
+    IPC_STAT, MSG_COPY, MSG_EXCEPT, MSG_INFO, MSG_NOERROR, MSG_STAT, MSG_STAT_ANY,
 };
 
 use super::input::Op;
@@ -67,6 +67,23 @@ fn pos(value: Value) -> Arg {
     Arg { name: None, value }
 }
 
+/// `clone`'s or `unshare`'s flags as their constants.
+fn clone_flags(flags: i64) -> Value {
+    let atoms: Vec<_> = [
+        (CLONE_NEWPID, "CLONE_NEWPID"),
+        (CLONE_NEWIPC, "CLONE_NEWIPC"),
+    ]
+    .iter()
+    .filter(|(f, _)| flags & f != 0)
+    .map(|(_, n)| ident(n))
+    .collect();
+    if atoms.is_empty() {
+        num(0)
+    } else {
+        Value::Or(atoms)
+    }
+}
+
 /// The name of `who` in the script.
 pub(super) fn who_name(who: Who) -> String {
     if who == 0 {
@@ -82,6 +99,12 @@ impl Lowering {
         let word = |w: &str| Value::Or(vec![ident(w)]);
         let q = |v: i64| match low.operand {
             Some(i) => word(&format!("q{}", self.queues[i].number)),
+            None => num(v),
+        };
+        // A pid operand that names a task prints its name, which the run
+        // time evaluates to the pid the caller sees.
+        let task_or = |j: usize, v: i64| match low.pids[j] {
+            Some(who) => word(&who_name(who)),
             None => num(v),
         };
         let (call, args) = match &low.call {
@@ -188,8 +211,26 @@ impl Lowering {
                 ("sysctl", args)
             }
             Syscall::Fork => ("fork", Vec::new()),
-            Syscall::Clone { .. } => ("clone", vec![pos(word("CLONE_NEWIPC"))]),
-            Syscall::Unshare { .. } => ("unshare", vec![pos(word("CLONE_NEWIPC"))]),
+            Syscall::Clone { flags, set_tid } => {
+                let mut args = vec![pos(clone_flags(*flags))];
+                if !set_tid.is_empty() {
+                    args.push(Arg {
+                        name: Some("set_tid".to_string()),
+                        value: Value::List(set_tid.iter().map(|&v| num(v)).collect()),
+                    });
+                }
+                ("clone", args)
+            }
+            &Syscall::Unshare { flags } => ("unshare", vec![pos(clone_flags(flags))]),
+            Syscall::Getpid => ("getpid", Vec::new()),
+            Syscall::Getppid => ("getppid", Vec::new()),
+            Syscall::Setsid => ("setsid", Vec::new()),
+            &Syscall::Getsid { pid } => ("getsid", vec![pos(task_or(0, pid))]),
+            &Syscall::Getpgid { pid } => ("getpgid", vec![pos(task_or(0, pid))]),
+            &Syscall::Setpgid { pid, pgid } => {
+                ("setpgid", vec![pos(task_or(0, pid)), pos(task_or(1, pgid))])
+            }
+            &Syscall::Waitpid { pid } => ("waitpid", vec![pos(task_or(0, pid))]),
             &Syscall::Setuid { uid } => ("setuid", vec![pos(num(uid))]),
             &Syscall::Setgid { gid } => ("setgid", vec![pos(num(gid))]),
             &Syscall::Capdrop { cap } => {
@@ -200,7 +241,6 @@ impl Lowering {
                 ("capdrop", vec![pos(word(name))])
             }
             &Syscall::Exit { code } => ("exit", vec![pos(num(code))]),
-            other => unreachable!("the lowering makes no {}()", other.name()),
         };
         let bind = match low.bind {
             Bind::None => None,

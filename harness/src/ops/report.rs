@@ -31,7 +31,17 @@ impl Found {
         let hash = src.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
         });
+        // A script with a pid call can only come from the mixed inputs.
+        let pid_calls = [
+            "getpid", "getppid", "getsid", "getpgid", "setsid", "setpgid", "waitpid",
+        ];
+        let has_pid_call = self
+            .shrunk
+            .stmts
+            .iter()
+            .any(|s| pid_calls.contains(&s.spec.name));
         let target = match self.against {
+            BackendKind::Concurrent if has_pid_call => "pid_diff",
             BackendKind::Concurrent => "msg_diff",
             BackendKind::Linux => "msg_kernel_diff",
             // No fuzz target checks the model against itself.

@@ -55,3 +55,23 @@ pub(super) fn small_or(table: &[i64], i: u8) -> i64 {
         pick(table, i - 200)
     }
 }
+
+/// Made-up pid operands of [`PidOp`](super::PidOp) calls.
+pub(super) const RAW_PIDS: &[i64] = &[1, 2, 300, -1, 4_194_304, 32768, 5];
+/// The `set_tid` arrays of `clone`, innermost namespace first.
+pub(super) const SET_TIDS: &[&[i64]] = &[
+    &[1],
+    &[2],
+    &[300],
+    &[5],
+    &[0],
+    &[-1],
+    &[4_194_304],
+    &[1, 7],
+    &[4, 3],
+    &[2, 1],
+];
+/// Values written to `kernel.ns_last_pid`.
+pub(super) const LAST_PIDS: &[i64] = &[0, 1, 4, 299, 300, 4_194_303, -1, 4_194_304];
+/// Values written to `kernel.pid_max`.
+pub(super) const PID_MAXES: &[i64] = &[301, 300, 1000, 4_194_304, 4_194_305, 512, 0, -1];
