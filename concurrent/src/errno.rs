@@ -8,8 +8,10 @@ use std::fmt;
 pub enum Errno {
     EPERM,
     ENOENT,
+    ESRCH,
     EINTR,
     E2BIG,
+    ECHILD,
     EAGAIN,
     ENOMEM,
     EACCES,
@@ -26,8 +28,10 @@ impl Errno {
         match self {
             Errno::EPERM => 1,
             Errno::ENOENT => 2,
+            Errno::ESRCH => 3,
             Errno::EINTR => 4,
             Errno::E2BIG => 7,
+            Errno::ECHILD => 10,
             Errno::EAGAIN => 11,
             Errno::ENOMEM => 12,
             Errno::EACCES => 13,

@@ -47,6 +47,7 @@ pub mod ipc;
 #[cfg(feature = "mutants")]
 pub mod mutants;
 pub mod pid;
+pub mod proc;
 pub mod sync;
 pub mod task;
 

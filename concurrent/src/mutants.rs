@@ -65,6 +65,12 @@ pub enum Mutant {
     /// `LONG_MIN` and the "lowest type at most -msgtyp" search matches
     /// nothing: `ENOMSG` with `IPC_NOWAIT`, a sleep forever without.
     LongMinMatchesNothing,
+    /// B12 (gVisor `0dbdca349`, "Skip tid allocation which is using"): a
+    /// process group or session link does not hold its number, so once
+    /// the leader is reaped its number is free for a new task while
+    /// members still use it as their pgid or sid (R12). Selected for a
+    /// whole task half (`System::with_mutant`), not an IPC namespace.
+    ReuseHeldPgid,
 }
 
 impl Mutant {
@@ -91,6 +97,7 @@ impl Mutant {
             Mutant::CopyAliasing => "B17",
             Mutant::KeyRace => "R36 (one key)",
             Mutant::MsgmniRace => "R36 (msgmni)",
+            Mutant::ReuseHeldPgid => "B12",
         }
     }
 
@@ -102,4 +109,8 @@ impl Mutant {
         Mutant::KeyRace,
         Mutant::MsgmniRace,
     ];
+
+    /// The mutants of the task half (`crate::proc`), which a sequential
+    /// run of a script with process groups shows.
+    pub const TASKS: &[Mutant] = &[Mutant::ReuseHeldPgid];
 }

@@ -3,5 +3,7 @@
 //! built only with `--cfg nscheck_loom`, in its own target directory.
 
 mod pid_alloc;
+mod pid_dialects;
 mod pids;
+mod procs;
 mod threads;

@@ -32,6 +32,8 @@ pub struct StructPid {
     numbers: Vec<Upid>,
     /// The links that hold the numbers; 0 once they are given back.
     links: AtomicI64,
+    /// The task linked to the pid as PIDTYPE_PID (`pid_task`), or -1.
+    task: AtomicI64,
 }
 
 impl fmt::Debug for StructPid {
@@ -49,6 +51,7 @@ impl StructPid {
         StructPid {
             numbers,
             links: AtomicI64::new(1),
+            task: AtomicI64::new(-1),
         }
     }
 
@@ -95,6 +98,23 @@ impl StructPid {
             .iter()
             .map(|u| u.nr)
             .collect()
+    }
+
+    /// `pid_task(pid, PIDTYPE_PID)`: the task whose own pid this is, by
+    /// its number in creation order, while it is attached. The task half
+    /// (`crate::proc`) attaches and detaches it under `tasklist`.
+    pub fn task(&self) -> Option<usize> {
+        usize::try_from(self.task.load(Ordering::Acquire)).ok()
+    }
+
+    /// Attaches the task `task` as the pid's PIDTYPE_PID (`attach_pid`).
+    pub(crate) fn attach_task(&self, task: usize) {
+        self.task.store(task as i64, Ordering::Release);
+    }
+
+    /// Detaches the pid's task (`detach_pid` in `release_task`).
+    pub(crate) fn detach_task(&self) {
+        self.task.store(-1, Ordering::Release);
     }
 
     /// The number of links that hold the numbers.
