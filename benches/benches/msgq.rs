@@ -23,10 +23,11 @@
 //! after `--` to run one group).
 
 use std::hint::black_box;
-use std::sync::{Barrier, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, measurement::WallTime};
+use nscheck_benches::timed_threads;
 use nscheck_concurrent::ipc::{self, IPC_NOWAIT, IPC_PRIVATE, MSG_COPY};
 use nscheck_concurrent::sync::Arc;
 use nscheck_concurrent::{Cred, IpcNamespace, Pid, Sleeper, Task};
@@ -343,27 +344,7 @@ fn dump<M: MsgQueues>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, m: &M) {
 /// times from the common start to the last finish. Thread start-up is not
 /// timed.
 fn threaded(pairs: u64, work: impl Fn(usize, u64) + Sync) -> Duration {
-    let barrier = Barrier::new(THREADS);
-    let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..THREADS)
-            .map(|t| {
-                let (barrier, work) = (&barrier, &work);
-                s.spawn(move || {
-                    barrier.wait();
-                    let start = Instant::now();
-                    work(t, pairs);
-                    (start, Instant::now())
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("bench thread"))
-            .collect()
-    });
-    let start = spans.iter().map(|s| s.0).min().expect("threads");
-    let end = spans.iter().map(|s| s.1).max().expect("threads");
-    end - start
+    timed_threads(THREADS, |t| work(t, pairs), None)
 }
 
 /// `threads_2x2q` (`shared == false`) and `threads_2x1q` (`shared`): every
