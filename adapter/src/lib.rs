@@ -12,7 +12,12 @@
 
 use nscheck_concurrent::Task;
 use nscheck_concurrent::ipc::{self, Ctl, MsgSysctl, Received};
+use nscheck_concurrent::proc::ParkedWait;
 use nscheck_model::{Detail, Errno, MsgInfo, MsgSet, MsqidDs, Outcome, Syscall, Sysctl};
+
+mod task;
+
+pub use task::{TaskStep, pid_sysctl, start_task};
 
 /// The model's `struct msqid64_ds` for the implementation's.
 pub fn model_stat(s: &ipc::QueueStat) -> MsqidDs {
@@ -63,7 +68,7 @@ pub fn outcome<T>(
 }
 
 /// The implementation's name for a msg sysctl; `None` for the PID
-/// sysctls, which the implementation does not have.
+/// sysctls, which are task calls ([`pid_sysctl`]).
 pub fn msg_sysctl(name: Sysctl) -> Option<MsgSysctl> {
     match name {
         Sysctl::Msgmax => Some(MsgSysctl::Msgmax),
@@ -74,9 +79,9 @@ pub fn msg_sysctl(name: Sysctl) -> Option<MsgSysctl> {
     }
 }
 
-/// Whether `call` is one the implementation runs: `msgget`, `msgsnd`,
-/// `msgrcv`, `msgctl`, or a read or write of a msg sysctl. [`start_ipc`]
-/// and [`run_ipc`] take these and no others.
+/// Whether `call` is an IPC call: `msgget`, `msgsnd`, `msgrcv`,
+/// `msgctl`, or a read or write of a msg sysctl. [`start_ipc`] and
+/// [`run_ipc`] take these and no others; [`start_task`] takes the rest.
 pub fn is_ipc(call: &Syscall) -> bool {
     match *call {
         Syscall::Msgget { .. }
@@ -111,14 +116,16 @@ pub enum Started {
     Parked(ParkedCall),
 }
 
-/// A sleeping `msgsnd` or `msgrcv` ([`ipc::Parked`]), with results in the
-/// model's terms.
+/// A sleeping `msgsnd` or `msgrcv` ([`ipc::Parked`]) or `waitpid`
+/// ([`ParkedWait`]), with results in the model's terms.
 #[derive(Debug)]
 pub enum ParkedCall {
     /// A sender that waits for room.
     Snd(ipc::Parked<()>),
     /// A receiver that waits for a message.
     Rcv(ipc::Parked<Received>),
+    /// A parent that waits for its child to be reapable.
+    Wait(ParkedWait),
 }
 
 impl ParkedCall {
@@ -127,6 +134,7 @@ impl ParkedCall {
         match self {
             ParkedCall::Snd(p) => snd_outcome(p.wait()),
             ParkedCall::Rcv(p) => rcv_outcome(p.wait()),
+            ParkedCall::Wait(p) => wait_outcome(p.wait()),
         }
     }
 
@@ -135,6 +143,7 @@ impl ParkedCall {
         match self {
             ParkedCall::Snd(p) => p.poll().map(snd_outcome),
             ParkedCall::Rcv(p) => p.poll().map(rcv_outcome),
+            ParkedCall::Wait(p) => p.poll().map(wait_outcome),
         }
     }
 
@@ -143,12 +152,17 @@ impl ParkedCall {
         match self {
             ParkedCall::Snd(p) => snd_outcome(p.cancel()),
             ParkedCall::Rcv(p) => rcv_outcome(p.cancel()),
+            ParkedCall::Wait(p) => wait_outcome(p.cancel()),
         }
     }
 }
 
 fn snd_outcome(r: Result<(), nscheck_concurrent::Errno>) -> Outcome {
     outcome(r, |()| Outcome::val(0))
+}
+
+fn wait_outcome(r: Result<i64, nscheck_concurrent::Errno>) -> Outcome {
+    outcome(r, Outcome::val)
 }
 
 fn rcv_outcome(r: Result<Received, nscheck_concurrent::Errno>) -> Outcome {

@@ -2,12 +2,15 @@
 //!
 //! It implements, for real threads, what `nscheck-model` specifies
 //! sequentially: System V message queues in IPC namespaces, with blocking,
-//! direct hand-off and `MSG_COPY`, following Linux 6.18. Run one task per
-//! thread and the calls block for real; driven one call at a time, it gives
-//! exactly the model's results. A driver that runs many tasks on one thread
-//! starts the calls that may sleep with `ipc::start_msgsnd` and
-//! `ipc::start_msgrcv`: a call that would sleep registers its task and
-//! returns parked (`ipc::Parked`), to be polled, waited on or cancelled.
+//! direct hand-off and `MSG_COPY`, and tasks in PID namespaces (fork,
+//! exit, waitpid, sessions, process groups, credentials), following Linux
+//! 6.18. Run one task per thread and the calls block for real; driven one
+//! call at a time, it gives exactly the model's results. A driver that
+//! runs many tasks on one thread starts the calls that may sleep with
+//! `ipc::start_msgsnd`, `ipc::start_msgrcv` and
+//! `proc::System::start_waitpid`: a call that would sleep registers its
+//! task and returns parked (`ipc::Parked`, `proc::ParkedWait`), to be
+//! polled, waited on or cancelled.
 //!
 //! **Architecture invariant:** this crate does not depend on the model. It
 //! has its own errno, credential and result types; only the harness knows
@@ -26,7 +29,11 @@
 //! - [`ipc`]: namespaces and queues, and the four calls;
 //! - [`pid`]: the PID half, beside `ipc/`: `struct pid`, PID namespaces and
 //!   the allocation of their numbers (its module documentation says what
-//!   issue 11 still needs).
+//!   issue 11 still needs);
+//! - [`proc`]: the tasks ([`proc::System`]): fork, clone, unshare, exit and
+//!   the death of a namespace's init, waitpid, sessions and process
+//!   groups, credentials and the PID sysctls, under a `tasklist` lock; it
+//!   gives each task the [`Task`] context of its IPC calls.
 
 #![forbid(unsafe_code)]
 

@@ -115,3 +115,34 @@ fn every_mutant_fails_its_regression_script() {
         }
     }
 }
+
+/// Every mutant of the task half (`Mutant::TASKS`, selected for a whole
+/// machine with `System::with_mutant`) makes the conformance scripts of
+/// its rule diverge: B12's reuse of a number held as a process group or
+/// session fails the R12 scripts.
+#[test]
+fn every_task_mutant_fails_the_scripts_of_its_rule() {
+    use nscheck_concurrent::proc::System;
+
+    for &m in Mutant::TASKS {
+        for name in [
+            "093-pid-pgrp-holds-number.nsc",
+            "094-pid-session-holds-number.nsc",
+        ] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../corpus/conformance")
+                .join(name);
+            let script = nscheck::script::load_script(&path)
+                .unwrap_or_else(|e| panic!("{m:?}: {}: {e}", path.display()));
+            let mut mutated = || -> Result<Box<dyn Backend>, BackendError> {
+                let sys = System::with_mutant(Box::new(IpcNamespace::new), m);
+                Ok(Box::new(ConcurrentBackend::with_system(sys)))
+            };
+            match nscheck::ops::lockstep(&script, &mut mutated) {
+                Ok((_, Some(mismatch))) => eprintln!("{m:?}: {name}: {mismatch}"),
+                Ok((_, None)) => panic!("{m:?} passes {name}"),
+                Err(e) => panic!("{m:?}: {name}: {e}"),
+            }
+        }
+    }
+}

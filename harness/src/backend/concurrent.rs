@@ -1,68 +1,66 @@
-//! The concurrent backend: the IPC calls run on `nscheck-concurrent`,
-//! driven one call at a time from the calling thread; the task calls run on
-//! the model's kernel.
+//! The concurrent backend: every call runs on `nscheck-concurrent`, driven
+//! one call at a time from the calling thread, through `nscheck-adapter`
+//! (the IPC calls with `start_ipc`, the task calls with `start_task`, on
+//! the implementation's task half, [`System`]).
 //!
-//! **IPC.** A call that would sleep registers its task as a sleeper in the
-//! implementation and comes back as a parked call
-//! ([`nscheck_concurrent::ipc::Parked`]) instead of blocking the thread:
-//! the implementation's wakers finish a sleeper's call on its behalf (they
-//! hand a receiver its message and enqueue a sender's), so after every call
-//! the backend polls the parked calls, in the order they went to sleep, and
-//! reports those that ended. A killed sleeper's call is cancelled as a fatal
-//! signal ends it. The code a sleeping thread runs when woken is the same
-//! `poll` collects, so this drives exactly what one thread per task would
-//! run, without a thread or a context switch (the loom and shuttle checks
-//! and `concurrent/tests/threads.rs` run it on real and modelled threads).
+//! **Sleeping calls.** A call that would sleep (a `msgsnd`, a `msgrcv`, a
+//! `waitpid` for a child that is not reapable yet) comes back as a parked
+//! call ([`ParkedCall`]) instead of blocking the thread. The
+//! implementation's IPC wakers finish a sleeper's call on its behalf (they
+//! hand a receiver its message and enqueue a sender's); a parked `waitpid`
+//! looks again when polled. So after every call the backend polls the
+//! parked calls in the order they went to sleep, again until none ends
+//! (one reap can end a pending init exit, which lets another waiter reap),
+//! and reports those that ended in sleep order. The code a sleeping thread
+//! runs when woken is the same `poll` runs, so this drives exactly what one
+//! thread per task would run, without a thread or a context switch (the
+//! loom and shuttle checks and `concurrent/tests/threads.rs` and
+//! `procs.rs` run it on real and modelled threads).
 //!
-//! **Tasks.** The implementation has no PID half yet, so `fork`, `clone`,
-//! `unshare`, `exit`, `waitpid`, credentials, sessions, process groups and
-//! the PID sysctls are the model's own ([`Kernel`], which never sees an IPC
-//! call here). What an IPC call needs of its caller, the backend reads from
-//! the model after every task call ([`Kernel::ipc_caller`]): credentials,
-//! IPC namespace, and the caller's `struct pid` as a [`Pid`], which the
-//! implementation records as `msg_lspid`/`msg_lrpid` and shows each reader
-//! in its own PID namespace. The model's IPC namespaces are matched by
-//! index with the implementation's. A task the model kills while it sleeps
-//! in an IPC call has that call cancelled.
+//! **Killed tasks.** An init's `exit` kills every task of its namespace;
+//! a killed task's parked call is cancelled, as a fatal signal ends it,
+//! before the parked calls are polled.
+//!
+//! **What the model is used for.** Only its types (`Syscall`, `Outcome`,
+//! `Event`, `Step`, `TaskId`) and its refusals (`CallError`: a task that
+//! does not exist, has exited or sleeps; a call the model does not
+//! specify), so that every backend reports them the same way.
 
 use std::sync::Arc;
 
 use nscheck_concurrent::ipc::{self, Ctl, IpcNamespace, MSG_INFO};
+use nscheck_concurrent::proc::System;
 use nscheck_concurrent::{Cred, Pid, PidNsId, Sleeper, Task};
-use nscheck_model::{
-    CallError, Dialect, DigestWords, Event, IpcCaller, Kernel, Step, Syscall, TaskId,
-};
+use nscheck_model::{CallError, DigestWords, Event, Step, Syscall, TaskId};
 
-use nscheck_adapter::{ParkedCall, Started, is_ipc, model_info, model_stat, start_ipc};
+use nscheck_adapter::{
+    ParkedCall, Started, TaskStep, is_ipc, model_info, model_stat, start_ipc, start_task,
+};
 
 use super::{Backend, BackendError};
 
 /// Makes each new IPC namespace (a test selects a mutant through it).
 pub type NamespaceMaker = Arc<dyn Fn() -> IpcNamespace + Send + Sync>;
 
-/// What the implementation knows of one task.
+/// What the backend keeps of one task.
 #[derive(Debug)]
 struct TaskEntry {
-    /// The caller of its IPC calls.
+    /// The caller of its IPC calls, as the task half last described it.
     ctx: Task,
-    /// The IPC call the task sleeps in.
+    /// The call the task sleeps in.
     parked: Option<ParkedCall>,
 }
 
-/// Runs IPC calls on `nscheck-concurrent` and task calls on the model.
+/// Runs every call on `nscheck-concurrent`.
 pub struct ConcurrentBackend {
-    /// The task half.
-    kernel: Kernel,
+    sys: Arc<System>,
     tasks: Vec<TaskEntry>,
-    /// The tasks asleep in IPC calls, in the order they went to sleep.
+    /// The tasks asleep, in the order they went to sleep.
     parked: Vec<usize>,
     events: Vec<Event>,
-    /// The IPC namespaces, by the model's index.
-    namespaces: Vec<Arc<IpcNamespace>>,
-    new_namespace: NamespaceMaker,
-    /// The caller of the digest's `MSG_INFO` in each namespace: root with
-    /// every capability, in `t0`'s PID namespace (the digest shows pids as
-    /// `t0` sees them).
+    /// The caller of the digest's `MSG_INFO` in each IPC namespace, in
+    /// creation order: root with every capability, in `t0`'s PID namespace
+    /// (the digest shows pids as `t0` sees them).
     probes: Vec<Task>,
     /// `t0`'s PID namespace.
     root_pid_ns: PidNsId,
@@ -83,111 +81,139 @@ impl Default for ConcurrentBackend {
     }
 }
 
-/// The implementation's pid for the model's `struct pid` of `task`.
-fn pid(kernel: &Kernel, task: TaskId) -> Arc<Pid> {
-    let numbers = kernel.pid_numbers(task);
-    Arc::new(Pid::new(
-        numbers
-            .into_iter()
-            .map(|(ns, nr)| (ns as PidNsId, nr))
-            .collect(),
-    ))
-}
-
-fn cred(caller: &IpcCaller) -> Cred {
-    Cred {
-        euid: caller.euid as u32,
-        egid: caller.egid as u32,
-        caps: caller.caps,
-    }
-}
-
 impl ConcurrentBackend {
     /// `t0`: pid 1, root with every capability, in a fresh IPC namespace.
     pub fn new() -> ConcurrentBackend {
-        ConcurrentBackend::with_namespaces(Arc::new(IpcNamespace::new))
+        ConcurrentBackend::with_system(System::new())
     }
 
     /// As [`ConcurrentBackend::new`], with every IPC namespace made by
-    /// `maker`.
+    /// `maker` (a test selects an IPC mutant so).
     pub fn with_namespaces(maker: NamespaceMaker) -> ConcurrentBackend {
-        let kernel = Kernel::new(Dialect::Mainline);
-        let root_pid_ns = kernel.pid_numbers(TaskId(0))[0].0 as PidNsId;
+        ConcurrentBackend::with_system(System::with_ipc_namespaces(Box::new(move || maker())))
+    }
+
+    /// Drives `sys`, a machine where only `t0` has run (a test selects a
+    /// mutant of the task half so, with `System::with_mutant`).
+    pub fn with_system(sys: Arc<System>) -> ConcurrentBackend {
+        let root_pid_ns = sys.struct_pid(0).ns().id();
         let mut b = ConcurrentBackend {
-            kernel,
+            sys,
             tasks: Vec::new(),
             parked: Vec::new(),
             events: Vec::new(),
-            namespaces: Vec::new(),
-            new_namespace: maker,
             probes: Vec::new(),
             root_pid_ns,
         };
-        b.follow_model(TaskId(0));
+        b.follow(0);
         b
     }
 
-    /// Catches up with the model after a task call by `task`: new IPC
+    /// Catches up with the task half after a call by `task`: new IPC
     /// namespaces, new tasks, and `task`'s credentials and IPC namespace
-    /// (a task call changes no other task's; a task's pid never changes).
-    fn follow_model(&mut self, task: TaskId) {
-        while self.namespaces.len() < self.kernel.ipc_ns_count() {
-            let ns = Arc::new((self.new_namespace)());
-            let probe = match self.probes.first() {
-                // The probes' calls never sleep: one pid and parking spot.
-                Some(p) => Task {
-                    ipc_ns: ns.clone(),
-                    ..p.clone()
+    /// (a call changes no other task's; a task's pid never changes).
+    fn follow(&mut self, task: usize) {
+        let namespaces = self.sys.ipc_namespaces();
+        for ns in &namespaces[self.probes.len()..] {
+            self.probes.push(Task {
+                pid: Arc::new(Pid::new(vec![(self.root_pid_ns, 1)])),
+                cred: Cred {
+                    euid: 0,
+                    egid: 0,
+                    caps: u64::MAX,
                 },
-                None => Task {
-                    pid: Arc::new(Pid::new(vec![(self.root_pid_ns, 1)])),
-                    cred: Cred {
-                        euid: 0,
-                        egid: 0,
-                        caps: u64::MAX,
-                    },
-                    ipc_ns: ns.clone(),
-                    sleeper: Arc::new(Sleeper::new(u64::MAX, None)),
-                },
-            };
-            self.probes.push(probe);
-            self.namespaces.push(ns);
+                ipc_ns: ns.clone(),
+                sleeper: Arc::new(Sleeper::new(u64::MAX, None)),
+            });
         }
         let known = self.tasks.len();
-        let changed = (task.0 < known).then_some(task.0);
-        for t in changed.into_iter().chain(known..self.kernel.task_count()) {
-            let caller = self.kernel.ipc_caller(TaskId(t));
-            match self.tasks.get_mut(t) {
-                Some(e) => {
-                    e.ctx.cred = cred(&caller);
-                    let ns = &self.namespaces[caller.ipc_ns];
-                    if !Arc::ptr_eq(&e.ctx.ipc_ns, ns) {
-                        e.ctx.ipc_ns = ns.clone();
-                    }
-                }
-                None => self.tasks.push(TaskEntry {
-                    ctx: Task {
-                        pid: pid(&self.kernel, TaskId(t)),
-                        cred: cred(&caller),
-                        ipc_ns: self.namespaces[caller.ipc_ns].clone(),
-                        sleeper: Arc::new(Sleeper::new(t as u64, None)),
-                    },
-                    parked: None,
-                }),
+        if task < known {
+            let ctx = self.sys.ipc_task(task);
+            let e = &mut self.tasks[task].ctx;
+            e.cred = ctx.cred;
+            if !Arc::ptr_eq(&e.ipc_ns, &ctx.ipc_ns) {
+                e.ipc_ns = ctx.ipc_ns;
             }
+        }
+        for t in known..self.sys.task_count() {
+            self.tasks.push(TaskEntry {
+                ctx: self.sys.ipc_task(t),
+                parked: None,
+            });
         }
     }
 
-    /// Runs an IPC call (a msg call or a msg sysctl) and reports the
-    /// sleepers it ended.
-    fn ipc_call(&mut self, task: TaskId, call: &Syscall) -> Result<Step, BackendError> {
+    /// The parked calls that ended, reported in the order their tasks
+    /// went to sleep. Polls until none ends: a reap may end a pending init
+    /// exit, which another waiter was waiting for.
+    fn poll_parked(&mut self) {
+        let mut ended = Vec::new();
+        loop {
+            let mut progress = false;
+            for (i, &t) in self.parked.iter().enumerate() {
+                if ended.iter().any(|&(j, _)| j == i) {
+                    continue;
+                }
+                if let Some(outcome) = self.tasks[t].parked.as_ref().and_then(ParkedCall::poll) {
+                    ended.push((i, outcome));
+                    progress = true;
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        if ended.is_empty() {
+            return;
+        }
+        ended.sort_by_key(|&(i, _)| i);
+        for &(i, ref outcome) in &ended {
+            let t = self.parked[i];
+            self.tasks[t].parked = None;
+            self.events.push(Event::Resumed {
+                task: TaskId(t),
+                outcome: outcome.clone(),
+            });
+        }
+        let mut i = 0;
+        self.parked.retain(|_| {
+            i += 1;
+            !ended.iter().any(|&(j, _)| j == i - 1)
+        });
+    }
+
+    /// Runs `call`; a call that must not sleep and does is a failure.
+    fn run(&mut self, task: usize, call: &Syscall) -> Result<(Started, Vec<TaskId>), BackendError> {
+        if is_ipc(call) {
+            return Ok((start_ipc(&self.tasks[task].ctx, call), Vec::new()));
+        }
+        let TaskStep { started, killed } = start_task(&self.sys, TaskId(task), call)?;
+        self.follow(task);
+        Ok((started, killed))
+    }
+}
+
+impl Backend for ConcurrentBackend {
+    fn call(&mut self, task: TaskId, call: &Syscall) -> Result<Step, BackendError> {
+        // The model's refusals, in its order.
+        if task.0 >= self.tasks.len() {
+            return Err(CallError::NoSuchTask(task).into());
+        }
+        if !self.sys.is_running(task.0) {
+            return Err(CallError::Exited(task).into());
+        }
+        if self.tasks[task.0].parked.is_some() {
+            return Err(CallError::Blocked(task).into());
+        }
         let may_sleep = match *call {
             Syscall::Msgsnd { msgflg, .. } | Syscall::Msgrcv { msgflg, .. } => {
                 msgflg as i32 & ipc::IPC_NOWAIT == 0
             }
+            Syscall::Waitpid { .. } => true,
             _ => false,
         };
-        let step = match start_ipc(&self.tasks[task.0].ctx, call) {
+        let (started, killed) = self.run(task.0, call)?;
+        let step = match started {
             Started::Done(outcome) => Step::Done(outcome),
             Started::Parked(p) if !may_sleep => {
                 p.cancel();
@@ -199,61 +225,19 @@ impl ConcurrentBackend {
             Started::Parked(p) => {
                 self.tasks[task.0].parked = Some(p);
                 self.parked.push(task.0);
-                return Ok(Step::Blocked);
+                Step::Blocked
             }
         };
-        // Sleepers whose calls were finished by this one, in the order they
-        // went to sleep.
-        let mut i = 0;
-        while i < self.parked.len() {
-            let t = self.parked[i];
-            match self.tasks[t].parked.as_ref().and_then(ParkedCall::poll) {
-                Some(outcome) => {
-                    self.parked.remove(i);
-                    self.tasks[t].parked = None;
-                    self.events.push(Event::Resumed {
-                        task: TaskId(t),
-                        outcome,
-                    });
-                }
-                None => i += 1,
-            }
-        }
-        Ok(step)
-    }
-
-    /// A task call, on the model.
-    fn task_call(&mut self, task: TaskId, call: &Syscall) -> Result<Step, BackendError> {
-        let step = self.kernel.call(task, call)?;
-        for event in self.kernel.take_events() {
-            if let Event::Killed { task } = event
-                && let Some(p) = self.tasks[task.0].parked.take()
-            {
-                self.parked.retain(|&t| t != task.0);
+        for &k in &killed {
+            if let Some(p) = self.tasks[k.0].parked.take() {
+                self.parked.retain(|&t| t != k.0);
                 p.cancel();
             }
-            self.events.push(event);
         }
-        self.follow_model(task);
+        self.poll_parked();
+        self.events
+            .extend(killed.into_iter().map(|task| Event::Killed { task }));
         Ok(step)
-    }
-}
-
-impl Backend for ConcurrentBackend {
-    fn call(&mut self, task: TaskId, call: &Syscall) -> Result<Step, BackendError> {
-        if self.tasks.get(task.0).is_some_and(|t| t.parked.is_some()) {
-            return Err(CallError::Blocked(task).into());
-        }
-        // A task that cannot call (it does not exist, has exited or sleeps
-        // in a task call) gets the model's error.
-        let can_call = task.0 < self.tasks.len()
-            && !self.kernel.has_exited(task)
-            && !self.kernel.is_blocked(task);
-        if is_ipc(call) && can_call {
-            self.ipc_call(task, call)
-        } else {
-            self.task_call(task, call)
-        }
     }
 
     fn take_events(&mut self) -> Result<Vec<Event>, BackendError> {
@@ -261,7 +245,7 @@ impl Backend for ConcurrentBackend {
     }
 
     fn pidof(&mut self, viewer: TaskId, target: TaskId) -> Result<i64, BackendError> {
-        Ok(self.kernel.pidof(viewer, target))
+        Ok(self.sys.pidof(viewer.0, target.0))
     }
 
     /// Through the implementation's own interfaces: `MSG_INFO` of each
