@@ -66,33 +66,24 @@
 //! fork's number at that level is the one the sequential model gives for
 //! that order.
 //!
-//! # How this replaces `task::Pid`
+//! # How tasks use it
 //!
-//! The IPC code records `msg_lspid`/`msg_lrpid` as a `task::Pid`, a list of
-//! `(namespace id, number)` pairs. [`StructPid::numbers_by_id`] gives that
-//! list, and `StructPid::nr_in` is its `nr_in`; when the backend is wired,
-//! `Task::pid` becomes an `Arc<StructPid>` and `task::Pid` goes away.
+//! The task half (`crate::proc`) links each task to its own `StructPid`
+//! (PIDTYPE_PID, with [`StructPid::task`] as `pid_task`) and to its group's
+//! and session's (PGID, SID) with [`StructPid::link`]; `release_task`
+//! drops the three, so a number held by a group or session stays taken
+//! (R12). `find_task_by_vpid` is [`PidNamespace::find_pid`] and that task
+//! link. The IPC code records `msg_lspid`/`msg_lrpid` as a `task::Pid`, a
+//! list of `(namespace id, number)` pairs, which
+//! [`StructPid::numbers_by_id`] gives.
 //!
 //! # What remains for issue 11
 //!
-//! - Tasks: fork, clone, unshare, setns, exit, waitpid, threads, exec from
-//!   a non-leader thread, init death (`zap_pid_ns_processes`, then
-//!   [`PidNamespace::disable`]) and the child reaper, so that the backend
-//!   borrows nothing from the model's `Kernel`.
-//! - The pid types PID, TGID, PGID and SID as links of a `StructPid`
-//!   (`attach_pid`, `change_pid`, `transfer_pid`), setsid, setpgid, getsid,
-//!   getpgid; a number held by a group or session stays taken (R12): the
-//!   links count of [`StructPid`] is the hook for that.
+//! - setns, threads (TGID) and exec from a non-leader thread
+//!   (`transfer_pid`): the scripts have no such calls yet.
 //! - The first fork that fails after `alloc_pid` kills the namespace (R16,
 //!   `free_pid`'s `PIDNS_ADDING` case), which needs a published count.
-//! - The permission checks of the sysctls (EPERM, R6) and of `pid_max`
-//!   writes, which are the caller's here.
-//! - The dialects `openvz2006` and `flat2007` as variants.
-//! - Wiring into `harness/src/backend/concurrent.rs` and the adapter.
-//! - loom and shuttle scenarios with the linearizability checker in
-//!   `loom-tests` (the checks of `loom_checks` are assertions only, and
-//!   `ci/loom.sh` does not run the library's tests yet), the pid bug zoo
-//!   (`mutants.rs`), the `pid_diff` fuzz target, the benches.
+//! - `Task::pid` as an `Arc<StructPid>` instead of a `task::Pid` copy.
 
 pub mod alloc;
 #[cfg(all(test, nscheck_loom))]
