@@ -1,19 +1,26 @@
 //! Deliberate bugs, to show that the differential checks find them (cargo
 //! feature `mutants`; without it this module does not exist).
 //!
-//! Each [`Mutant`] is modelled on a real bug of `msg-semantics.md` §8. A
-//! mutant is inert unless selected for a namespace
-//! ([`IpcNamespace::with_mutant`](crate::IpcNamespace::with_mutant)): the
-//! queues created in that namespace then carry it. Adding one is a
-//! three-line change: a variant below, its entry in [`Mutant::ALL`], and
-//! `if mutant!(queue, Name) { ... }` where the bug goes (`mutant!` is
+//! Each [`Mutant`] is modelled on a real bug: of `msg-semantics.md` §8 for
+//! the IPC half, of `pid-semantics.md` §3 for the PID half (their ids are
+//! written `pid B1`, and so on). A mutant is inert unless selected for a
+//! namespace
+//! ([`IpcNamespace::with_mutant`](crate::IpcNamespace::with_mutant), or
+//! [`PidNamespace::new_root_with_mutant`](crate::pid::PidNamespace::new_root_with_mutant)
+//! for a tree of PID namespaces): the queues created in that IPC namespace,
+//! or every PID namespace of that tree, then carry it. Adding one is a
+//! three-line change: a variant below, its entry in its list, and
+//! `if mutant!(holder, Name) { ... }` where the bug goes (`mutant!` is
 //! `false` in a build without the feature).
 //!
-//! [`Mutant::ALL`] lists the bugs a sequential run shows, which the
+//! [`Mutant::ALL`] lists the IPC bugs a sequential run shows, which the
 //! differential checks of the harness must find. [`Mutant::RACES`] lists
 //! those that only an interleaving shows (one call running between two
 //! critical sections of another); a sequential run cannot see them, and the
 //! loom and shuttle scenarios of `nscheck-loom-tests` must find them.
+//! [`Mutant::PID`] and [`Mutant::PID_RACES`] are the same two lists for the
+//! PID half; the tests of `concurrent/tests/pid_alloc.rs` and
+//! `pid_dialects.rs` show each sequential one caught.
 
 /// A deliberate bug.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -71,6 +78,42 @@ pub enum Mutant {
     /// members still use it as their pgid or sid (R12). Selected for a
     /// whole task half (`System::with_mutant`), not an IPC namespace.
     ReuseHeldPgid,
+    /// pid B1 (Linux 2.6.9, "/proc/sys/kernel/pid_max issues"): the walk for
+    /// a free number runs to the end of the map (`PID_MAX_LIMIT`), not to
+    /// `pid_max`, so a full range hands out a number at or above `pid_max`.
+    PidBeyondMax,
+    /// pid B2 (Linux 2.6.9, "pid wrapping doesn't honor RESERVED_PIDS"): a
+    /// wrap goes back to 1, not to `RESERVED_PIDS`, once the cursor has
+    /// passed 300 (the IDR) or always (the bitmap).
+    WrapIgnoresReserved,
+    /// pid B8a (Linux 4.15, the IDR conversion): the idr's ENOSPC reaches
+    /// the caller instead of EAGAIN when a namespace is full.
+    EnospcNotEagain,
+    /// pid B8b (Linux 4.15, the IDR conversion): `alloc_pid`'s rollback
+    /// gives every reserved number back to the innermost namespace, so an
+    /// ancestor's number leaks for good.
+    RollbackInnermost,
+    /// pid B5 (OpenVZ VPID RFC 5/7): when the bitmap walk reaches a number
+    /// with the VPID bit, it returns that number plus `VPID_DIV` but marks
+    /// the virtual one, so the number returned can be handed out twice.
+    VpidOffset,
+    /// pid B18 (OpenVZ 2.6.16 to 2.6.18): `alloc_vpid`'s linear search has
+    /// no exit when every vpid is taken. Under this mutant the search gives
+    /// up after a step budget with
+    /// [`NO_EXIT`](crate::pid::openvz::NO_EXIT) instead of spinning forever.
+    VpidSearchNoExit,
+    /// pid B4 (the bitmap era's plain `last_pid = pid` store): the cursor
+    /// is written in its own critical section after the number is
+    /// reserved, so a slower allocator can put an older value back.
+    LastPidRace,
+    /// pid B17 (the 2022 per-namespace xarray lock RFC): a new pid is
+    /// published level by level, releasing each level's lookup lock before
+    /// the next, so a reader sees it at one level and not at another.
+    PublishPerLevel,
+    /// pid H4: the `PIDNS_ADDING` check is made before publication, in a
+    /// critical section of its own, so a pid can be published after
+    /// `disable` has returned.
+    AddingCheckEarly,
 }
 
 impl Mutant {
@@ -83,8 +126,8 @@ impl Mutant {
         Mutant::LongMinMatchesNothing,
     ];
 
-    /// The bug of `msg-semantics.md` §8 (or the rule) the mutant is
-    /// modelled on, for reports.
+    /// The bug of `msg-semantics.md` §8 or `pid-semantics.md` §3 (or the
+    /// rule) the mutant is modelled on, for reports.
     pub fn bug(self) -> &'static str {
         match self {
             Mutant::CbytesDrift => "B19c",
@@ -97,6 +140,15 @@ impl Mutant {
             Mutant::CopyAliasing => "B17",
             Mutant::KeyRace => "R36 (one key)",
             Mutant::MsgmniRace => "R36 (msgmni)",
+            Mutant::PidBeyondMax => "pid B1",
+            Mutant::WrapIgnoresReserved => "pid B2",
+            Mutant::EnospcNotEagain => "pid B8a",
+            Mutant::RollbackInnermost => "pid B8b",
+            Mutant::VpidOffset => "pid B5",
+            Mutant::VpidSearchNoExit => "pid B18",
+            Mutant::LastPidRace => "pid B4",
+            Mutant::PublishPerLevel => "pid B17",
+            Mutant::AddingCheckEarly => "pid H4",
             Mutant::ReuseHeldPgid => "B12",
         }
     }
@@ -113,4 +165,21 @@ impl Mutant {
     /// The mutants of the task half (`crate::proc`), which a sequential
     /// run of a script with process groups shows.
     pub const TASKS: &[Mutant] = &[Mutant::ReuseHeldPgid];
+
+    /// Every mutant of the PID allocator that a sequential run shows.
+    pub const PID: &[Mutant] = &[
+        Mutant::PidBeyondMax,
+        Mutant::WrapIgnoresReserved,
+        Mutant::EnospcNotEagain,
+        Mutant::RollbackInnermost,
+        Mutant::VpidOffset,
+        Mutant::VpidSearchNoExit,
+    ];
+
+    /// Every mutant of the PID allocator that only an interleaving shows.
+    pub const PID_RACES: &[Mutant] = &[
+        Mutant::LastPidRace,
+        Mutant::PublishPerLevel,
+        Mutant::AddingCheckEarly,
+    ];
 }

@@ -330,18 +330,89 @@ const SCENARIOS: &[(&str, &[Op])] = &[
             Find(3, 2, None),
         ],
     ),
+    (
+        "R23 B8b: a rollback gives each number back to its own namespace",
+        &[
+            fork(0, &[1]),
+            Reaper(0),
+            NewNs(0),
+            fork(1, &[2, 1]),
+            Reaper(1),
+            Disable(1),
+            // Both levels are reserved, then the publication fails: 3 goes
+            // back to the first namespace, 2 to the second.
+            fork_err(1, Errno::ENOMEM),
+            SetLastPid(0, 2, OK),
+            fork(0, &[3]),
+            Find(1, 2, None),
+            Find(1, 1, Some(1)),
+        ],
+    ),
 ];
 
-/// Runs one scenario, panicking with its name and step on a mismatch.
-fn run(name: &str, ops: &[Op]) {
-    let mut nss = vec![PidNamespace::new_root()];
+/// `Err` with the message, from the function it is used in, unless `$ok`.
+macro_rules! ensure {
+    ($ok:expr, $($msg:tt)+) => {
+        if !$ok {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+
+/// `Ok` if `got` is `want`, else the mismatch at `at`.
+pub(crate) fn expect<T: PartialEq + std::fmt::Debug>(
+    got: T,
+    want: T,
+    at: &str,
+) -> Result<(), String> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!("{at}: got {got:?}"))
+    }
+}
+
+/// `Ok` if `got` is the pid `want` (the same object), or both are none.
+pub(crate) fn expect_pid(
+    got: Option<Arc<StructPid>>,
+    want: Option<&Arc<StructPid>>,
+    at: &str,
+) -> Result<(), String> {
+    match (&got, want) {
+        (None, None) => Ok(()),
+        (Some(g), Some(w)) if Arc::ptr_eq(g, w) => Ok(()),
+        _ => Err(format!("{at}: got {got:?}")),
+    }
+}
+
+/// Shows the mutant `m` caught: the scenario `name`, which `run` runs on
+/// the tree it is given, passes on a clean tree of `variant` and fails on
+/// one whose namespaces carry `m`.
+#[cfg(feature = "mutants")]
+pub(crate) fn caught(
+    m: nscheck_concurrent::mutants::Mutant,
+    variant: nscheck_concurrent::pid::Variant,
+    name: &str,
+    run: impl Fn(Arc<PidNamespace>) -> Result<(), String>,
+) {
+    run(PidNamespace::new_root_variant(variant)).unwrap();
+    let mutated = PidNamespace::new_root_with_mutant(variant, m);
+    let failure = run(mutated).expect_err(&format!("{m:?} passes {name}"));
+    eprintln!("{m:?} ({}): {failure}", m.bug());
+}
+
+/// Runs one scenario in the tree whose first namespace is `root`: `Err`
+/// with its name and step at the first mismatch.
+fn run_in(root: Arc<PidNamespace>, name: &str, ops: &[Op]) -> Result<(), String> {
+    let mut nss = vec![root];
     let mut pids: Vec<Arc<StructPid>> = Vec::new();
     for (step, op) in ops.iter().enumerate() {
         let at = format!("{name}, step {step}: {op:?}");
         match *op {
             NewNs(parent) => {
-                let ns = PidNamespace::create_child(&nss[parent]).expect(&at);
-                nss.push(ns);
+                let ns = PidNamespace::create_child(&nss[parent]);
+                ensure!(ns.is_ok(), "{at}: {ns:?}");
+                nss.extend(ns);
             }
             Alloc {
                 ns,
@@ -353,40 +424,56 @@ fn run(name: &str, ops: &[Op]) {
                 match (got, want) {
                     (Ok(pid), Want::Numbers(numbers)) => {
                         let got: Vec<i64> = pid.numbers().iter().map(|u| u.nr).collect();
-                        assert_eq!(got, numbers, "{at}");
+                        expect(got.as_slice(), numbers, &at)?;
                         pids.push(pid);
                     }
-                    (Err(AllocError::Errno(e)), Want::Err(w)) => assert_eq!(e, w, "{at}"),
+                    (Err(AllocError::Errno(e)), Want::Err(w)) => expect(e, w, &at)?,
                     (Err(AllocError::HostLevel), Want::HostLevel) => {}
-                    (got, want) => panic!("{at}: got {got:?}, want {want:?}"),
+                    (got, want) => return Err(format!("{at}: got {got:?}, want {want:?}")),
                 }
             }
-            Free(p) => assert!(pids[p].unlink(), "{at}"),
+            Free(p) => ensure!(pids[p].unlink(), "{at}: the pid keeps a link"),
             Reaper(ns) => nss[ns].set_child_reaper(),
             Disable(ns) => nss[ns].disable(),
-            SetLastPid(ns, v, want) => assert_eq!(nss[ns].set_last_pid(v), want, "{at}"),
-            LastPid(ns, want) => assert_eq!(nss[ns].last_pid(), want, "{at}"),
-            SetPidMax(ns, v, want) => assert_eq!(nss[ns].set_pid_max(v), want, "{at}"),
-            PidMax(ns, want) => assert_eq!(nss[ns].pid_max(), want, "{at}"),
-            Find(ns, nr, want) => {
-                let got = nss[ns].find_pid(nr);
-                match (got, want) {
-                    (None, None) => {}
-                    (Some(g), Some(w)) => assert!(Arc::ptr_eq(&g, &pids[w]), "{at}: got {g:?}"),
-                    (got, _) => panic!("{at}: got {got:?}"),
-                }
-            }
-            Nr(p, ns, want) => assert_eq!(pids[p].nr_in(&nss[ns]), want, "{at}"),
-            Vnr(p, caller, want) => assert_eq!(pids[p].vnr(&pids[caller]), want, "{at}"),
-            NsPid(p, ns, want) => assert_eq!(pids[p].nspid(&nss[ns]), want, "{at}"),
+            SetLastPid(ns, v, want) => expect(nss[ns].set_last_pid(v), want, &at)?,
+            LastPid(ns, want) => expect(nss[ns].last_pid(), want, &at)?,
+            SetPidMax(ns, v, want) => expect(nss[ns].set_pid_max(v), want, &at)?,
+            PidMax(ns, want) => expect(nss[ns].pid_max(), want, &at)?,
+            Find(ns, nr, want) => expect_pid(nss[ns].find_pid(nr), want.map(|w| &pids[w]), &at)?,
+            Nr(p, ns, want) => expect(pids[p].nr_in(&nss[ns]), want, &at)?,
+            Vnr(p, caller, want) => expect(pids[p].vnr(&pids[caller]), want, &at)?,
+            NsPid(p, ns, want) => expect(pids[p].nspid(&nss[ns]).as_slice(), want, &at)?,
         }
     }
+    Ok(())
 }
 
 #[test]
 fn allocation_scenarios_give_the_model_numbers_and_errnos() {
     for (name, ops) in SCENARIOS {
-        run(name, ops);
+        run_in(PidNamespace::new_root(), name, ops).unwrap();
+    }
+}
+
+/// The allocator's sequential mutants (`Mutant::PID`, mainline's share):
+/// each fails a scenario that the clean implementation passes.
+#[cfg(feature = "mutants")]
+#[test]
+fn each_mainline_allocator_mutant_fails_a_scenario() {
+    use nscheck_concurrent::mutants::Mutant;
+    use nscheck_concurrent::pid::Variant;
+    let cases = [
+        (Mutant::PidBeyondMax, "R4:"),
+        (Mutant::WrapIgnoresReserved, "R7: past pid_max"),
+        (Mutant::EnospcNotEagain, "R4:"),
+        (Mutant::RollbackInnermost, "R23 B8b:"),
+    ];
+    for (m, prefix) in cases {
+        let (name, ops) = SCENARIOS
+            .iter()
+            .find(|(name, _)| name.starts_with(prefix))
+            .expect("a scenario");
+        caught(m, Variant::Mainline, name, |root| run_in(root, name, ops));
     }
 }
 

@@ -27,6 +27,8 @@ impl From<Errno> for AllocError {
 /// `alloc_pid(ns, set_tid)` (§1.3): a new pid whose innermost level is
 /// `ns`, with one link (the caller's).
 ///
+/// Under a historical variant, the variant allocates (`variant.rs`).
+///
 /// `set_tid[k]` asks for a number at the level `k` steps out from `ns`;
 /// levels without an entry get the cyclic allocator. `privileged(level)` is
 /// `checkpoint_restore_ns_capable` over that level's owner.
@@ -42,6 +44,9 @@ pub fn alloc_pid(
     set_tid: &[i64],
     privileged: impl Fn(&PidNamespace) -> bool,
 ) -> Result<Arc<StructPid>, AllocError> {
+    if let Some(h) = &ns.historical {
+        return h.alloc(ns, set_tid, privileged(ns));
+    }
     if set_tid.len() > ns.level() + 1 {
         return Err(Errno::EINVAL.into()); // R17
     }
@@ -73,7 +78,15 @@ fn reserve_levels(
     while let Some(level_ns) = tmp {
         let nr = match set_tid.get(k) {
             Some(&tid) => reserve_tid(level_ns, tid, privileged)?,
-            None => level_ns.alloc_lock().cyclic().ok_or(Errno::EAGAIN)?, // R4, R8: the idr's ENOSPC is EAGAIN.
+            // R4, R8: the idr's ENOSPC is EAGAIN (pid B8a: the mutant
+            // passes ENOSPC through).
+            None => level_ns
+                .reserve_cyclic()
+                .ok_or(if mutant!(level_ns, EnospcNotEagain) {
+                    Errno::ENOSPC
+                } else {
+                    Errno::EAGAIN
+                })?,
         };
         reserved.push(Upid {
             nr,
@@ -120,8 +133,13 @@ fn reserve_tid(
 /// `PIDNS_ADDING` and fills every level's table while holding all their
 /// lookup locks.
 fn publish(ns: &PidNamespace, numbers: &[Upid]) -> Result<Arc<StructPid>, AllocError> {
+    if mutant!(ns, AddingCheckEarly) && !ns.alloc_lock().adding {
+        // pid H4: the check has its own critical section, so a `disable`
+        // can come between it and the publication.
+        return Err(Errno::ENOMEM.into());
+    }
     let a = ns.alloc_lock();
-    if !a.adding {
+    if !a.adding && !mutant!(ns, AddingCheckEarly) {
         return Err(Errno::ENOMEM.into()); // R13: init has died.
     }
     let pid = Arc::new(StructPid::new(
@@ -133,6 +151,15 @@ fn publish(ns: &PidNamespace, numbers: &[Upid]) -> Result<Arc<StructPid>, AllocE
             })
             .collect(),
     ));
+    if mutant!(ns, PublishPerLevel) {
+        // pid B17: one level at a time, innermost first, each under its own
+        // lookup lock only.
+        for u in numbers.iter().rev() {
+            write(&u.ns.table).insert(u.nr, pid.clone());
+        }
+        drop(a);
+        return Ok(pid);
+    }
     let mut tables = lookup_locks(numbers);
     for (table, u) in tables.iter_mut().zip(numbers.iter().rev()) {
         table.insert(u.nr, pid.clone());
@@ -156,7 +183,13 @@ fn lookup_locks(
 /// that a failed first fork still leaves 1 for init (R15).
 fn rollback(ns: &PidNamespace, reserved: &[Upid]) {
     for u in reserved {
-        u.ns.alloc_lock().taken.remove(&u.nr);
+        // pid B8b: the mutant gives every number back to `ns`.
+        let owner = if mutant!(ns, RollbackInnermost) {
+            ns
+        } else {
+            &u.ns
+        };
+        owner.alloc_lock().taken.remove(&u.nr);
     }
     let mut a = ns.alloc_lock();
     if a.adding && a.taken.is_empty() {
@@ -166,7 +199,15 @@ fn rollback(ns: &PidNamespace, reserved: &[Upid]) {
 
 /// `free_pid`: the numbers leave every level's table at once (with every
 /// lookup lock held), then become free for allocation, level by level.
+/// Under a historical variant, the variant frees; a pid with no number
+/// (`PidNamespace::outside_pid`) frees nothing.
 pub(crate) fn free_pid(pid: &StructPid) {
+    if pid.numbers().is_empty() {
+        return;
+    }
+    if let Some(h) = &pid.ns().historical {
+        return h.free(pid);
+    }
     let mut tables = lookup_locks(pid.numbers());
     for (table, u) in tables.iter_mut().zip(pid.numbers().iter().rev()) {
         table.remove(&u.nr);

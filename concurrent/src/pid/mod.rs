@@ -86,15 +86,36 @@
 //! - `Task::pid` as an `Arc<StructPid>` instead of a `task::Pid` copy.
 
 pub mod alloc;
+pub mod bitmap;
+pub mod flat;
 #[cfg(all(test, nscheck_loom))]
 mod loom_checks;
 pub mod ns;
+pub mod openvz;
 pub mod struct_pid;
+pub mod variant;
 
 pub(crate) use alloc::free_pid;
 pub use alloc::{AllocError, alloc_pid};
 pub use ns::PidNamespace;
 pub use struct_pid::{StructPid, Upid};
+pub use variant::Variant;
+
+/// The deliberate bug a namespace carries: `Option<Mutant>` with the
+/// feature `mutants`, nothing without it.
+#[cfg(feature = "mutants")]
+pub(crate) type MutantSlot = Option<crate::mutants::Mutant>;
+/// A namespace without a deliberate bug.
+#[cfg(feature = "mutants")]
+pub(crate) const NO_MUTANT: MutantSlot = None;
+/// The deliberate bug a namespace carries: nothing without the feature
+/// `mutants`.
+#[cfg(not(feature = "mutants"))]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MutantSlot;
+/// A namespace without a deliberate bug.
+#[cfg(not(feature = "mutants"))]
+pub(crate) const NO_MUTANT: MutantSlot = MutantSlot;
 
 /// `MAX_PID_NS_LEVEL`: the deepest namespace level.
 pub const MAX_PID_NS_LEVEL: usize = 32;

@@ -1,12 +1,17 @@
 //! `struct pid_namespace`: one level of the tree, with its allocation state
 //! (behind the allocation lock) and its table of published numbers (behind
-//! the lookup lock), plus the two sysctls and the cyclic cursor.
+//! the lookup lock), plus the two sysctls and the cyclic cursor. A
+//! namespace of a historical [`Variant`] hands every call to that variant's
+//! state instead (`variant.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::errno::Errno;
 use crate::pid::struct_pid::StructPid;
-use crate::pid::{MAX_PID_NS_LEVEL, PID_MAX_LIMIT, PID_MAX_MIN, RESERVED_PIDS, ROOT_LEVEL};
+use crate::pid::variant::{Historical, Variant};
+use crate::pid::{
+    MAX_PID_NS_LEVEL, MutantSlot, NO_MUTANT, PID_MAX_LIMIT, PID_MAX_MIN, RESERVED_PIDS, ROOT_LEVEL,
+};
 use crate::sync::{Arc, AtomicI64, Mutex, MutexGuard, Ordering, RwLock, lock, read};
 use crate::task::PidNsId;
 
@@ -28,26 +33,6 @@ pub(crate) struct AllocState {
 }
 
 impl AllocState {
-    /// `idr_alloc_cyclic(pid_min, pid_max)` (§1.2, R2–R7): the first free
-    /// number at or after the cursor, then from `pid_min` once, reserved;
-    /// the cursor moves only on success. `None` is the idr's ENOSPC.
-    pub(crate) fn cyclic(&mut self) -> Option<i64> {
-        // R3, R4, R5: the floor is 300 only once the cursor has passed it.
-        let start = if self.cursor > RESERVED_PIDS {
-            RESERVED_PIDS
-        } else {
-            1
-        };
-        let end = self.pid_max;
-        let from = self.cursor.max(start);
-        let nr = self
-            .first_free(from, end)
-            .or_else(|| self.first_free(start, from.min(end)))?;
-        self.taken.insert(nr);
-        self.cursor = nr + 1;
-        Some(nr)
-    }
-
     /// The smallest number of `[from, end)` that is not taken.
     fn first_free(&self, from: i64, end: i64) -> Option<i64> {
         let mut candidate = from;
@@ -78,17 +63,39 @@ pub struct PidNamespace {
     pub(crate) alloc: Mutex<AllocState>,
     /// The published numbers: `idr_find` sees exactly these.
     pub(crate) table: RwLock<BTreeMap<i64, Arc<StructPid>>>,
+    /// The state of a historical variant, which then takes every call;
+    /// `None` under mainline.
+    pub(crate) historical: Option<Historical>,
+    /// The deliberate bug every namespace of the tree carries, if any.
+    pub(crate) mutant: MutantSlot,
 }
 
 impl PidNamespace {
-    /// The first namespace of a tree (at [`ROOT_LEVEL`]), with id 0.
+    /// The first namespace of a mainline tree (at [`ROOT_LEVEL`]), with
+    /// id 0.
     pub fn new_root() -> Arc<PidNamespace> {
-        Arc::new(PidNamespace::at(
-            0,
-            ROOT_LEVEL,
-            None,
-            Arc::new(AtomicI64::new(1)),
-        ))
+        PidNamespace::new_root_variant(Variant::Mainline)
+    }
+
+    /// The first namespace of a tree that follows `variant`: under a
+    /// historical variant, the container (or VPS) whose init the script's
+    /// `t0` is, and the only namespace of the tree.
+    pub fn new_root_variant(variant: Variant) -> Arc<PidNamespace> {
+        PidNamespace::root_carrying(variant, NO_MUTANT)
+    }
+
+    /// The first namespace of a tree that follows `variant`, whose
+    /// namespaces (this one and every one created below it) carry the
+    /// deliberate bug `m`.
+    #[cfg(feature = "mutants")]
+    pub fn new_root_with_mutant(variant: Variant, m: crate::mutants::Mutant) -> Arc<PidNamespace> {
+        PidNamespace::root_carrying(variant, Some(m))
+    }
+
+    fn root_carrying(variant: Variant, mutant: MutantSlot) -> Arc<PidNamespace> {
+        let mut root = PidNamespace::at(0, ROOT_LEVEL, None, Arc::new(AtomicI64::new(1)), mutant);
+        root.historical = Historical::new(variant, mutant);
+        Arc::new(root)
     }
 
     fn at(
@@ -96,12 +103,15 @@ impl PidNamespace {
         level: usize,
         parent: Option<Arc<PidNamespace>>,
         ids: Arc<AtomicI64>,
+        mutant: MutantSlot,
     ) -> PidNamespace {
         PidNamespace {
             id,
             level,
             parent,
             ids,
+            historical: None,
+            mutant,
             alloc: Mutex::new(AllocState {
                 taken: BTreeSet::new(),
                 cursor: 0,
@@ -114,8 +124,12 @@ impl PidNamespace {
     }
 
     /// `create_pid_namespace`: a child of `parent`, with the next id of the
-    /// tree; ENOSPC past level 32 (R29).
+    /// tree and its mutant; ENOSPC past level 32 (R29). A historical
+    /// variant has one level of container: EINVAL.
     pub fn create_child(parent: &Arc<PidNamespace>) -> Result<Arc<PidNamespace>, Errno> {
+        if parent.historical.is_some() {
+            return Err(Errno::EINVAL);
+        }
         let level = parent.level + 1;
         if level > MAX_PID_NS_LEVEL {
             return Err(Errno::ENOSPC);
@@ -126,7 +140,31 @@ impl PidNamespace {
             level,
             Some(parent.clone()),
             parent.ids.clone(),
+            parent.mutant,
         )))
+    }
+
+    /// The pid design of the namespace's tree.
+    pub fn variant(&self) -> Variant {
+        match self.historical {
+            None => Variant::Mainline,
+            Some(Historical::Flat(_)) => Variant::Flat2007,
+            Some(Historical::Openvz(_)) => Variant::Openvz2006,
+        }
+    }
+
+    /// A pid of the host, with no number in any namespace of the tree (the
+    /// model's `PidSpace::outside`): the process group and session `t0`
+    /// starts in. It reads 0 everywhere (R1); its last link frees nothing.
+    pub fn outside_pid(&self) -> Arc<StructPid> {
+        Arc::new(StructPid::new(Vec::new()))
+    }
+
+    /// The number the host gives `pid` under a historical variant (the
+    /// global number, which no call of a script sees), while it is
+    /// allocated; `None` under mainline, whose host level is left out.
+    pub fn global_nr(&self, pid: &StructPid) -> Option<i64> {
+        self.historical.as_ref()?.global_nr(pid)
     }
 
     /// The namespace's id, unique in its tree (the root's is 0).
@@ -151,7 +189,12 @@ impl PidNamespace {
 
     /// `find_pid_ns(nr, ns)`: the published pid that holds `nr` here. Takes
     /// only the lookup lock, for reading: a reserved number is not found.
+    /// Under a historical variant, the number is one the container passes
+    /// (`openvz2006` also takes a global pid of the VPS).
     pub fn find_pid(&self, nr: i64) -> Option<Arc<StructPid>> {
+        if let Some(h) = &self.historical {
+            return h.find(nr);
+        }
         read(&self.table).get(&nr).cloned()
     }
 
@@ -159,6 +202,9 @@ impl PidNamespace {
     /// is set when the task numbered 1 is created); `set_tid` may then name
     /// numbers other than 1 here (R19).
     pub fn set_child_reaper(&self) {
+        if let Some(h) = &self.historical {
+            return h.set_child_reaper();
+        }
         self.alloc_lock().has_reaper = true;
     }
 
@@ -166,11 +212,19 @@ impl PidNamespace {
     /// namespace as their innermost level fail with ENOMEM (R13). A pid
     /// published before this returns stays; none is published after.
     pub fn disable(&self) {
+        if let Some(h) = &self.historical {
+            return h.disable();
+        }
         self.alloc_lock().adding = false;
     }
 
-    /// `kernel.ns_last_pid` as a task of this namespace reads it.
+    /// `kernel.ns_last_pid` as a task of this namespace reads it (under a
+    /// historical variant, the pidmap's `last_pid`: the container's in
+    /// `flat2007`, the system's global one in `openvz2006`).
     pub fn last_pid(&self) -> i64 {
+        if let Some(h) = &self.historical {
+            return h.last_pid();
+        }
         self.alloc_lock().cursor - 1
     }
 
@@ -180,6 +234,9 @@ impl PidNamespace {
     /// reservation of a concurrent fork: that level uses either the old or
     /// the new cursor, never a torn one.
     pub fn set_last_pid(&self, v: i64) -> Result<(), Errno> {
+        if let Some(h) = &self.historical {
+            return h.set_last_pid(v);
+        }
         let mut a = self.alloc_lock();
         if !(0..=a.pid_max).contains(&v) {
             return Err(Errno::EINVAL);
@@ -188,18 +245,67 @@ impl PidNamespace {
         Ok(())
     }
 
-    /// `kernel.pid_max` as a task of this namespace reads it.
+    /// `kernel.pid_max` as a task of this namespace reads it (under a
+    /// historical variant, the one system-wide value, 32768 at first).
     pub fn pid_max(&self) -> i64 {
+        if let Some(h) = &self.historical {
+            return h.pid_max();
+        }
         self.alloc_lock().pid_max
     }
 
     /// Writes `kernel.pid_max` after its range check (R10). The permission
     /// check is the caller's. Numbers already above the new limit stay.
     pub fn set_pid_max(&self, v: i64) -> Result<(), Errno> {
+        if let Some(h) = &self.historical {
+            return h.set_pid_max(v);
+        }
         if !(PID_MAX_MIN..=PID_MAX_LIMIT).contains(&v) {
             return Err(Errno::EINVAL);
         }
         self.alloc_lock().pid_max = v;
         Ok(())
+    }
+
+    /// `idr_alloc_cyclic(pid_min, pid_max)` (§1.2, R2–R7) under the
+    /// allocation lock: the first free number at or after the cursor, then
+    /// from `pid_min` once, reserved; the cursor moves only on success.
+    /// `None` is the idr's ENOSPC.
+    pub(crate) fn reserve_cyclic(&self) -> Option<i64> {
+        if mutant!(self, LastPidRace) {
+            // pid B4: the hint is a plain store in a critical section of
+            // its own, so an older value can overwrite a newer one.
+            let nr = self.scan(&mut self.alloc_lock())?;
+            self.alloc_lock().cursor = nr + 1;
+            return Some(nr);
+        }
+        let mut a = self.alloc_lock();
+        let nr = self.scan(&mut a)?;
+        a.cursor = nr + 1;
+        Some(nr)
+    }
+
+    /// The search of [`PidNamespace::reserve_cyclic`]: reserves the number
+    /// it finds, and leaves the cursor alone.
+    fn scan(&self, a: &mut AllocState) -> Option<i64> {
+        // R3, R4, R5: the floor is 300 only once the cursor has passed it
+        // (pid B2: the mutant always wraps to 1).
+        let start = if a.cursor > RESERVED_PIDS && !mutant!(self, WrapIgnoresReserved) {
+            RESERVED_PIDS
+        } else {
+            1
+        };
+        // pid B1: the mutant searches to the end of the map.
+        let end = if mutant!(self, PidBeyondMax) {
+            PID_MAX_LIMIT
+        } else {
+            a.pid_max
+        };
+        let from = a.cursor.max(start);
+        let nr = a
+            .first_free(from, end)
+            .or_else(|| a.first_free(start, from.min(end)))?;
+        a.taken.insert(nr);
+        Some(nr)
     }
 }
