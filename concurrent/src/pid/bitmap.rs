@@ -4,7 +4,7 @@
 //!
 //! The walk starts after `last_pid`, runs up to `pid_max`, and wraps once,
 //! always to `RESERVED_PIDS` (never to 1, unlike the IDR of mainline). An
-//! explicit number ([`Pidmap::claim`]) never moves `last_pid`, and neither
+//! explicit number (`Pidmap::claim`) never moves `last_pid`, and neither
 //! does a free. A `Pidmap` has no lock of its own: it lives inside the state
 //! of its variant, behind that variant's one lock.
 

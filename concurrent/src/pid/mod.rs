@@ -15,6 +15,15 @@
 //! - [`alloc`]: [`alloc_pid`] (cyclic cursor with the 300 floor after a
 //!   wrap, clone3 `set_tid`, ENOMEM once init has died, rollback across
 //!   levels, reserve then publish) and `free_pid`;
+//! - [`variant`]: the pid designs a tree can follow ([`Variant`]):
+//!   mainline, or the historical dialects of `DIALECTS.md`, `flat2007`
+//!   ([`flat`]: a `vnr` for the container and a global `nr`) and
+//!   `openvz2006` ([`openvz`]: global pids and linear or sparse vpids),
+//!   both on the legacy bitmap allocator ([`bitmap`]), with the numbers and
+//!   errnos of the model's `pid_flat.rs`, `pid_openvz.rs` and
+//!   `pid_bitmap.rs`. [`PidNamespace::new_root_variant`] makes a tree of
+//!   one; the calls above dispatch to it, so a caller never needs to know
+//!   which design it runs;
 //! - `loom_checks` (built with `--cfg nscheck_loom` only): six races
 //!   checked on every interleaving by assertions: alloc against alloc,
 //!   free against alloc, `set_tid` against fork on one number, init death
@@ -33,6 +42,14 @@
 //! As in the model, the tree's first namespace sits at [`ROOT_LEVEL`] (1):
 //! the host's level above it is left out, so a `set_tid` entry for it gives
 //! [`AllocError::HostLevel`] (the model's `Err(None)`).
+//!
+//! Under a historical variant the tree has that one namespace (a child is
+//! EINVAL), and each `StructPid` has one level, the number the container
+//! sees; the global number, which no call of a script sees, stays in the
+//! variant's state ([`PidNamespace::global_nr`] reads it). A `set_tid[1]`
+//! would choose it: [`AllocError::HostLevel`] too. The host's pid that
+//! `t0`'s first process group and session belong to is
+//! [`PidNamespace::outside_pid`], with no number at all, in every variant.
 //!
 //! # Locks
 //!
@@ -65,6 +82,18 @@
 //! before or after the write, and the write is linearizable with it; the
 //! fork's number at that level is the one the sequential model gives for
 //! that order.
+//!
+//! A historical variant keeps all its state behind one mutex (the era's
+//! `pidmap_lock` and `tasklist_lock` together), and every call on it
+//! (allocation, free, lookup, sysctl, `disable`) takes that lock once and
+//! nothing else, so each call is one atomic step.
+//!
+//! Mutants (feature `mutants`): a tree made by
+//! `PidNamespace::new_root_with_mutant` carries one deliberate bug in every
+//! namespace; `Mutant::PID_RACES` break the rules above (the cursor store
+//! in a critical section of its own, publication level by level, the
+//! `PIDNS_ADDING` check apart from publication) for the loom and shuttle
+//! scenarios to find.
 //!
 //! # How tasks use it
 //!
