@@ -4,18 +4,27 @@
 //! - [`lin`]: the checker (Wing–Gong search with memoization), for any
 //!   [`lin::Spec`], including calls that block;
 //! - [`model`]: `nscheck-model` as a [`lin::Spec`];
-//! - [`world`]: the implementation's namespace and tasks, the history
-//!   recorder, and the quiescence checks.
+//! - [`world`]: the implementation's namespace and tasks, and the
+//!   quiescence checks;
+//! - [`pid_spec`]: the pid numbers of Linux 6.18 as a [`lin::Spec`], with
+//!   `alloc_pid` in the steps Linux takes its lock in;
+//! - [`pid_world`]: the implementation's tree of PID namespaces, and its
+//!   quiescence check;
+//! - [`recorder`]: the history recorder both worlds use.
 //!
 //! The scenarios themselves are in `tests/`: `tests/common/mod.rs` holds the
-//! catalogue, written once against a small thread facade; `tests/loom.rs`
-//! runs it at a small scale under loom (`--cfg nscheck_loom`, `ci/loom.sh`)
-//! and `tests/shuttle.rs` at a larger scale under shuttle's PCT and random
-//! schedulers (`--cfg nscheck_shuttle`, `ci/shuttle.sh`).
+//! catalogue (its pid scenarios in `tests/common/pid.rs`), written once
+//! against a small thread facade; `tests/loom.rs` runs it at a small scale
+//! under loom (`--cfg nscheck_loom`, `ci/loom.sh`) and `tests/shuttle.rs`
+//! at a larger scale under shuttle's PCT and random schedulers
+//! (`--cfg nscheck_shuttle`, `ci/shuttle.sh`).
 //!
 //! This crate is a check, so it may know both the implementation and the
 //! model.
 
 pub mod lin;
 pub mod model;
+pub mod pid_spec;
+pub mod pid_world;
+pub mod recorder;
 pub mod world;

@@ -32,6 +32,19 @@
 //! specification when the search ends is a failure: every call of a history
 //! returned, so a sleeper left in the specification is a lost wake-up there.
 //!
+//! # Calls made of several steps
+//!
+//! A call whose implementation runs several critical sections, between
+//! which other calls may run (a fork that reserves a number at each level
+//! of the namespace tree under that level's lock, then publishes them
+//! all), is several steps of the specification too: its entry, then
+//! further steps of its own ([`Spec::advance`]), which the search places
+//! anywhere after the entry, in any order with the steps of other calls;
+//! the call completes at the step that gives its result, and that result
+//! must be the recorded one. Real time constrains only the entries, as for
+//! blocking calls, and a call must have taken its last step before the
+//! entry of any call invoked after its response.
+//!
 //! # Search
 //!
 //! Depth first over the entries that may come next. A state is the set of
@@ -73,6 +86,20 @@ pub trait Spec: Clone {
     fn stall(&mut self, _thread: usize, _call: &Self::Call, _ret: &Self::Ret) -> bool {
         false
     }
+
+    /// Takes the next step of `thread`'s call in progress, if that call has
+    /// a step of its own left (see "Calls made of several steps" above):
+    /// `None` if it has not (it returned, or it sleeps until another call
+    /// wakes it), else the step's outcome. A step that ends the call pushes
+    /// `(thread, result)` onto `resumed`, and so does a step that wakes
+    /// others. The default is never: every call is one step.
+    fn advance(
+        &mut self,
+        _thread: usize,
+        _resumed: &mut Vec<(usize, Self::Ret)>,
+    ) -> Option<Result<(), String>> {
+        None
+    }
 }
 
 /// One call of a history.
@@ -90,13 +117,30 @@ pub struct Entry<C, R> {
     pub ret: R,
 }
 
-/// One step of a linearization: the entry of call `op`, and the calls it
-/// completed (itself first if it did not sleep).
+impl<C, R> Entry<C, R> {
+    /// `call` by `thread`, made at `inv` and returning `ret` at `res`.
+    pub fn new(thread: usize, call: C, inv: u64, res: u64, ret: R) -> Entry<C, R> {
+        Entry {
+            thread,
+            call,
+            inv,
+            res,
+            ret,
+        }
+    }
+}
+
+/// One step of a linearization: the entry of call `op` (or a later step of
+/// it, [`Spec::advance`]), and the calls it completed (itself first if it
+/// did not sleep).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LinStep {
     /// The index of the call in the history.
     pub op: usize,
-    /// Whether the specification put the call to sleep.
+    /// Whether this is a later step of a call already entered.
+    pub advanced: bool,
+    /// Whether the specification put the call to sleep (or left it in
+    /// progress).
     pub slept: bool,
     /// The sleeping calls this step woke, by index.
     pub woke: Vec<usize>,
@@ -159,6 +203,26 @@ pub fn check<S: Spec>(
     }
 }
 
+/// [`check`], run on an operating-system thread of its own: loom and
+/// shuttle run their model threads on small stacks, too small for the
+/// recursion and the specifications' keys. That thread touches nothing of
+/// the checkers, so they do not see it.
+pub fn check_apart<S>(
+    init: &S,
+    history: &[Entry<S::Call, S::Ret>],
+) -> Result<Vec<LinStep>, Rejection>
+where
+    S: Spec + Sync,
+    S::Call: Sync,
+    S::Ret: Sync,
+{
+    std::thread::scope(|s| {
+        s.spawn(|| check(init, history))
+            .join()
+            .expect("the checker does not panic")
+    })
+}
+
 impl<S: Spec> Search<'_, S> {
     fn all(&self) -> Set {
         if self.history.len() == 128 {
@@ -195,7 +259,7 @@ impl<S: Spec> Search<'_, S> {
             for stall in [false, true] {
                 let mut next = state.clone();
                 let mut resumed = Vec::new();
-                let (mut entered, mut completed) = (entered | 1 << j, completed);
+                let (entered, mut completed) = (entered | 1 << j, completed);
                 let slept = if stall {
                     if !next.stall(e.thread, &e.call, &e.ret) {
                         continue;
@@ -221,61 +285,37 @@ impl<S: Spec> Search<'_, S> {
                         Ok(None) => true,
                     }
                 };
-                let mut woke = Vec::new();
-                let mut ok = true;
-                for (thread, ret) in resumed {
-                    let pending = (0..self.history.len()).find(|&k| {
-                        self.history[k].thread == thread
-                            && entered & (1 << k) != 0
-                            && completed & (1 << k) == 0
-                    });
-                    match pending {
-                        Some(k) if self.history[k].ret == ret => {
-                            completed |= 1 << k;
-                            woke.push(k);
-                        }
-                        Some(k) => {
-                            reasons.push(format!(
-                                "#{j} t{} {:?} wakes #{k} t{thread}: the model returns {ret:?}, \
-                                 the implementation {:?}",
-                                e.thread, e.call, self.history[k].ret
-                            ));
-                            ok = false;
-                            break;
-                        }
-                        None => {
-                            reasons.push(format!(
-                                "#{j} t{} {:?} wakes t{thread}, which has no call in progress",
-                                e.thread, e.call
-                            ));
-                            ok = false;
-                            break;
-                        }
-                    }
-                }
-                if !ok {
-                    continue;
-                }
-                // A woken call's own entry bit is already set; keep `entered` a
-                // superset of `completed`.
-                entered |= completed;
-                self.path.push(LinStep { op: j, slept, woke });
-                if completed.count_ones() > self.best_completed {
-                    self.best_completed = completed.count_ones();
-                    self.best = self.path.clone();
-                    self.reasons.clear();
-                }
-                if self.dfs(&next, entered, completed) {
+                let step = (j, false, slept);
+                if self.descend(&next, step, resumed, entered, completed, &mut reasons) {
                     return true;
                 }
-                self.path.pop();
-                if slept {
-                    reasons.push(format!(
-                        "#{j} t{} {:?}: sleeps in the model, and no order of the rest wakes it \
-                         with {:?}",
-                        e.thread, e.call, e.ret
-                    ));
+            }
+        }
+        // The further steps of calls in progress.
+        for (j, e) in history.iter().enumerate() {
+            if entered & (1 << j) == 0 || completed & (1 << j) != 0 {
+                continue;
+            }
+            let mut next = state.clone();
+            let mut resumed = Vec::new();
+            match next.advance(e.thread, &mut resumed) {
+                None => continue,
+                Some(Err(why)) => {
+                    reasons.push(format!("#{j} {:?}: a later step refused: {why}", e.call));
+                    continue;
                 }
+                Some(Ok(())) => {}
+            }
+            let slept = !resumed.iter().any(|r| r.0 == e.thread);
+            if self.descend(
+                &next,
+                (j, true, slept),
+                resumed,
+                entered,
+                completed,
+                &mut reasons,
+            ) {
+                return true;
             }
         }
         if completed.count_ones() == self.best_completed && self.path == self.best {
@@ -285,6 +325,76 @@ impl<S: Spec> Search<'_, S> {
                 );
             }
             self.reasons = reasons;
+        }
+        false
+    }
+
+    /// After step `(op, advanced, slept)` of the specification, which
+    /// ended the calls of `resumed`: completes those calls if their results
+    /// are the recorded ones, records the step and searches on from `next`.
+    fn descend(
+        &mut self,
+        next: &S,
+        (j, advanced, slept): (usize, bool, bool),
+        resumed: Vec<(usize, S::Ret)>,
+        entered: Set,
+        mut completed: Set,
+        reasons: &mut Vec<String>,
+    ) -> bool {
+        let e = &self.history[j];
+        let mut woke = Vec::new();
+        for (thread, ret) in resumed {
+            let pending = (0..self.history.len()).find(|&k| {
+                self.history[k].thread == thread
+                    && entered & (1 << k) != 0
+                    && completed & (1 << k) == 0
+            });
+            match pending {
+                Some(k) if self.history[k].ret == ret => {
+                    completed |= 1 << k;
+                    woke.push(k);
+                }
+                Some(k) => {
+                    reasons.push(format!(
+                        "#{j} t{} {:?} ends #{k} t{thread}: the model returns {ret:?}, \
+                         the implementation {:?}",
+                        e.thread, e.call, self.history[k].ret
+                    ));
+                    return false;
+                }
+                None => {
+                    reasons.push(format!(
+                        "#{j} t{} {:?} wakes t{thread}, which has no call in progress",
+                        e.thread, e.call
+                    ));
+                    return false;
+                }
+            }
+        }
+        // A woken call's own entry bit is already set; keep `entered` a
+        // superset of `completed`.
+        let entered = entered | completed;
+        self.path.push(LinStep {
+            op: j,
+            advanced,
+            slept,
+            woke,
+        });
+        if completed.count_ones() > self.best_completed {
+            self.best_completed = completed.count_ones();
+            self.best = self.path.clone();
+            self.reasons.clear();
+        }
+        if self.dfs(next, entered, completed) {
+            return true;
+        }
+        self.path.pop();
+        if slept && !advanced {
+            reasons.push(format!(
+                "#{j} t{} {:?}: sleeps in the model, and no order of the rest wakes it \
+                 with {:?}",
+                e.thread, e.call, e.ret
+            ));
         }
         false
     }
@@ -315,6 +425,9 @@ impl fmt::Display for Rejection {
         )?;
         for s in &self.best {
             write!(f, "  #{}", s.op)?;
+            if s.advanced {
+                write!(f, " (a later step)")?;
+            }
             if s.slept {
                 write!(f, " (sleeps)")?;
             }
@@ -346,13 +459,7 @@ mod tests {
         res: u64,
         ret: Outcome,
     ) -> Entry<Syscall, Outcome> {
-        Entry {
-            thread,
-            call,
-            inv,
-            res,
-            ret,
-        }
+        Entry::new(thread, call, inv, res, ret)
     }
 
     fn create() -> Syscall {
@@ -459,16 +566,19 @@ mod tests {
             [
                 LinStep {
                     op: 0,
+                    advanced: false,
                     slept: false,
                     woke: vec![]
                 },
                 LinStep {
                     op: 1,
+                    advanced: false,
                     slept: true,
                     woke: vec![]
                 },
                 LinStep {
                     op: 2,
+                    advanced: false,
                     slept: false,
                     woke: vec![1]
                 },

@@ -1,15 +1,6 @@
 //! The implementation side: one IPC namespace of `nscheck-concurrent`, one
-//! task per thread, and the recorder that turns their calls into a history.
-//!
-//! The recorder uses `std::sync`, not the checkers' types, on purpose: it
-//! must not add interleavings of its own. Both loom and shuttle run one
-//! model thread at a time and the recorder never blocks while holding its
-//! lock, so a `std` mutex is safe there. Its clock stamps an invocation
-//! before the call starts and a response after it returns, so each call's
-//! window contains the call itself (a preemption between the stamp and the
-//! call only widens the window, which keeps the check sound).
-
-use std::sync::Mutex as StdMutex;
+//! task per thread, and their calls recorded as a history
+//! ([`Recorder`]).
 
 use nscheck_adapter::run_ipc;
 use nscheck_concurrent::ipc::IpcNamespace;
@@ -19,6 +10,7 @@ use nscheck_model::{Detail, Errno, MsgSet, Outcome, Ret, Syscall, Sysctl};
 
 use crate::lin::{self, Entry};
 use crate::model::ModelSpec;
+use crate::recorder::Recorder;
 
 /// A call of a history and its result.
 pub type Call = Entry<Syscall, Outcome>;
@@ -33,20 +25,13 @@ pub enum Who {
     User(u32),
 }
 
-#[derive(Debug, Default)]
-struct Recorder {
-    clock: u64,
-    calls: Vec<Option<Call>>,
-    pending: Vec<Option<(usize, Syscall, u64)>>,
-}
-
 /// The namespace, the tasks and the history of one execution. Clone it
 /// into each thread.
 #[derive(Clone, Debug)]
 pub struct World {
     tasks: Vec<Task>,
     who: Vec<Who>,
-    rec: std::sync::Arc<StdMutex<Recorder>>,
+    rec: Recorder<Syscall, Outcome>,
 }
 
 impl World {
@@ -84,40 +69,17 @@ impl World {
         }
     }
 
-    fn rec(&self) -> std::sync::MutexGuard<'_, Recorder> {
-        self.rec.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Thread `thread` makes `call`; the call and its result are recorded.
     pub fn call(&self, thread: usize, call: Syscall) -> Outcome {
-        let slot = {
-            let mut r = self.rec();
-            r.clock += 1;
-            let inv = r.clock;
-            r.pending.push(Some((thread, call.clone(), inv)));
-            r.calls.push(None);
-            r.pending.len() - 1
-        };
         // As the harness's concurrent backend runs it (`int` arguments keep
         // their low 32 bits).
-        let ret = run_ipc(&self.tasks[thread], &call);
-        let mut r = self.rec();
-        r.clock += 1;
-        let res = r.clock;
-        let (thread, call, inv) = r.pending[slot].take().expect("recorded once");
-        r.calls[slot] = Some(Entry {
-            thread,
-            call,
-            inv,
-            res,
-            ret: ret.clone(),
-        });
-        ret
+        self.rec
+            .record(thread, call, |call| run_ipc(&self.tasks[thread], call))
     }
 
     /// The history so far (only calls that returned).
     pub fn history(&self) -> Vec<Call> {
-        self.rec().calls.iter().flatten().cloned().collect()
+        self.rec.history()
     }
 
     /// The model this world is checked against.
@@ -139,20 +101,9 @@ impl World {
 
     /// Checks that the history is linearizable with respect to the model;
     /// panics with the history and the rejection if not.
-    ///
-    /// The search runs on an operating-system thread of its own: loom and
-    /// shuttle run their model threads on small stacks, too small for the
-    /// recursion and the model's `Debug` keys. That thread touches nothing
-    /// of the checkers, so they do not see it.
     pub fn check_linearizable(&self) {
         let h = self.history();
-        let spec = self.spec();
-        let verdict = std::thread::scope(|s| {
-            s.spawn(|| lin::check(&spec, &h))
-                .join()
-                .expect("the checker does not panic")
-        });
-        if let Err(r) = verdict {
+        if let Err(r) = lin::check_apart(&self.spec(), &h) {
             panic!(
                 "the history is not linearizable against the model\nhistory:\n{}{r}",
                 lin::render(&h)

@@ -1,0 +1,84 @@
+//! The history recorder: stamps each call's invocation and response on one
+//! global clock and keeps the calls as [`Entry`]s.
+//!
+//! It uses `std::sync`, not the checkers' types, on purpose: it must not
+//! add interleavings of its own. Both loom and shuttle run one model thread
+//! at a time and the recorder never blocks while holding its lock, so a
+//! `std` mutex is safe there. An invocation is stamped before the call
+//! starts and a response after it returns, so each call's window contains
+//! the call itself (a preemption between the stamp and the call only
+//! widens the window, which keeps the check sound).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::lin::Entry;
+
+#[derive(Debug)]
+struct Calls<C, R> {
+    clock: u64,
+    calls: Vec<Option<Entry<C, R>>>,
+    pending: Vec<Option<(usize, C, u64)>>,
+}
+
+/// The calls of one execution; clones share them.
+#[derive(Debug)]
+pub struct Recorder<C, R> {
+    calls: Arc<Mutex<Calls<C, R>>>,
+}
+
+impl<C, R> Clone for Recorder<C, R> {
+    fn clone(&self) -> Self {
+        Recorder {
+            calls: self.calls.clone(),
+        }
+    }
+}
+
+impl<C, R> Default for Recorder<C, R> {
+    fn default() -> Self {
+        Recorder {
+            calls: Arc::new(Mutex::new(Calls {
+                clock: 0,
+                calls: Vec::new(),
+                pending: Vec::new(),
+            })),
+        }
+    }
+}
+
+impl<C: Clone, R: Clone> Recorder<C, R> {
+    fn lock(&self) -> MutexGuard<'_, Calls<C, R>> {
+        self.calls.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Thread `thread` makes `call` by running `run`; the call and its
+    /// result are recorded.
+    pub fn record(&self, thread: usize, call: C, run: impl FnOnce(&C) -> R) -> R {
+        let slot = {
+            let mut r = self.lock();
+            r.clock += 1;
+            let inv = r.clock;
+            r.pending.push(Some((thread, call.clone(), inv)));
+            r.calls.push(None);
+            r.pending.len() - 1
+        };
+        let ret = run(&call);
+        let mut r = self.lock();
+        r.clock += 1;
+        let res = r.clock;
+        let (thread, call, inv) = r.pending[slot].take().expect("recorded once");
+        r.calls[slot] = Some(Entry {
+            thread,
+            call,
+            inv,
+            res,
+            ret: ret.clone(),
+        });
+        ret
+    }
+
+    /// The history so far (only calls that returned).
+    pub fn history(&self) -> Vec<Entry<C, R>> {
+        self.lock().calls.iter().flatten().cloned().collect()
+    }
+}
