@@ -39,6 +39,10 @@ pub enum Command {
         // commands still work.
         #[arg(long, alias = "against", value_enum, default_value = "linux")]
         backend: BackendKind,
+        /// Which semantics both follow (the concurrent implementation has
+        /// the pid designs of `flat2007` and `openvz2006` too).
+        #[arg(long, default_value = "mainline")]
+        dialect: Dialect,
         /// The script.
         file: PathBuf,
     },
@@ -108,7 +112,11 @@ pub enum Command {
 /// Runs the CLI; returns the process exit code.
 pub fn main(cli: Cli) -> i32 {
     match cli.command {
-        Command::Diff { backend, file } => commands::diff(&file, backend),
+        Command::Diff {
+            backend,
+            dialect,
+            file,
+        } => commands::diff(&file, backend, dialect),
         Command::Conform {
             seed,
             cases,

@@ -146,10 +146,10 @@ pub fn conform(seed: u64, budget: Budget, regressions: PathBuf) -> i32 {
 
 /// `nscheck diff --backend BACKEND FILE`: the script on the model and on
 /// the other backend in lockstep ([`crate::ops::lockstep`]), compared.
-pub fn diff(file: &Path, against: BackendKind) -> i32 {
+pub fn diff(file: &Path, against: BackendKind, dialect: Dialect) -> i32 {
     let result = load(file).and_then(|script| {
-        crate::ops::lockstep(&script, &mut || {
-            backend::make(against, Dialect::Mainline, None)
+        crate::ops::lockstep_in(&script, dialect, &mut || {
+            backend::make(against, dialect, None)
         })
     });
     let name = against.name();

@@ -179,7 +179,17 @@ pub fn lockstep(
     script: &Script,
     make: &mut MakeBackend<'_>,
 ) -> Result<(Trace, Option<Mismatch>), RunError> {
-    let mut model = ModelBackend::new(Dialect::Mainline);
+    lockstep_in(script, Dialect::Mainline, make)
+}
+
+/// [`lockstep`] with the model following `dialect` (the other backend
+/// from `make` must follow it too).
+pub fn lockstep_in(
+    script: &Script,
+    dialect: Dialect,
+    make: &mut MakeBackend<'_>,
+) -> Result<(Trace, Option<Mismatch>), RunError> {
+    let mut model = ModelBackend::new(dialect);
     let mut other = make().map_err(RunError::cannot_start)?;
     let mut ls = Lockstep::new(&script.file, &mut model, other.as_mut());
     let mut end = Ok(());

@@ -47,7 +47,7 @@ mod tests;
 #[cfg(feature = "arbitrary")]
 pub use check::fuzz_one;
 pub use check::{check_ops, check_ops_with};
-pub use engine::{Lockstep, Mismatch, Stop, lockstep, reads_only};
+pub use engine::{Lockstep, Mismatch, Stop, lockstep, lockstep_in, reads_only};
 pub use input::{ChildOp, CtlOp, MAX_OPS, Mixed, Op, PidOp, VERSION, VERSION_MIXED, check_input};
 #[cfg(feature = "arbitrary")]
 pub use input::{decode, generate_mixed, generate_ops};
