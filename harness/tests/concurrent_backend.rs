@@ -3,6 +3,7 @@
 
 use nscheck::backend::concurrent::ConcurrentBackend;
 use nscheck::backend::model::ModelBackend;
+use nscheck::backend::{BackendKind, make};
 use nscheck::generate::generate;
 use nscheck::run::{RunError, run_partial};
 use nscheck::script::{Script, load_script};
@@ -13,8 +14,15 @@ use crate::common::scripts;
 
 /// Runs `script` on both backends; `Err` describes a divergence.
 fn compare(script: &Script) -> Result<(), String> {
-    let (expected, model_err) = run_partial(script, &mut ModelBackend::new(Dialect::Mainline));
-    let (actual, conc_err) = run_partial(script, &mut ConcurrentBackend::new());
+    compare_in(script, Dialect::Mainline)
+}
+
+/// Runs `script` on both backends in `dialect`; `Err` describes a
+/// divergence.
+fn compare_in(script: &Script, dialect: Dialect) -> Result<(), String> {
+    let (expected, model_err) = run_partial(script, &mut ModelBackend::new(dialect));
+    let mut conc = make(BackendKind::Concurrent, dialect, None).expect("a pid dialect");
+    let (actual, conc_err) = run_partial(script, conc.as_mut());
     let n = expected.lines.len().max(actual.lines.len());
     if let Some(i) = (0..n).find(|&i| expected.lines.get(i) != actual.lines.get(i)) {
         return Err(format!(
@@ -35,25 +43,64 @@ fn compare(script: &Script) -> Result<(), String> {
     Ok(())
 }
 
-#[test]
-fn corpus_scripts_give_the_models_traces() {
+/// Compares the scripts of `dirs` whose file names start with `prefix` in
+/// every dialect of `dialects`: how many agree, and the divergences.
+fn compare_corpus(dirs: &[&str], prefix: &str, dialects: &[Dialect]) -> (usize, Vec<String>) {
     let mut failures = Vec::new();
     let mut same = 0;
-    for dir in ["conformance", "dialects"] {
+    for dir in dirs {
         for path in scripts(dir) {
-            let script = match load_script(&path) {
-                Ok(s) => s,
-                Err(e) => panic!("{}: {e}", path.display()),
-            };
-            match compare(&script) {
-                Ok(()) => same += 1,
-                Err(d) => failures.push(format!("{}: {d}", path.display())),
+            if !path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+            {
+                continue;
+            }
+            let script = load_script(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            for &dialect in dialects {
+                match compare_in(&script, dialect) {
+                    Ok(()) => same += 1,
+                    Err(d) => failures.push(format!("{} ({dialect}): {d}", path.display())),
+                }
             }
         }
     }
+    (same, failures)
+}
+
+#[test]
+fn corpus_scripts_give_the_models_traces() {
+    let (same, failures) = compare_corpus(&["conformance", "dialects"], "", &[Dialect::Mainline]);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     // Every conformance script (msg and pid) and every dialect script.
     assert!(same >= 121, "only {same} corpus scripts ran");
+}
+
+/// The pid dialect scripts under the historical pid designs: the
+/// implementation's variants give the model's traces.
+#[test]
+fn pid_dialect_scripts_give_the_models_traces_in_every_pid_dialect() {
+    let dialects = [Dialect::Flat2007, Dialect::Openvz2006];
+    let (same, failures) = compare_corpus(&["dialects"], "pid-", &dialects);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(same >= 12, "only {same} dialect runs");
+}
+
+/// The first 500 cases of seed 1 under each historical pid design.
+#[test]
+fn generated_scripts_give_the_models_traces_in_every_pid_dialect() {
+    let mut failures = Vec::new();
+    for dialect in [Dialect::Flat2007, Dialect::Openvz2006] {
+        for case in 0..500 {
+            let src = generate(1, case);
+            let script = Script::parse("gen", &src).expect("generated scripts parse");
+            if let Err(d) = compare_in(&script, dialect) {
+                failures.push(format!("case {case} ({dialect}): {d}\n{src}"));
+            }
+            assert!(failures.len() < 3, "{}", failures.join("\n"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// The first 2000 cases of seed 1 (msg, pid and mixed scenarios).

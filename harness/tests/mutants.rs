@@ -146,3 +146,96 @@ fn every_task_mutant_fails_the_scripts_of_its_rule() {
         }
     }
 }
+
+/// Every sequential mutant of the PID half (`Mutant::PID`, carried by a
+/// tree of PID namespaces, `PidNamespace::new_root_with_mutant`, which the
+/// concurrent backend takes through `System::with_root`) makes at least
+/// one pid script of the corpus diverge from the model, in mainline or in
+/// the historical dialect it lives in, or else one input of `check_ops`.
+#[test]
+fn every_pid_mutant_fails_a_pid_script() {
+    use nscheck::backend::model::ModelBackend;
+    use nscheck::conform::first_difference;
+    use nscheck::run::{RunError, run_partial};
+    use nscheck_concurrent::pid::{PidNamespace, Variant};
+    use nscheck_concurrent::proc::System;
+    use nscheck_model::Dialect;
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus");
+    let mut scripts = Vec::new();
+    for dir in ["conformance", "dialects"] {
+        let mut paths: Vec<_> = std::fs::read_dir(root.join(dir))
+            .expect("the corpus")
+            .map(|e| e.expect("a corpus file").path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().contains("pid-"))
+            })
+            .collect();
+        paths.sort();
+        for path in paths {
+            let script = nscheck::script::load_script(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            scripts.push((path, script));
+        }
+    }
+    let dialects = [
+        (Dialect::Mainline, Variant::Mainline),
+        (Dialect::Flat2007, Variant::Flat2007),
+        (Dialect::Openvz2006, Variant::Openvz2006),
+    ];
+    // B18 shows only once every vpid of a VPS is taken, which no corpus
+    // script and no mainline input reaches; `concurrent/tests/
+    // pid_dialects.rs` shows it caught.
+    for &m in Mutant::PID
+        .iter()
+        .filter(|&&m| m != Mutant::VpidSearchNoExit)
+    {
+        let caught = dialects.iter().find_map(|&(dialect, variant)| {
+            scripts.iter().find_map(|(path, script)| {
+                let sys = System::with_root(
+                    PidNamespace::new_root_with_mutant(variant, m),
+                    Box::new(IpcNamespace::new),
+                );
+                let mut conc = ConcurrentBackend::with_system(sys);
+                let mut model = ModelBackend::new(dialect);
+                // A script the model cannot run in this dialect still
+                // counts: both must stop at the same error.
+                let (want, want_err) = run_partial(script, &mut model);
+                let (got, got_err) = run_partial(script, &mut conc);
+                let show = |e: Option<RunError>| e.map(|e| e.to_string());
+                let first = first_difference(&want.lines, &got.lines);
+                match (first, show(want_err), show(got_err)) {
+                    (None, a, b) if a == b => None,
+                    (d, a, b) => Some(format!("{} ({dialect}): {d:?} {a:?} {b:?}", path.display())),
+                }
+            })
+        });
+        // Else the generated inputs of `check_ops` (mainline, pid ops
+        // included), as for the IPC mutants.
+        let caught = caught.or_else(|| {
+            (0..CASES).find_map(|case| {
+                let mut mutated = || -> Result<Box<dyn Backend>, BackendError> {
+                    let root = PidNamespace::new_root_with_mutant(Variant::Mainline, m);
+                    let sys = System::with_root(root, Box::new(IpcNamespace::new));
+                    Ok(Box::new(ConcurrentBackend::with_system(sys)))
+                };
+                match check_ops_with(
+                    &nscheck::ops::check_input(SEED, case),
+                    BackendKind::Concurrent,
+                    &mut mutated,
+                ) {
+                    Ok(_) => None,
+                    Err(Failure::Diverged(found)) => {
+                        Some(format!("check_ops input {case}: {found}"))
+                    }
+                    Err(Failure::Unavailable(why)) => panic!("the concurrent backend: {why}"),
+                }
+            })
+        });
+        match caught {
+            Some(how) => eprintln!("{m:?}: {how}"),
+            None => panic!("{m:?} passes every pid script in every dialect and {CASES} inputs"),
+        }
+    }
+}

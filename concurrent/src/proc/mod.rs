@@ -53,7 +53,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::ipc::IpcNamespace;
-use crate::pid::{PidNamespace, StructPid, alloc_pid};
+use crate::pid::{PidNamespace, StructPid, Variant, alloc_pid};
 use crate::sync::{
     Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, lock, read, write,
 };
@@ -161,11 +161,25 @@ impl System {
 
     /// As [`System::new`], with every IPC namespace made by `maker`.
     pub fn with_ipc_namespaces(maker: IpcNsMaker) -> Arc<System> {
-        Arc::new(System::build(PidNamespace::new_root(), maker))
+        System::with_variant(Variant::Mainline, maker)
+    }
+
+    /// As [`System::with_ipc_namespaces`], with `t0`'s PID namespace
+    /// following the pid design `variant` (a historical one has no nested
+    /// namespace: `clone` and `unshare` with `CLONE_NEWPID` are EINVAL).
+    pub fn with_variant(variant: Variant, maker: IpcNsMaker) -> Arc<System> {
+        System::with_root(PidNamespace::new_root_variant(variant), maker)
+    }
+
+    /// As [`System::with_ipc_namespaces`], with `root`, the first namespace
+    /// of a fresh tree, as `t0`'s PID namespace (a test selects a mutant of
+    /// the PID half so, with `PidNamespace::new_root_with_mutant`).
+    pub fn with_root(root: Arc<PidNamespace>, maker: IpcNsMaker) -> Arc<System> {
+        Arc::new(System::build(root, maker))
     }
 
     /// As [`System::with_ipc_namespaces`], with the task half carrying
-    /// `mutant` (the PID mutants of [`crate::mutants::Mutant`]).
+    /// `mutant` (one of [`crate::mutants::Mutant::TASKS`]).
     #[cfg(feature = "mutants")]
     pub fn with_mutant(maker: IpcNsMaker, mutant: crate::mutants::Mutant) -> Arc<System> {
         let mut sys = System::build(PidNamespace::new_root(), maker);

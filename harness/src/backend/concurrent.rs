@@ -29,6 +29,7 @@
 use std::sync::Arc;
 
 use nscheck_concurrent::ipc::{self, Ctl, IpcNamespace, MSG_INFO};
+use nscheck_concurrent::pid::Variant;
 use nscheck_concurrent::proc::System;
 use nscheck_concurrent::{Cred, Pid, PidNsId, Sleeper, Task};
 use nscheck_model::{CallError, DigestWords, Event, Step, Syscall, TaskId};
@@ -93,8 +94,16 @@ impl ConcurrentBackend {
         ConcurrentBackend::with_system(System::with_ipc_namespaces(Box::new(move || maker())))
     }
 
-    /// Drives `sys`, a machine where only `t0` has run (a test selects a
-    /// mutant of the task half so, with `System::with_mutant`).
+    /// As [`ConcurrentBackend::new`], with the pid design `variant` (the
+    /// implementation's name for the dialects `flat2007` and `openvz2006`).
+    pub fn with_variant(variant: Variant) -> ConcurrentBackend {
+        ConcurrentBackend::with_system(System::with_variant(variant, Box::new(IpcNamespace::new)))
+    }
+
+    /// Drives `sys`, a machine where only `t0` has run. This is how a test
+    /// selects a mutant of the task half (`System::with_mutant`) or of the
+    /// PID half (`System::with_root` of
+    /// `PidNamespace::new_root_with_mutant`).
     pub fn with_system(sys: Arc<System>) -> ConcurrentBackend {
         let root_pid_ns = sys.struct_pid(0).ns().id();
         let mut b = ConcurrentBackend {

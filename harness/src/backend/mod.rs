@@ -8,6 +8,7 @@
 
 use std::path::Path;
 
+use nscheck_concurrent::pid::Variant;
 use nscheck_model::{Dialect, DigestWords, Event, IpcDigest, Step, Syscall, TaskId};
 
 pub mod concurrent;
@@ -84,24 +85,41 @@ impl BackendKind {
 /// script it runs.
 pub type MakeBackend<'a> = dyn FnMut() -> Result<Box<dyn Backend>, BackendError> + 'a;
 
-/// Makes a fresh backend of `kind` following `dialect` (only the model
-/// follows another dialect than mainline). The linux backend's agent is
-/// `agent`, or else the one [`linux::agent_path`] finds. Every error is
+/// Makes a fresh backend of `kind` following `dialect`: the model follows
+/// every dialect, the concurrent implementation the pid dialects too
+/// (`flat2007` and `openvz2006`, as variants of its PID half), the kernel
+/// mainline only. The linux backend's agent is `agent`, or else the one
+/// [`linux::agent_path`] finds. Every error is
 /// [`BackendError::Unavailable`]: the backend cannot run here.
 pub fn make(
     kind: BackendKind,
     dialect: Dialect,
     agent: Option<&Path>,
 ) -> Result<Box<dyn Backend>, BackendError> {
-    if kind != BackendKind::Model && dialect != Dialect::Mainline {
+    let variant = match dialect {
+        Dialect::Mainline => Some(Variant::Mainline),
+        Dialect::Flat2007 => Some(Variant::Flat2007),
+        Dialect::Openvz2006 => Some(Variant::Openvz2006),
+        Dialect::Rfc2012 => None,
+    };
+    let runs = match kind {
+        BackendKind::Model => None,
+        BackendKind::Concurrent => variant
+            .is_none()
+            .then_some("mainline, flat2007 and openvz2006"),
+        BackendKind::Linux => (dialect != Dialect::Mainline).then_some("mainline semantics"),
+    };
+    if let Some(runs) = runs {
         return Err(BackendError::Unavailable(format!(
-            "the {} backend runs mainline semantics only, not --dialect {dialect}",
+            "the {} backend runs {runs} only, not --dialect {dialect}",
             kind.name()
         )));
     }
     Ok(match kind {
         BackendKind::Model => Box::new(model::ModelBackend::new(dialect)),
-        BackendKind::Concurrent => Box::new(concurrent::ConcurrentBackend::new()),
+        BackendKind::Concurrent => Box::new(concurrent::ConcurrentBackend::with_variant(
+            variant.unwrap_or_default(),
+        )),
         BackendKind::Linux => {
             let found;
             let agent = match agent {
