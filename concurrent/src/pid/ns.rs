@@ -218,6 +218,16 @@ impl PidNamespace {
         self.alloc_lock().adding = false;
     }
 
+    /// Whether the namespace still takes pids (`PIDNS_ADDING`): false
+    /// once [`PidNamespace::disable`] has run. `fork` checks it again
+    /// under `tasklist` after `alloc_pid` (hazard H4).
+    pub fn takes_pids(&self) -> bool {
+        if let Some(h) = &self.historical {
+            return h.takes_pids();
+        }
+        self.alloc_lock().adding
+    }
+
     /// `kernel.ns_last_pid` as a task of this namespace reads it (under a
     /// historical variant, the pidmap's `last_pid`: the container's in
     /// `flat2007`, the system's global one in `openvz2006`).

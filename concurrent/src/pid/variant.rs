@@ -109,6 +109,11 @@ impl Historical {
         each!(self, p => p.ns.adding = false)
     }
 
+    /// Whether init is alive: pids may still be allocated.
+    pub(crate) fn takes_pids(&self) -> bool {
+        each!(self, p => p.ns.adding)
+    }
+
     /// `kernel.ns_last_pid`: the `last_pid` of the variant's pidmap.
     pub(crate) fn last_pid(&self) -> i64 {
         each!(self, p => p.last_pid_map().last)

@@ -52,7 +52,7 @@ impl System {
         let mut tl = self.write();
         // H4: an init that died since `alloc_pid` has disabled the
         // namespace under `tasklist`; the pid goes back.
-        if !target.alloc_lock().adding {
+        if !target.takes_pids() {
             drop(tl);
             pid.unlink();
             return Err(Errno::ENOMEM.into());
