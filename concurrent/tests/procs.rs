@@ -3,7 +3,8 @@
 //! `pid-semantics.md` §1.12, cited on each case), derived by hand: this
 //! crate does not depend on the model. Then real threads: a thread blocked
 //! in `waitpid` is woken by its child's exit on another thread, and a
-//! zap on one thread ends a `waitpid` and an IPC sleep of its victims.
+//! zap on one thread ends the `waitpid` of a victim and of the outside
+//! parent, and no fork survives a racing init death (H4).
 
 #![cfg(not(any(nscheck_loom, nscheck_shuttle)))]
 
@@ -330,5 +331,46 @@ fn a_zap_ends_the_waits_of_its_victims_and_of_the_parent() {
             [Err(Errno::EINTR), Err(Errno::ECHILD)].contains(&got[1]),
             "{got:?}"
         );
+    }
+}
+
+/// H4: forks inside a namespace race its init's exit. A fork either
+/// attaches its child before the zap (which then kills it) or fails, so
+/// once both are over no task of the namespace runs, and every number a
+/// failed fork allocated is free again.
+#[test]
+fn no_fork_survives_a_racing_init_death() {
+    for _ in 0..200 {
+        let sys = System::new();
+        assert_eq!(sys.fork(0, CLONE_NEWPID, &[]), Ok(2)); // task 1: init
+        assert_eq!(sys.fork(1, 0, &[]), Ok(2)); // task 2: forks in a loop
+        let ns = sys.struct_pid(1).ns().clone();
+        let forker = {
+            let sys = sys.clone();
+            thread::spawn(move || {
+                let mut made = 0;
+                while sys.fork(2, 0, &[]).is_ok() {
+                    made += 1;
+                }
+                made
+            })
+        };
+        let init = {
+            let sys = sys.clone();
+            thread::spawn(move || sys.exit(1))
+        };
+        let killed = init.join().unwrap();
+        let made = forker.join().unwrap();
+        assert_eq!(killed.len(), 1 + made, "task 2 and every child it made");
+        let running = (0..sys.task_count())
+            .filter(|&t| sys.is_running(t) && sys.struct_pid(t).nr_in(&ns) != 0)
+            .count();
+        assert_eq!(running, 0, "a task of the dead namespace runs");
+        // The numbers left are those of the zombie init (its parent, t0,
+        // has not reaped it); the failed forks gave theirs back.
+        let held: Vec<i64> = (1..=made as i64 + 3)
+            .filter(|&nr| ns.find_pid(nr).is_some())
+            .collect();
+        assert_eq!(held, vec![1], "numbers held in the dead namespace");
     }
 }

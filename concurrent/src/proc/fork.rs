@@ -50,12 +50,21 @@ impl System {
             ipc_ns
         };
         let mut tl = self.write();
-        // H4: an init that died since `alloc_pid` has disabled the
-        // namespace under `tasklist`; the pid goes back.
-        if !target.takes_pids() {
+        // The parent was killed meanwhile (Linux's `fatal_signal_pending`
+        // check, whose ERESTARTNOINTR no caller sees), or, H4, an init that
+        // died since `alloc_pid` has disabled the namespace under
+        // `tasklist`: the pid goes back.
+        let refused = if tl.nodes[parent].state != State::Running {
+            Some(Errno::EINTR)
+        } else if !target.takes_pids() {
+            Some(Errno::ENOMEM)
+        } else {
+            None
+        };
+        if let Some(e) = refused {
             drop(tl);
             pid.unlink();
-            return Err(Errno::ENOMEM.into());
+            return Err(e.into());
         }
         let child = tl.nodes.len();
         pid.attach_task(child);
