@@ -455,20 +455,26 @@ fn allocation_scenarios_give_the_model_numbers_and_errnos() {
     }
 }
 
+/// The mainline scenario (by the start of its name) that each sequential
+/// allocator mutant fails.
+#[cfg(feature = "mutants")]
+pub(crate) const MUTANT_CASES: &[(nscheck_concurrent::mutants::Mutant, &str)] = {
+    use nscheck_concurrent::mutants::Mutant;
+    &[
+        (Mutant::PidBeyondMax, "R4:"),
+        (Mutant::WrapIgnoresReserved, "R7: past pid_max"),
+        (Mutant::EnospcNotEagain, "R4:"),
+        (Mutant::RollbackInnermost, "R23 B8b:"),
+    ]
+};
+
 /// The allocator's sequential mutants (`Mutant::PID`, mainline's share):
 /// each fails a scenario that the clean implementation passes.
 #[cfg(feature = "mutants")]
 #[test]
 fn each_mainline_allocator_mutant_fails_a_scenario() {
-    use nscheck_concurrent::mutants::Mutant;
     use nscheck_concurrent::pid::Variant;
-    let cases = [
-        (Mutant::PidBeyondMax, "R4:"),
-        (Mutant::WrapIgnoresReserved, "R7: past pid_max"),
-        (Mutant::EnospcNotEagain, "R4:"),
-        (Mutant::RollbackInnermost, "R23 B8b:"),
-    ];
-    for (m, prefix) in cases {
+    for &(m, prefix) in MUTANT_CASES {
         let (name, ops) = SCENARIOS
             .iter()
             .find(|(name, _)| name.starts_with(prefix))
@@ -522,23 +528,27 @@ fn numbers_stay_taken_until_the_last_link_goes() {
 /// `pid_max` of the thread tests: after the first wrap, 700 numbers.
 const THREAD_PID_MAX: i64 = 1000;
 
-#[test]
-fn two_threads_allocating_and_freeing_never_share_a_number() {
-    let ns = PidNamespace::new_root();
-    ns.set_pid_max(THREAD_PID_MAX).unwrap();
+/// Two threads each allocate `rounds` pids in `ns` and free them in a
+/// mixed order, holding up to 40 each; `check` looks at every new pid. No
+/// number `ns` sees is ever held twice, and each is found while held.
+pub(crate) fn two_allocators(
+    ns: &Arc<PidNamespace>,
+    rounds: usize,
+    check: fn(&PidNamespace, &StructPid),
+) {
     let held = Arc::new(Mutex::new(HashSet::new()));
     let workers: Vec<_> = (0..2)
         .map(|_| {
             let (ns, held) = (ns.clone(), held.clone());
             thread::spawn(move || {
                 let mut mine: Vec<Arc<StructPid>> = Vec::new();
-                for i in 0..4000 {
+                for i in 0..rounds {
                     let pid = alloc_pid(&ns, &[], |_| true).expect("a free number");
+                    check(&ns, &pid);
                     let nr = pid.nr_in(&ns);
-                    assert!((1..THREAD_PID_MAX).contains(&nr), "{nr} out of range");
                     assert!(held.lock().unwrap().insert(nr), "{nr} handed out twice");
+                    assert!(Arc::ptr_eq(&ns.find_pid(nr).expect("found"), &pid));
                     mine.push(pid);
-                    // Hold up to 40 numbers, freeing in a mixed order.
                     if mine.len() > 40 || i % 7 == 0 {
                         let old = mine.swap_remove(i % mine.len());
                         assert!(held.lock().unwrap().remove(&old.nr_in(&ns)));
@@ -554,6 +564,16 @@ fn two_threads_allocating_and_freeing_never_share_a_number() {
         left += w.join().unwrap().len();
     }
     assert_eq!(held.lock().unwrap().len(), left);
+}
+
+#[test]
+fn two_threads_allocating_and_freeing_never_share_a_number() {
+    let ns = PidNamespace::new_root();
+    ns.set_pid_max(THREAD_PID_MAX).unwrap();
+    two_allocators(&ns, 4000, |ns, pid| {
+        let nr = pid.nr_in(ns);
+        assert!((1..THREAD_PID_MAX).contains(&nr), "{nr} out of range");
+    });
     // The cursor wrapped (8000 allocations in 999 numbers), so only 300 and
     // up were handed out since.
     assert!(ns.last_pid() >= 300);

@@ -8,13 +8,15 @@
 //! `snapshots/dialect__pid-*.snap` (derived by hand: this crate does not
 //! depend on the model). A pid of a historical variant shows the number the
 //! container sees; its global number is read with
-//! `PidNamespace::global_nr`.
+//! `PidNamespace::global_nr`. Then real threads: two allocators in one
+//! container never share a number. With the feature `mutants`, each
+//! sequential allocator mutant fails one of the scenarios.
 
 #![cfg(not(any(nscheck_loom, nscheck_shuttle)))]
 
 use std::sync::Arc;
 
-use crate::pid_alloc::{expect, expect_pid};
+use crate::pid_alloc::{expect, expect_pid, two_allocators};
 use nscheck_concurrent::Errno;
 use nscheck_concurrent::pid::{AllocError, PidNamespace, StructPid, Variant, alloc_pid};
 
@@ -624,6 +626,20 @@ fn the_outside_pid_has_no_number_and_frees_nothing() {
 }
 
 #[test]
+fn two_threads_in_a_historical_container_never_share_a_number() {
+    for variant in [Flat2007, Openvz2006] {
+        let ns = PidNamespace::new_root_variant(variant);
+        let _init = alloc_pid(&ns, &[], |_| true).unwrap();
+        ns.set_child_reaper();
+        ns.set_pid_max(1000).unwrap();
+        two_allocators(&ns, 3000, |ns, pid| {
+            let nr = ns.global_nr(pid).expect("a global number");
+            assert!((2..1000).contains(&nr), "global {nr} out of range");
+        });
+    }
+}
+
+#[test]
 fn a_historical_pid_frees_both_its_numbers_once() {
     for variant in [Flat2007, Openvz2006] {
         let ns = PidNamespace::new_root_variant(variant);
@@ -639,22 +655,39 @@ fn a_historical_pid_frees_both_its_numbers_once() {
     }
 }
 
-/// The sequential mutants of the historical allocators (`Mutant::PID`):
-/// each fails a scenario that the clean implementation passes.
+/// The scenario (by the start of its name) that each sequential allocator
+/// mutant fails under a historical variant.
 #[cfg(feature = "mutants")]
-#[test]
-fn each_historical_allocator_mutant_fails_a_scenario() {
-    use crate::pid_alloc::caught;
+const MUTANT_CASES: &[(nscheck_concurrent::mutants::Mutant, &str)] = {
     use nscheck_concurrent::mutants::Mutant;
-    let cases = [
+    &[
         (Mutant::PidBeyondMax, "flat: a full global space"),
         (Mutant::PidBeyondMax, "openvz: a full global space"),
         (Mutant::WrapIgnoresReserved, "pid-wrap: flat2007"),
         (Mutant::WrapIgnoresReserved, "openvz: linear numbering"),
         (Mutant::VpidOffset, "openvz B5:"),
         (Mutant::VpidSearchNoExit, "openvz B18:"),
-    ];
-    for (m, prefix) in cases {
+    ]
+};
+
+/// Every sequential PID mutant has a case here or in `pid_alloc.rs`.
+#[cfg(feature = "mutants")]
+#[test]
+fn every_sequential_pid_mutant_has_a_case() {
+    use nscheck_concurrent::mutants::Mutant;
+    for m in Mutant::PID {
+        let cases = MUTANT_CASES.iter().chain(crate::pid_alloc::MUTANT_CASES);
+        assert!(cases.clone().any(|c| c.0 == *m), "{m:?} has no case");
+    }
+}
+
+/// The sequential mutants of the historical allocators (`Mutant::PID`):
+/// each fails a scenario that the clean implementation passes.
+#[cfg(feature = "mutants")]
+#[test]
+fn each_historical_allocator_mutant_fails_a_scenario() {
+    use crate::pid_alloc::caught;
+    for &(m, prefix) in MUTANT_CASES {
         let (name, variant, ops) = SCENARIOS
             .iter()
             .find(|(name, _, _)| name.starts_with(prefix))
