@@ -5,6 +5,7 @@
 //! runs is printed: a baseline whose lock starves the allocator would
 //! otherwise look faster than it is.
 
+use std::cell::Cell;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -14,43 +15,52 @@ use nscheck_benches::timed_threads;
 
 use crate::concurrent::Concurrent;
 use crate::model::MutexModel;
-use crate::{BATCH, Ns, PidWorld, TARGETS};
+use crate::{BATCH, Ns, PidWorld, TARGETS, paired};
 
 const LOOKUP_THREADS: usize = 2;
+/// The lookups each lookup thread makes in one paired round.
+const ROUND: u64 = 100_000;
 
-/// Each sample runs in a fresh world; the allocating thread runs until
-/// both lookup threads are done, and only they are timed.
-fn bench<W: PidWorld>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
+/// `n` lookups on each lookup thread, in a fresh world, with the
+/// allocating thread running until both are done; only they are timed.
+/// Returns the lookups, their time and the allocating thread's cycles.
+fn run<W: PidWorld>(n: u64) -> (u64, Duration, u64) {
+    let world = W::new();
     let cycles = AtomicU64::new(0);
-    let mut timed = Duration::ZERO;
+    let allocate = |stop: &AtomicBool| {
+        let mut done = 0;
+        while !stop.load(Ordering::Relaxed) {
+            world.cycle(Ns::A);
+            done += 1;
+        }
+        cycles.store(done, Ordering::Relaxed);
+    };
+    let lookups = |t: usize| {
+        let mut sum = 0;
+        for i in 0..n {
+            sum += world.lookup(2 + (i + t as u64) as i64 % TARGETS);
+        }
+        black_box(sum);
+    };
+    let d = timed_threads(LOOKUP_THREADS, lookups, Some(&allocate));
+    (n * LOOKUP_THREADS as u64, d, cycles.into_inner())
+}
+
+fn bench<W: PidWorld>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
+    let (mut cycles, mut timed) = (0, Duration::ZERO);
     g.bench_function(name, |b| {
         b.iter_custom(|iters| {
-            let world = W::new();
-            let allocate = |stop: &AtomicBool| {
-                let mut n = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    world.cycle(Ns::A);
-                    n += 1;
-                }
-                cycles.fetch_add(n, Ordering::Relaxed);
-            };
-            let lookups = |t: usize| {
-                let mut sum = 0;
-                for i in 0..iters * BATCH {
-                    sum += world.lookup(2 + (i + t as u64) as i64 % TARGETS);
-                }
-                black_box(sum);
-            };
-            let d = timed_threads(LOOKUP_THREADS, lookups, Some(&allocate));
-            timed += d;
+            let (_, d, c) = run::<W>(iters * BATCH);
+            (cycles, timed) = (cycles + c, timed + d);
             d
         })
     });
-    let rate = cycles.into_inner() as f64 / timed.as_secs_f64().max(1e-9);
-    println!(
-        "pid_lookups_2t/{name}: the allocating thread made {:.2} M alloc+free/s",
-        rate / 1e6
-    );
+    if !timed.is_zero() {
+        println!(
+            "pid_lookups_2t/{name}: the allocating thread made {:.2} M alloc+free/s",
+            cycles as f64 / timed.as_secs_f64() / 1e6
+        );
+    }
 }
 
 pub fn group(c: &mut Criterion) {
@@ -59,4 +69,27 @@ pub fn group(c: &mut Criterion) {
     bench::<Concurrent>(&mut g, "concurrent");
     bench::<MutexModel>(&mut g, "mutex_model");
     g.finish();
+    let rounds = [
+        Cell::new((0, Duration::ZERO)),
+        Cell::new((0, Duration::ZERO)),
+    ];
+    let lookups = |side: usize, (n, d, c): (u64, Duration, u64)| {
+        let (cycles, timed) = rounds[side].get();
+        rounds[side].set((cycles + c, timed + d));
+        (n, d)
+    };
+    paired::ratio(
+        "pid_lookups_2t",
+        || lookups(0, run::<Concurrent>(ROUND)),
+        || lookups(1, run::<MutexModel>(ROUND)),
+    );
+    let [c, m] = rounds.map(|r| {
+        let (cycles, timed) = r.get();
+        cycles as f64 / timed.as_secs_f64().max(1e-9) / 1e6
+    });
+    if c > 0.0 {
+        println!(
+            "pid_lookups_2t: paired, the allocating thread made {c:.2} and {m:.2} M alloc+free/s"
+        );
+    }
 }

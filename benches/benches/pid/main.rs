@@ -18,6 +18,11 @@
 //! - `pid_alloc_2t_2ns` ([`alloc_2ns`]): alloc+free on 2 threads, each in
 //!   its own child of the root namespace (goal: ≥ 1.5× `mutex_model`).
 //!
+//! After each group, the two implementations also run alternately in short
+//! rounds ([`paired`]), and the median ratio of their throughputs is
+//! printed: on a busy machine it is steadier than the ratio of criterion's
+//! figures, which are taken seconds apart.
+//!
 //! Run: `cargo bench -p nscheck-benches --bench pid` (add a group name
 //! after `--` to run one group).
 
@@ -27,6 +32,7 @@ mod concurrent;
 mod kernel;
 mod lookups;
 mod model;
+mod paired;
 
 use std::time::Duration;
 
