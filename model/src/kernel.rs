@@ -58,16 +58,6 @@ struct Blocked {
     wake: Wake,
 }
 
-/// See [`Kernel::ipc_caller`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IpcCaller {
-    pub euid: i64,
-    pub egid: i64,
-    /// The effective capability set, one bit per capability.
-    pub caps: u64,
-    pub ipc_ns: usize,
-}
-
 /// The whole modelled system: every task and namespace.
 #[derive(Clone, Debug)]
 pub struct Kernel {
@@ -232,33 +222,6 @@ impl Kernel {
         self.tasks.len()
     }
 
-    /// Whether `task` is asleep in a call.
-    pub fn is_blocked(&self, task: TaskId) -> bool {
-        self.blocked.contains_key(&task)
-    }
-
-    /// Whether `task` has exited (or was killed).
-    pub fn has_exited(&self, task: TaskId) -> bool {
-        self.tasks
-            .get(task.0)
-            .is_some_and(|t| t.state != State::Running)
-    }
-
-    /// What an IPC call of `task` depends on besides its arguments and its
-    /// pid ([`Kernel::pid_numbers`]), for a driver that runs the IPC calls
-    /// elsewhere (the concurrent backend): its effective ids and
-    /// capabilities, and its IPC namespace (an index in creation order, as
-    /// [`Kernel::digest_words`] lists them).
-    pub fn ipc_caller(&self, task: TaskId) -> IpcCaller {
-        let t = &self.tasks[task.0];
-        IpcCaller {
-            euid: t.cred.euid,
-            egid: t.cred.egid,
-            caps: t.cred.caps,
-            ipc_ns: t.ipc_ns,
-        }
-    }
-
     /// `task`'s `struct pid`: its number in every PID namespace from the
     /// script's first down to its own, as `(namespace, number)`. It never
     /// changes.
@@ -272,11 +235,6 @@ impl Kernel {
         }
         numbers.reverse();
         numbers
-    }
-
-    /// The number of IPC namespaces made so far.
-    pub fn ipc_ns_count(&self) -> usize {
-        self.ipc_nss.len()
     }
 
     /// A read-only digest of the whole IPC state, for differential checks

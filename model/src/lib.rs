@@ -34,7 +34,7 @@ mod task;
 
 pub use abi::Errno;
 pub use dialect::Dialect;
-pub use kernel::{CallError, IpcCaller, Kernel};
+pub use kernel::{CallError, Kernel};
 pub use syscall::{
     Detail, DigestWords, Event, IpcDigest, MsgInfo, MsgSet, MsqidDs, NsDigest, Outcome, Ret, Step,
     Syscall, Sysctl, TaskId,
