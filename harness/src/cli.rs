@@ -16,6 +16,21 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// How a linux or gvisor backend's agent is started: under a command
+/// prefix, or with another `runsc`.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct WrapArgs {
+    /// Run the linux backend's agent under this command prefix (words split
+    /// at white space), e.g. `--wrap 'runsc --rootless=false do'`; with
+    /// `--backend gvisor` it replaces the preset.
+    #[arg(long, value_name = "CMD ARGS")]
+    pub wrap: Option<String>,
+    /// The `runsc` executable of `--backend gvisor` (else `$NSCHECK_RUNSC`,
+    /// else `runsc` on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub runsc: Option<String>,
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -27,6 +42,8 @@ pub enum Command {
         /// Which semantics the model follows.
         #[arg(long, default_value = "mainline")]
         dialect: Dialect,
+        #[command(flatten)]
+        wrap: WrapArgs,
         /// The script.
         file: PathBuf,
     },
@@ -43,11 +60,19 @@ pub enum Command {
         /// the pid designs of `flat2007` and `openvz2006` too).
         #[arg(long, default_value = "mainline")]
         dialect: Dialect,
+        #[command(flatten)]
+        wrap: WrapArgs,
         /// The script.
         file: PathBuf,
     },
-    /// Generates random scripts and checks the model against the kernel.
+    /// Generates random scripts and checks the model against the kernel
+    /// (or against gVisor, or the kernel under a command prefix).
     Conform {
+        /// The backend compared with the model: linux or gvisor.
+        #[arg(long, value_enum, default_value = "linux")]
+        backend: BackendKind,
+        #[command(flatten)]
+        wrap: WrapArgs,
         /// The campaign's seed; case N of seed S is always the same script.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -106,7 +131,19 @@ pub enum Command {
     /// Internal: the launcher of the linux backend's tasks (started by
     /// `nscheck` itself in fresh namespaces).
     #[command(name = "__agent", hide = true)]
-    Agent,
+    Agent {
+        /// Supervise the agents under a command prefix (see
+        /// `backend::linux::wrap`).
+        #[arg(long)]
+        supervise: bool,
+    },
+}
+
+impl WrapArgs {
+    /// Hands the options to the linux backend, once for the process.
+    fn configure(self) {
+        crate::backend::linux::wrap::configure(self.wrap, self.runsc);
+    }
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -115,14 +152,24 @@ pub fn main(cli: Cli) -> i32 {
         Command::Diff {
             backend,
             dialect,
+            wrap,
             file,
-        } => commands::diff(&file, backend, dialect),
+        } => {
+            wrap.configure();
+            commands::diff(&file, backend, dialect)
+        }
         Command::Conform {
+            backend,
+            wrap,
             seed,
             cases,
             time,
             regressions,
-        } => commands::conform(seed, commands::budget(cases, time, 60), regressions),
+        } => {
+            wrap.configure();
+            let budget = commands::budget(cases, time, 60);
+            commands::conform_against(backend, seed, budget, regressions)
+        }
         Command::Check {
             seed,
             time,
@@ -134,11 +181,15 @@ pub fn main(cli: Cli) -> i32 {
             time,
             results,
         } => commands::zoo(seed, time, &results),
-        Command::Agent => crate::backend::linux::agent_main(),
+        Command::Agent { supervise } => crate::backend::linux::agent_main(supervise),
         Command::Run {
             backend,
             dialect,
+            wrap,
             file,
-        } => commands::run(&file, backend, dialect),
+        } => {
+            wrap.configure();
+            commands::run(&file, backend, dialect)
+        }
     }
 }

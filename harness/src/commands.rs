@@ -121,18 +121,24 @@ fn summarize(seed: u64, report: &Report) -> i32 {
 
 /// `nscheck conform`: model against the kernel over generated scripts.
 pub fn conform(seed: u64, budget: Budget, regressions: PathBuf) -> i32 {
+    conform_against(BackendKind::Linux, seed, budget, regressions)
+}
+
+/// `nscheck conform --backend KIND`: model against `kind` (the kernel,
+/// possibly under `--wrap`, or gVisor) over generated scripts.
+pub fn conform_against(kind: BackendKind, seed: u64, budget: Budget, regressions: PathBuf) -> i32 {
     let c = Campaign {
         seed,
         budget,
         regressions,
     };
-    // Fail early, with the reason, where the kernel backend cannot run.
-    if let Err(e) = make(BackendKind::Linux, Dialect::Mainline) {
+    // Fail early, with the reason, where the backend cannot run.
+    if let Err(e) = make(kind, Dialect::Mainline) {
         eprintln!("nscheck: {e}");
         return e.exit_code();
     }
     let mut bar = Bar::new(budget);
-    let mut linux = || backend::make(BackendKind::Linux, Dialect::Mainline, None);
+    let mut linux = || backend::make(kind, Dialect::Mainline, None);
     let result = campaign(&c, &mut linux, &mut bar);
     bar.bar.finish_and_clear();
     match result {

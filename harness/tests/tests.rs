@@ -10,6 +10,7 @@ mod bad_input;
 mod common;
 mod concurrent_backend;
 mod determinism;
+mod gvisor_backend;
 mod linux_backend;
 mod mutants;
 mod ops_corpus;

@@ -91,8 +91,10 @@
 
 mod agent;
 mod exe;
+mod mux;
 mod procfs;
 mod proto;
+pub mod wrap;
 mod zap;
 
 use std::io;
@@ -105,6 +107,7 @@ use nix::sys::time::TimeSpec;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nscheck_model::abi::{CLONE_NEWIPC, CLONE_NEWPID};
@@ -122,6 +125,19 @@ pub const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long the controller sleeps between two looks at a task.
 const POLL: Duration = Duration::from_micros(100);
+
+/// The time limit of a whole script under a command prefix (a sandbox may
+/// hang where Linux would not); see "Under a command prefix" above.
+pub const SCRIPT_LIMIT: Duration = Duration::from_secs(60);
+
+/// Where `/proc/PID/syscall` is absent: how long every sleeper must stay
+/// asleep, with no answer, after a round that found them all asleep, for
+/// the controller to take them as settled (see "Under a command prefix").
+pub const SETTLE: Duration = Duration::from_millis(5);
+
+/// A pid number that the backend cannot know (see `pidof` under a command
+/// prefix).
+const UNKNOWN: i64 = -1;
 
 /// Whether a task can still make calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,7 +161,7 @@ struct Task {
     /// The controller's end of the agent's socket.
     chan: OwnedFd,
     /// `/proc/PID` of the process, which stays bound to it.
-    proc_dir: OwnedFd,
+    proc_dir: procfs::ProcDir,
     /// Its pid in the controller's `/proc`.
     host_pid: i64,
     /// Its `NSpid` line: its number at every level, the host's (0) first,
@@ -157,8 +173,13 @@ struct Task {
     pid_nss: Vec<u64>,
     /// Keeps the task's PID namespace, and so every one in `pid_nss`, alive
     /// as long as the backend: their inode numbers are never reused by a
-    /// later namespace while they may still be compared.
-    _pid_ns: OwnedFd,
+    /// later namespace while they may still be compared. (A supervisor
+    /// keeps them itself.)
+    _pid_ns: Option<OwnedFd>,
+    /// Where the namespace chain is the backend's own bookkeeping (see
+    /// [`LinuxBackend::book_chain`]): the PID namespace that a successful
+    /// `unshare(CLONE_NEWPID)` made for the task's children.
+    unshared_ns: Option<u64>,
     life: Life,
 }
 
@@ -202,6 +223,23 @@ struct Sleeper {
 pub struct LinuxBackend {
     /// The launcher, the parent of `t0` outside the new PID namespace.
     launcher: Option<Child>,
+    /// Under a command prefix: the wrapper and its relay, dropped last.
+    wrapped: Option<wrap::Wrapped>,
+    /// Under a command prefix: the supervisor that reads `/proc`.
+    sup: Option<Arc<wrap::Supervisor>>,
+    /// What the backend is called in messages (`linux`, `gvisor`, ...).
+    name: String,
+    /// Whether the agents announce a call that may sleep
+    /// ([`proto::Reply::Started`]): where `/proc/PID/syscall` is absent.
+    announce: bool,
+    /// Whether the PID namespaces and numbers of tasks are the backend's own
+    /// bookkeeping: where `/proc/PID/status` has no `NSpid` line or
+    /// `NS_GET_PARENT` does not exist.
+    booked: bool,
+    /// The next namespace identity of the bookkeeping.
+    next_ns: u64,
+    /// When the script's time is up, under a command prefix.
+    script_deadline: Option<Instant>,
     /// Every task, in creation order (`TaskId` is the index).
     tasks: Vec<Task>,
     /// The blocked tasks, in the order they went to sleep.
@@ -296,17 +334,53 @@ impl LinuxBackend {
                 _ => format!("cannot start the agent {}: {e}", agent_exe.display()),
             })
         })?;
-        let mut backend = LinuxBackend {
-            launcher: Some(launcher),
+        let mut backend = LinuxBackend::empty("linux");
+        backend.launcher = Some(launcher);
+        backend.start_t0(ours)
+    }
+
+    /// A backend with no task yet.
+    fn empty(name: &str) -> LinuxBackend {
+        LinuxBackend {
+            launcher: None,
+            wrapped: None,
+            sup: None,
+            name: name.to_string(),
+            announce: false,
+            booked: false,
+            next_ns: 1,
+            script_deadline: None,
             tasks: Vec::new(),
             sleepers: Vec::new(),
             next_order: 0,
             events: Vec::new(),
-        };
-        let t0 = backend.adopt(ours).map_err(|e| match e {
-            BackendError::Failed(m) => {
-                BackendError::Unavailable(format!("the linux backend cannot start t0: {m}"))
-            }
+        }
+    }
+
+    /// Starts `agent_exe __agent --supervise` under `wrap`'s command prefix
+    /// (see [`wrap`] and "Under a command prefix" above): the supervisor
+    /// creates the fresh namespaces itself, and `t0` is pid 1 of its PID
+    /// namespace, at level 1 below the supervisor's, which stands for the
+    /// host's. Fails with [`BackendError::Unavailable`] where the prefix
+    /// cannot run the agent.
+    pub fn wrapped(agent_exe: &Path, wrap: &wrap::Wrap) -> Result<LinuxBackend, BackendError> {
+        let started = wrap::start(wrap, agent_exe)?;
+        let mut backend = LinuxBackend::empty(&wrap.name);
+        backend.wrapped = Some(started.wrapped);
+        backend.sup = Some(started.sup);
+        backend.announce = !started.syscall_file;
+        backend.script_deadline = Some(Instant::now() + SCRIPT_LIMIT);
+        backend.start_t0(started.t0)
+    }
+
+    /// Adopts `t0` on `chan` and checks that it is pid 1 at level 1.
+    fn start_t0(mut self, chan: OwnedFd) -> Result<LinuxBackend, BackendError> {
+        let backend = &mut self;
+        let t0 = backend.adopt(chan, None).map_err(|e| match e {
+            BackendError::Failed(m) => BackendError::Unavailable(format!(
+                "the {} backend cannot start t0: {m}",
+                backend.name
+            )),
             e => e,
         })?;
         if t0.ns_pid() != 1 {
@@ -323,11 +397,51 @@ impl LinuxBackend {
             )));
         }
         backend.tasks.push(t0);
-        Ok(backend)
+        Ok(self)
+    }
+
+    /// The deadline of a wait that starts now: [`TIMEOUT`] from now, or the
+    /// script's time limit if that comes first.
+    fn deadline(&self) -> Instant {
+        let wait = Instant::now() + TIMEOUT;
+        self.script_deadline.map_or(wait, |d| d.min(wait))
+    }
+
+    /// A fresh identity for a PID namespace of the bookkeeping.
+    fn fresh_ns(&mut self) -> u64 {
+        self.next_ns += 1;
+        self.next_ns
+    }
+
+    /// The bookkeeping's PID namespaces of a new task (see "Under a command
+    /// prefix" above): `t0`'s is a fresh one below the supervisor's (0); a
+    /// child's are its parent's, with the parent's unshared namespace and a
+    /// fresh one for `CLONE_NEWPID` below them.
+    fn book_chain(&mut self, origin: Option<(TaskId, bool)>) -> Vec<u64> {
+        let mut chain = match origin {
+            None => vec![0],
+            Some((parent, _)) => {
+                let p = &self.tasks[parent.0];
+                let mut c = p.pid_nss.clone();
+                c.extend(p.unshared_ns);
+                c
+            }
+        };
+        if origin.is_none_or(|(_, newpid)| newpid) {
+            chain.push(self.fresh_ns());
+        }
+        chain
     }
 
     /// Reads a new agent's introduction from `chan` and opens its `/proc`.
-    fn adopt(&mut self, chan: OwnedFd) -> Result<Task, BackendError> {
+    /// `origin` is the parent and whether it cloned with `CLONE_NEWPID`,
+    /// and `nr` the pid the parent's `fork` or `clone` returned (`None` for
+    /// `t0`); only the bookkeeping needs them.
+    fn adopt(
+        &mut self,
+        chan: OwnedFd,
+        origin: Option<(TaskId, bool, i64)>,
+    ) -> Result<Task, BackendError> {
         let (reply, _) = self.recv(chan.as_fd(), "a new task")?;
         let (host_pid, ns_pid) = match reply {
             proto::Reply::Hello { host_pid, ns_pid } => (host_pid, ns_pid),
@@ -338,12 +452,60 @@ impl LinuxBackend {
                 )));
             }
         };
-        let proc_dir =
-            procfs::open(host_pid).map_err(|e| failed(format!("open /proc/{host_pid}: {e}")))?;
+        let proc_dir = match &self.sup {
+            None => {
+                procfs::open(host_pid).map_err(|e| failed(format!("open /proc/{host_pid}: {e}")))?
+            }
+            Some(sup) => procfs::ProcDir::Remote {
+                sup: Arc::clone(sup),
+                pid: host_pid,
+            },
+        };
         // The task reported its pid as /proc shows it; check that it is
         // really this process by its pid in its own namespace.
-        let nspids = procfs::ns_pids(proc_dir.as_fd())
+        let nspids = procfs::ns_pids(&proc_dir)
             .map_err(|e| failed(format!("/proc/{host_pid}/status: {e}")))?;
+        let chain = if self.booked || (self.sup.is_some() && nspids.is_none()) {
+            None
+        } else {
+            match procfs::pid_ns_chain_of(&proc_dir) {
+                Err(e) if self.sup.is_some() && e.raw_os_error() == Some(libc::ENOTTY) => None,
+                r => Some(
+                    r.map_err(|e| failed(format!("/proc/{host_pid}/ns/pid: {e}")))?
+                        .ok_or_else(|| failed(format!("the new task {host_pid} is gone")))?,
+                ),
+            }
+        };
+        let Some((pid_nss, pid_ns)) = chain else {
+            // No NSpid line or no NS_GET_PARENT: bookkeeping from here on.
+            if self.tasks.is_empty() {
+                self.booked = true;
+            }
+            if !self.booked {
+                return Err(failed(format!(
+                    "/proc/{host_pid}: NSpid and NS_GET_PARENT vanished after t0"
+                )));
+            }
+            let pid_nss = self.book_chain(origin.map(|(p, newpid, _)| (p, newpid)));
+            let mut nspids = vec![UNKNOWN; pid_nss.len()];
+            nspids[0] = host_pid;
+            if let Some((parent, _, nr)) = origin
+                && let Some(n) = nspids.get_mut(self.tasks[parent.0].level())
+            {
+                *n = nr;
+            }
+            *nspids.last_mut().expect("a chain is never empty") = ns_pid;
+            return Ok(Task {
+                chan,
+                proc_dir,
+                host_pid,
+                nspids,
+                pid_nss,
+                _pid_ns: None,
+                unshared_ns: None,
+                life: Life::Alive,
+            });
+        };
         let nspids = match nspids {
             Some(p) if p.last() == Some(&ns_pid) && p.first() == Some(&host_pid) => p,
             _ => {
@@ -353,9 +515,6 @@ impl LinuxBackend {
                 )));
             }
         };
-        let (pid_nss, pid_ns) = procfs::pid_ns_chain(proc_dir.as_fd())
-            .map_err(|e| failed(format!("/proc/{host_pid}/ns/pid: {e}")))?
-            .ok_or_else(|| failed(format!("the new task {host_pid} is gone")))?;
         if pid_nss.len() != nspids.len() {
             return Err(failed(format!(
                 "/proc/{host_pid}: NSpid {nspids:?} does not match its PID namespaces {pid_nss:?}"
@@ -368,6 +527,7 @@ impl LinuxBackend {
             nspids,
             pid_nss,
             _pid_ns: pid_ns,
+            unshared_ns: None,
             life: Life::Alive,
         })
     }
@@ -378,7 +538,7 @@ impl LinuxBackend {
         chan: BorrowedFd<'_>,
         who: &str,
     ) -> Result<(proto::Reply, Vec<OwnedFd>), BackendError> {
-        let deadline = Instant::now() + TIMEOUT;
+        let deadline = self.deadline();
         loop {
             if readable(chan, POLL).map_err(|e| failed(format!("poll: {e}")))? {
                 break;
@@ -398,15 +558,28 @@ impl LinuxBackend {
         }
     }
 
-    /// Turns a reply into the call's outcome.
-    fn outcome(who: &str, reply: proto::Reply) -> Result<Outcome, BackendError> {
+    /// Turns a reply into the call's outcome. An errno that the model does
+    /// not name is a failure on Linux; under a command prefix it is what
+    /// the implementation lacks (gVisor answers `EIO` to a write of a msg
+    /// sysctl), reported as missing.
+    fn outcome(&self, who: &str, reply: proto::Reply) -> Result<Outcome, BackendError> {
         match reply {
             proto::Reply::Outcome(o) => o.to_outcome().ok_or_else(|| {
-                failed(format!("{who}: errno {} has no name in the model", o.value))
+                let msg = format!("{who}: errno {} has no name in the model", o.value);
+                match self.sup {
+                    None => failed(msg),
+                    Some(_) => BackendError::Unsupported(format!(
+                        "{}the {} backend's call failed with an errno Linux does not give \
+                         here ({msg})",
+                        proto::MISSING,
+                        self.name
+                    )),
+                }
             }),
             proto::Reply::Failure(m) => Err(failed(format!("{who}: {m}"))),
             proto::Reply::Unsupported(m) => Err(BackendError::Unsupported(m)),
             proto::Reply::Hello { .. } => Err(failed(format!("{who} said hello again"))),
+            proto::Reply::Started => Err(failed(format!("{who} announced a call twice"))),
         }
     }
 
@@ -415,9 +588,10 @@ impl LinuxBackend {
     }
 
     /// `find_task_by_vpid`: the unreaped task that `caller` sees as `nr`.
+    /// A task whose number there the bookkeeping does not know is left out.
     fn find_task(&mut self, caller: TaskId, nr: i64) -> Result<Option<TaskId>, BackendError> {
         for i in 0..self.tasks.len() {
-            if self.pidof(caller, TaskId(i))? == nr {
+            if self.nr_of(caller, TaskId(i))? == nr {
                 return Ok(Some(TaskId(i)));
             }
         }
@@ -427,20 +601,50 @@ impl LinuxBackend {
     /// Whether `task` is asleep (`S`) inside system call `nr`. The state is
     /// read between two looks at the system call, so that a task that left
     /// the call in between is never taken for asleep in it.
+    ///
+    /// Where the system call cannot be read, the task has announced its call
+    /// (see `await_started`), so asleep means asleep in it, unless it has
+    /// answered already: a supervisor relays every answer sent before it
+    /// read the state, so one that is not readable after the state was read
+    /// had not been sent.
     fn asleep_in(&self, task: TaskId, nr: i64) -> Result<bool, BackendError> {
         let t = &self.tasks[task.0];
-        let dir = t.proc_dir.as_fd();
+        let dir = &t.proc_dir;
         let err =
             |e: io::Error| failed(format!("/proc/{} of {}: {e}", t.host_pid, Self::name(task)));
+        if self.announce {
+            return Ok(procfs::state(dir).map_err(err)? == Some(b'S')
+                && !readable(t.chan.as_fd(), Duration::ZERO).map_err(err)?);
+        }
         Ok(procfs::blocked_syscall(dir).map_err(err)? == Some(nr)
             && procfs::state(dir).map_err(err)? == Some(b'S')
             && procfs::blocked_syscall(dir).map_err(err)? == Some(nr))
     }
 
+    /// Where the agents announce their calls: waits for `task`'s
+    /// announcement of `call`, if it is one that the agent announces.
+    fn await_started(&self, task: TaskId, call: &Syscall) -> Result<(), BackendError> {
+        if !self.announce
+            || !matches!(
+                call,
+                Syscall::Msgsnd { .. } | Syscall::Msgrcv { .. } | Syscall::Waitpid { .. }
+            )
+        {
+            return Ok(());
+        }
+        let who = Self::name(task);
+        match self.recv(self.tasks[task.0].chan.as_fd(), &who)?.0 {
+            proto::Reply::Started => Ok(()),
+            other => Err(failed(format!(
+                "{who} answered {other:?} instead of announcing its call"
+            ))),
+        }
+    }
+
     /// Whether `task`'s process has exited (or was killed).
     fn has_exited(&self, task: TaskId) -> Result<bool, BackendError> {
         let t = &self.tasks[task.0];
-        procfs::has_exited(t.proc_dir.as_fd())
+        procfs::has_exited(&t.proc_dir)
             .map_err(|e| failed(format!("/proc/{} of {}: {e}", t.host_pid, Self::name(task))))
     }
 
@@ -466,7 +670,7 @@ impl LinuxBackend {
                 let sleeps = match child {
                     Some(c) if matches!(self.tasks[c.0].life, Life::Alive | Life::Zapping) => {
                         let t = &self.tasks[c.0];
-                        procfs::ppid(t.proc_dir.as_fd())
+                        procfs::ppid(&t.proc_dir)
                             .map_err(|e| failed(format!("/proc/{}: {e}", t.host_pid)))?
                             == Some(self.tasks[task.0].host_pid)
                     }
@@ -483,11 +687,11 @@ impl LinuxBackend {
     fn await_call(&self, task: TaskId, nr: Option<i64>) -> Result<Option<Outcome>, BackendError> {
         let who = Self::name(task);
         let chan = self.tasks[task.0].chan.as_fd();
-        let deadline = Instant::now() + TIMEOUT;
+        let deadline = self.deadline();
         loop {
             if readable(chan, POLL).map_err(|e| failed(format!("poll: {e}")))? {
                 let (reply, _) = self.recv(chan, &who)?;
-                return Self::outcome(&who, reply).map(Some);
+                return self.outcome(&who, reply).map(Some);
             }
             if let Some(nr) = nr
                 && self.asleep_in(task, nr)?
@@ -509,10 +713,14 @@ impl LinuxBackend {
     /// woken by a receive hands its message to a sleeping receiver), so the
     /// look goes round all sleepers again after any of them resumed, until
     /// one full round, which started after the last answer, finds them all
-    /// asleep.
+    /// asleep. Where the agents announce their calls, a woken task may still
+    /// show asleep for a moment (gVisor marks it runnable only when it runs),
+    /// so such a round counts only when a second one, [`SETTLE`] later,
+    /// finds the same.
     fn settle(&mut self) -> Result<(), BackendError> {
-        let deadline = Instant::now() + TIMEOUT;
+        let deadline = self.deadline();
         let mut resumed = Vec::new();
+        let mut confirmed = !self.announce;
         loop {
             let mut progress = false;
             let mut i = 0;
@@ -523,7 +731,7 @@ impl LinuxBackend {
                 let chan = self.tasks[task.0].chan.as_fd();
                 if readable(chan, Duration::ZERO).map_err(|e| failed(format!("poll: {e}")))? {
                     let (reply, _) = self.recv(chan, &who)?;
-                    let outcome = Self::outcome(&who, reply)?;
+                    let outcome = self.outcome(&who, reply)?;
                     let s = self.sleepers.remove(i);
                     resumed.push((s.order, task, outcome));
                     progress = true;
@@ -544,8 +752,13 @@ impl LinuxBackend {
                 // The woken task is still running; look again shortly.
                 let _ = readable(chan, POLL);
             }
-            if !progress {
+            if progress {
+                confirmed = !self.announce;
+            } else if confirmed || self.sleepers.is_empty() {
                 break;
+            } else {
+                std::thread::sleep(SETTLE);
+                confirmed = true;
             }
         }
         resumed.sort_by_key(|&(order, _, _)| order);
@@ -558,15 +771,15 @@ impl LinuxBackend {
     }
 
     /// `fork`/`clone` by `task`: the reply carries the child's socket.
-    fn spawn(&mut self, task: TaskId) -> Result<Outcome, BackendError> {
+    fn spawn(&mut self, task: TaskId, newpid: bool) -> Result<Outcome, BackendError> {
         let who = Self::name(task);
         let (reply, mut fds) = self.recv(self.tasks[task.0].chan.as_fd(), &who)?;
-        let outcome = Self::outcome(&who, reply)?;
-        if let Ret::Val(_) = outcome.ret {
+        let outcome = self.outcome(&who, reply)?;
+        if let Ret::Val(nr) = outcome.ret {
             let chan = fds
                 .pop()
                 .ok_or_else(|| failed(format!("{who} forked but passed no socket")))?;
-            let child = self.adopt(chan)?;
+            let child = self.adopt(chan, Some((task, newpid, nr)))?;
             self.tasks.push(child);
         }
         Ok(outcome)
@@ -603,6 +816,7 @@ impl Backend for LinuxBackend {
         let frame = proto::encode_call(call);
         proto::send_frame(self.tasks[task.0].chan.as_fd(), &frame, None)
             .map_err(|e| failed(format!("sending to {who}: {e}")))?;
+        self.await_started(task, call)?;
         let mut killed = Vec::new();
         let step = match call {
             Syscall::Exit { .. } => {
@@ -612,7 +826,10 @@ impl Backend for LinuxBackend {
                     detail: Default::default(),
                 })
             }
-            Syscall::Fork | Syscall::Clone { .. } => Step::Done(self.spawn(task)?),
+            Syscall::Fork => Step::Done(self.spawn(task, false)?),
+            Syscall::Clone { flags, .. } => {
+                Step::Done(self.spawn(task, flags & CLONE_NEWPID != 0)?)
+            }
             _ => match self.await_call(task, sleep_in)? {
                 Some(outcome) => Step::Done(outcome),
                 None => {
@@ -632,6 +849,13 @@ impl Backend for LinuxBackend {
         {
             self.refuse_trapped_inits(task)?;
         }
+        if let (Syscall::Unshare { flags }, Step::Done(o)) = (call, &step)
+            && flags & CLONE_NEWPID != 0
+            && o.ret == Ret::Val(0)
+            && self.booked
+        {
+            self.tasks[task.0].unshared_ns = Some(self.fresh_ns());
+        }
         self.finish_zaps()?;
         self.settle()?;
         self.events
@@ -644,6 +868,25 @@ impl Backend for LinuxBackend {
     }
 
     fn pidof(&mut self, viewer: TaskId, target: TaskId) -> Result<i64, BackendError> {
+        match self.nr_of(viewer, target)? {
+            UNKNOWN => Err(BackendError::Unsupported(format!(
+                "{}the {} backend cannot tell {}'s pid as {} sees it: its /proc/PID/status \
+                 has no NSpid line, so only a task's numbers in its own namespace, its \
+                 parent's and the supervisor's are known",
+                proto::MISSING,
+                self.name,
+                Self::name(target),
+                Self::name(viewer)
+            ))),
+            nr => Ok(nr),
+        }
+    }
+}
+
+impl LinuxBackend {
+    /// [`Backend::pidof`], with [`UNKNOWN`] for a number that the
+    /// bookkeeping does not know.
+    fn nr_of(&self, viewer: TaskId, target: TaskId) -> Result<i64, BackendError> {
         let get = |t: TaskId| {
             self.tasks
                 .get(t.0)
@@ -652,7 +895,7 @@ impl Backend for LinuxBackend {
         let (v, t) = (get(viewer)?, get(target)?);
         // A reaped task has no pid any more. Its `/proc/PID` directory fd
         // stays bound to it, so a recycled pid is never mistaken for it.
-        let reaped = procfs::state(t.proc_dir.as_fd())
+        let reaped = procfs::state(&t.proc_dir)
             .map_err(|e| failed(format!("/proc/{}: {e}", t.host_pid)))?
             .is_none();
         Ok(if reaped {
@@ -665,19 +908,26 @@ impl Backend for LinuxBackend {
 
 impl Drop for LinuxBackend {
     fn drop(&mut self) {
+        // Under a command prefix, closing the stream ends everything (see
+        // `wrap`).
+        if let Some(wrapped) = self.wrapped.take() {
+            self.tasks.clear();
+            self.sup = None;
+            drop(wrapped);
+            return;
+        }
         // SIGKILL to t0, the PID namespace's init, kills every task. A
         // `/proc/PID` directory fd serves as a pidfd, so this never hits a
         // recycled pid.
-        let killed_t0 =
-            self.tasks.first().is_some_and(|t0| {
-                match rustix::process::pidfd_send_signal(
-                    &t0.proc_dir,
-                    rustix::process::Signal::KILL,
-                ) {
+        let killed_t0 = self.tasks.first().is_some_and(|t0| match &t0.proc_dir {
+            procfs::ProcDir::Host(dir) => {
+                match rustix::process::pidfd_send_signal(dir, rustix::process::Signal::KILL) {
                     Ok(()) => true,
                     Err(e) => e == rustix::io::Errno::SRCH,
                 }
-            });
+            }
+            procfs::ProcDir::Remote { .. } => false,
+        });
         if let Some(mut launcher) = self.launcher.take() {
             // Without t0 the launcher would wait forever; killing it takes t0
             // down too (PR_SET_PDEATHSIG).

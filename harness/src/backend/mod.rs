@@ -67,6 +67,9 @@ pub enum BackendKind {
     Linux,
     /// The thread-safe implementation (`nscheck-concurrent`).
     Concurrent,
+    /// gVisor: the linux backend's agent inside a `runsc` sandbox (a preset
+    /// of `--backend linux --wrap`, see [`linux::wrap`]).
+    Gvisor,
 }
 
 impl BackendKind {
@@ -76,6 +79,7 @@ impl BackendKind {
             BackendKind::Model => "model",
             BackendKind::Linux => "linux",
             BackendKind::Concurrent => "concurrent",
+            BackendKind::Gvisor => "gvisor",
         }
     }
 }
@@ -107,7 +111,9 @@ pub fn make(
         BackendKind::Concurrent => variant
             .is_none()
             .then_some("mainline, flat2007 and openvz2006"),
-        BackendKind::Linux => (dialect != Dialect::Mainline).then_some("mainline semantics"),
+        BackendKind::Linux | BackendKind::Gvisor => {
+            (dialect != Dialect::Mainline).then_some("mainline semantics")
+        }
     };
     if let Some(runs) = runs {
         return Err(BackendError::Unavailable(format!(
@@ -120,7 +126,7 @@ pub fn make(
         BackendKind::Concurrent => Box::new(concurrent::ConcurrentBackend::with_variant(
             variant.unwrap_or_default(),
         )),
-        BackendKind::Linux => {
+        BackendKind::Linux | BackendKind::Gvisor => {
             let found;
             let agent = match agent {
                 Some(path) => path,
@@ -129,9 +135,13 @@ pub fn make(
                     &found
                 }
             };
-            let backend = linux::LinuxBackend::new(agent)
-                .map_err(|e| BackendError::Unavailable(e.to_string()))?;
-            Box::new(backend)
+            let wrap = linux::wrap::configured(kind == BackendKind::Gvisor)
+                .map_err(BackendError::Unavailable)?;
+            let backend = match wrap {
+                None => linux::LinuxBackend::new(agent),
+                Some(wrap) => linux::LinuxBackend::wrapped(agent, &wrap),
+            };
+            Box::new(backend.map_err(|e| BackendError::Unavailable(e.to_string()))?)
         }
     })
 }

@@ -231,7 +231,7 @@ impl Lowering {
     pub(super) fn prologue(&self) -> Option<Low> {
         match self.against {
             BackendKind::Model | BackendKind::Concurrent => None,
-            BackendKind::Linux => Some(Low {
+            BackendKind::Linux | BackendKind::Gvisor => Some(Low {
                 who: 0,
                 task: TaskId(0),
                 call: Syscall::Capdrop {

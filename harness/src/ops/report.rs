@@ -43,7 +43,7 @@ impl Found {
         let target = match self.against {
             BackendKind::Concurrent if has_pid_call => "pid_diff",
             BackendKind::Concurrent => "msg_diff",
-            BackendKind::Linux => "msg_kernel_diff",
+            BackendKind::Linux | BackendKind::Gvisor => "msg_kernel_diff",
             // No fuzz target checks the model against itself.
             BackendKind::Model => "model_diff",
         };

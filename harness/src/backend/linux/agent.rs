@@ -15,11 +15,16 @@
 //!
 //! This file holds the launcher and the agent loop; `spawn` makes new tasks
 //! (`fork`, `clone`), `calls` makes every call that returns, with the System
-//! V message calls and their buffers in `msg`.
+//! V message calls and their buffers in `msg`. Under a command prefix (a
+//! sandbox) the launcher is a supervisor instead, `supervise`, which relays
+//! the agents' frames.
 
 mod calls;
 mod msg;
 mod spawn;
+mod supervise;
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -44,13 +49,26 @@ fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// The launcher: `nscheck __agent`. Returns the process exit code.
-pub fn launcher_main() -> i32 {
+/// Whether an agent sends [`Reply::Started`] before a call that may sleep
+/// (`msgsnd`, `msgrcv`, `waitpid`): set by a supervisor where
+/// `/proc/PID/syscall` is absent, before it forks `t0`, so every agent
+/// inherits it.
+static ANNOUNCE: AtomicBool = AtomicBool::new(false);
+
+/// The launcher: `nscheck __agent`, or with `supervise` the supervisor of
+/// `nscheck __agent --supervise` (see `supervise`). Returns the process
+/// exit code.
+pub fn launcher_main(supervise: bool) -> i32 {
     // SAFETY: fd 0 is the socket the controller gave us as standard input,
     // and nothing else in this process uses standard input; from here on
     // `chan` owns it.
     let chan = unsafe { OwnedFd::from_raw_fd(0) };
-    match launch(chan) {
+    let result = if supervise {
+        setup(&chan).and_then(|()| supervise::supervise(chan))
+    } else {
+        launch(chan)
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("nscheck __agent: {e}");
@@ -59,27 +77,34 @@ pub fn launcher_main() -> i32 {
     }
 }
 
-/// Sets the launcher up, forks `t0` and waits for it.
-fn launch(chan: OwnedFd) -> Result<i32, String> {
-    let fail = |chan: &OwnedFd, msg: String| {
-        let _ = proto::send_frame(
-            chan.as_fd(),
-            &proto::encode_reply(&Reply::Failure(msg.clone())),
-            None,
-        );
-        msg
-    };
-    // If the controller (the thread that started us) dies, so do we, and
-    // with us `t0` and its whole PID namespace.
+/// Sends `msg` as a failure, for the controller to report; returns it.
+fn fail(chan: &OwnedFd, msg: String) -> String {
+    let _ = proto::send_frame(
+        chan.as_fd(),
+        &proto::encode_reply(&Reply::Failure(msg.clone())),
+        None,
+    );
+    msg
+}
+
+/// What every launcher does first. If its parent (the controller's thread,
+/// or the wrapper) dies, so does it, and with it `t0` and its whole PID
+/// namespace; and the model's tasks have no supplementary groups.
+fn setup(chan: &OwnedFd) -> Result<(), String> {
     if let Err(e) = set_pdeathsig(Signal::SIGKILL) {
         let e = io::Error::from(e);
-        return Err(fail(&chan, format!("prctl(PR_SET_PDEATHSIG): {e}")));
+        return Err(fail(chan, format!("prctl(PR_SET_PDEATHSIG): {e}")));
     }
-    // The model's tasks have no supplementary groups.
     if let Err(e) = setgroups(&[]) {
         let e = io::Error::from(e);
-        return Err(fail(&chan, format!("setgroups(0): {e}")));
+        return Err(fail(chan, format!("setgroups(0): {e}")));
     }
+    Ok(())
+}
+
+/// Sets the launcher up, forks `t0` and waits for it.
+fn launch(chan: OwnedFd) -> Result<i32, String> {
+    setup(&chan)?;
     let pid = match new_process(None) {
         Ok(pid) => pid,
         Err(e) => {
@@ -154,6 +179,14 @@ fn serve(mut chan: OwnedFd) -> ! {
                 continue;
             }
         };
+        if ANNOUNCE.load(Ordering::Relaxed)
+            && matches!(
+                call,
+                Syscall::Msgsnd { .. } | Syscall::Msgrcv { .. } | Syscall::Waitpid { .. }
+            )
+        {
+            reply(chan.as_fd(), &Reply::Started, None);
+        }
         let child_chan = match call {
             // The kernel truncates the code, as it does for a C caller.
             Syscall::Exit { code } => exit_now(code as i32),
@@ -162,18 +195,21 @@ fn serve(mut chan: OwnedFd) -> ! {
                 spawn(chan.as_fd(), place, Some((flags, set_tid)))
             }
             ref call => {
-                let r = match calls::execute(call) {
-                    Ok(o) => {
-                        // Only a successful unshare moves the children.
-                        if let Syscall::Unshare { flags } = *call
-                            && flags & CLONE_NEWPID != 0
-                            && !o.err
-                        {
-                            place.unshared_pid = true;
+                let r = match calls::missing(call) {
+                    Some(missing) => Reply::Unsupported(missing),
+                    None => match calls::execute(call) {
+                        Ok(o) => {
+                            // Only a successful unshare moves the children.
+                            if let Syscall::Unshare { flags } = *call
+                                && flags & CLONE_NEWPID != 0
+                                && !o.err
+                            {
+                                place.unshared_pid = true;
+                            }
+                            Reply::Outcome(o)
                         }
-                        Reply::Outcome(o)
-                    }
-                    Err(e) => Reply::Failure(e),
+                        Err(e) => Reply::Failure(e),
+                    },
                 };
                 reply(chan.as_fd(), &r, None);
                 None

@@ -1,17 +1,65 @@
-//! What `/proc` says about a task, read through a `/proc/PID` directory fd.
+//! What `/proc` says about a task, read through a `/proc/PID` directory fd,
+//! or, for a launcher under a command prefix, by its supervisor ([`ProcDir`]).
 //!
 //! A directory fd stays bound to the process it was opened for: once that
 //! process is reaped, every file under it fails with `ESRCH` or `ENOENT`,
 //! even if the pid number is reused. So a task's `/proc` entry is opened once,
-//! when the task introduces itself, and used for every later look.
+//! when the task introduces itself, and used for every later look. A
+//! supervisor reads `/proc/PID` by number; the sandbox it runs in is fresh
+//! and holds only the script's tasks, whose pids are never reused while
+//! the controller looks at them (a sandbox hands out pids in order, up to
+//! its `pid_max`).
 
 use std::ffi::CStr;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
+use std::sync::Arc;
+
 use nix::fcntl::{OFlag, openat};
 use nix::sys::stat::{Mode, fstat};
+
+use super::mux::{Answer, Query};
+use super::wrap::Supervisor;
+
+/// Where a task's `/proc` entry is read.
+#[derive(Debug)]
+pub enum ProcDir {
+    /// The controller's own `/proc/PID`, as a directory fd.
+    Host(OwnedFd),
+    /// `/proc/PID` as the supervisor sees it, `pid` in its PID namespace.
+    Remote { sup: Arc<Supervisor>, pid: i64 },
+}
+
+impl ProcDir {
+    /// The contents of `name` under the directory; `None` once the process
+    /// is gone.
+    fn read(&self, name: &CStr) -> io::Result<Option<Vec<u8>>> {
+        match self {
+            ProcDir::Host(dir) => read_at(dir.as_fd(), name),
+            ProcDir::Remote { sup, pid } => {
+                let q = Query::Read {
+                    pid: *pid,
+                    name: name.to_string_lossy().into_owned(),
+                };
+                match sup.query(&q)? {
+                    Answer::Read(contents) => Ok(contents),
+                    Answer::Errno(n) => Err(io::Error::from_raw_os_error(n)),
+                    a => Err(unexpected(a)),
+                }
+            }
+        }
+    }
+}
+
+/// An answer of the wrong kind from a supervisor.
+fn unexpected(a: Answer) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("the supervisor answered {a:?}"),
+    )
+}
 
 /// Whether an error means that the process is gone (reaped).
 fn is_gone(e: &io::Error) -> bool {
@@ -43,15 +91,17 @@ fn read_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Option<Vec<u8>>> {
 }
 
 /// Opens `/proc/PID` of `host_pid`.
-pub fn open(host_pid: i64) -> io::Result<OwnedFd> {
-    Ok(File::open(format!("/proc/{host_pid}"))?.into())
+pub fn open(host_pid: i64) -> io::Result<ProcDir> {
+    Ok(ProcDir::Host(
+        File::open(format!("/proc/{host_pid}"))?.into(),
+    ))
 }
 
 /// The state letter and the parent's pid of `/proc/PID/stat` (its third
 /// and fourth fields, the pid in `/proc`'s namespace); `None` once the
 /// process is gone.
-fn stat(dir: BorrowedFd<'_>) -> io::Result<Option<(u8, i64)>> {
-    let Some(stat) = read_at(dir, c"stat")? else {
+fn stat(dir: &ProcDir) -> io::Result<Option<(u8, i64)>> {
+    let Some(stat) = dir.read(c"stat")? else {
         return Ok(None);
     };
     // The command name may contain anything, but it ends at the last ')';
@@ -74,13 +124,13 @@ fn stat(dir: BorrowedFd<'_>) -> io::Result<Option<(u8, i64)>> {
 
 /// The one-letter state of `/proc/PID/stat` (`R`, `S`, `D`, `Z`, ...);
 /// `None` once the process is gone.
-pub fn state(dir: BorrowedFd<'_>) -> io::Result<Option<u8>> {
+pub fn state(dir: &ProcDir) -> io::Result<Option<u8>> {
     Ok(stat(dir)?.map(|(state, _)| state))
 }
 
 /// The parent's pid, in `/proc`'s namespace; `None` once the process is
 /// gone.
-pub fn ppid(dir: BorrowedFd<'_>) -> io::Result<Option<i64>> {
+pub fn ppid(dir: &ProcDir) -> io::Result<Option<i64>> {
     Ok(stat(dir)?.map(|(_, ppid)| ppid))
 }
 
@@ -90,8 +140,8 @@ pub fn ppid(dir: BorrowedFd<'_>) -> io::Result<Option<i64>> {
 ///
 /// The kernel only reports a number for a task that is off the CPU, and it
 /// checks that the task did not run while the registers were read.
-pub fn blocked_syscall(dir: BorrowedFd<'_>) -> io::Result<Option<i64>> {
-    let Some(text) = read_at(dir, c"syscall")? else {
+pub fn blocked_syscall(dir: &ProcDir) -> io::Result<Option<i64>> {
+    let Some(text) = dir.read(c"syscall")? else {
         return Ok(None);
     };
     let first = text
@@ -106,22 +156,22 @@ pub fn blocked_syscall(dir: BorrowedFd<'_>) -> io::Result<Option<i64>> {
 
 /// The `NSpid` line of `/proc/PID/status`: the pid in each PID namespace,
 /// outermost first; `None` once the process is gone.
-pub fn ns_pids(dir: BorrowedFd<'_>) -> io::Result<Option<Vec<i64>>> {
+pub fn ns_pids(dir: &ProcDir) -> io::Result<Option<Vec<i64>>> {
     ns_line(dir, "NSpid:")
 }
 
 /// The `NSpgid` line of `/proc/PID/status`: the number of the process's
 /// group at each level of the process's PID namespaces, outermost first (0
 /// where the group's pid has none there); `None` once the process is gone.
-pub fn ns_pgids(dir: BorrowedFd<'_>) -> io::Result<Option<Vec<i64>>> {
+pub fn ns_pgids(dir: &ProcDir) -> io::Result<Option<Vec<i64>>> {
     ns_line(dir, "NSpgid:")
 }
 
 /// The first number of the `NSpgid` and of the `NSsid` line of
 /// `/proc/PID/status`: the pids of the process's group and session in
 /// `/proc`'s PID namespace; `None` once the process is gone.
-pub fn group_and_session(dir: BorrowedFd<'_>) -> io::Result<Option<(i64, i64)>> {
-    let Some(text) = read_at(dir, c"status")? else {
+pub fn group_and_session(dir: &ProcDir) -> io::Result<Option<(i64, i64)>> {
+    let Some(text) = dir.read(c"status")? else {
         return Ok(None);
     };
     let first = |name| numbers(&text, name).and_then(|n| n.first().copied());
@@ -135,8 +185,8 @@ pub fn group_and_session(dir: BorrowedFd<'_>) -> io::Result<Option<(i64, i64)>> 
 }
 
 /// The numbers of line `name` of `/proc/PID/status`.
-fn ns_line(dir: BorrowedFd<'_>, name: &str) -> io::Result<Option<Vec<i64>>> {
-    let Some(text) = read_at(dir, c"status")? else {
+fn ns_line(dir: &ProcDir, name: &str) -> io::Result<Option<Vec<i64>>> {
+    let Some(text) = dir.read(c"status")? else {
         return Ok(None);
     };
     Ok(numbers(&text, name))
@@ -154,7 +204,7 @@ fn numbers(status: &[u8], name: &str) -> Option<Vec<i64>> {
 }
 
 /// Whether the process has exited: a zombie, dead, or already reaped.
-pub fn has_exited(dir: BorrowedFd<'_>) -> io::Result<bool> {
+pub fn has_exited(dir: &ProcDir) -> io::Result<bool> {
     Ok(matches!(state(dir)?, None | Some(b'Z' | b'X' | b'x')))
 }
 
@@ -205,6 +255,19 @@ pub fn pid_ns_chain(dir: BorrowedFd<'_>) -> io::Result<Option<(Vec<u64>, OwnedFd
     }
     chain.reverse();
     Ok(Some((chain, own)))
+}
+
+/// [`pid_ns_chain`] of a task wherever its `/proc` is read. A supervisor
+/// keeps the namespace open itself, so no fd comes back for it.
+pub fn pid_ns_chain_of(dir: &ProcDir) -> io::Result<Option<(Vec<u64>, Option<OwnedFd>)>> {
+    match dir {
+        ProcDir::Host(fd) => Ok(pid_ns_chain(fd.as_fd())?.map(|(c, own)| (c, Some(own)))),
+        ProcDir::Remote { sup, pid } => match sup.query(&Query::NsChain { pid: *pid })? {
+            Answer::NsChain(chain) => Ok(chain.map(|c| (c, None))),
+            Answer::Errno(n) => Err(io::Error::from_raw_os_error(n)),
+            a => Err(unexpected(a)),
+        },
+    }
 }
 
 /// `PROC_PID_INIT_INO`: the inode number of the host's (the initial) PID

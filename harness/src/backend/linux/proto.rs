@@ -27,9 +27,21 @@ pub enum Reply {
     /// The agent could not make the call at all (not a result of the call).
     Failure(String),
     /// The agent refused the call because the model does not specify it
-    /// (a `set_tid` entry for the host's PID namespace).
+    /// (a `set_tid` entry for the host's PID namespace), or because the
+    /// implementation under it lacks what the call needs (the message then
+    /// starts with `missing: `, see [`MISSING`]).
     Unsupported(String),
+    /// The agent got a call that may sleep and is about to make it. Only
+    /// an agent told to announce its calls sends it (see
+    /// `agent::announces`): where `/proc/PID/syscall` is absent, this is
+    /// how the controller knows that a task asleep is asleep in its call.
+    Started,
 }
+
+/// How a refusal for something the implementation under the agent lacks
+/// begins (an absent sysctl file, say); `docs/SCRIPT.md` documents the
+/// shape, which the divergence classes call "missing".
+pub const MISSING: &str = "missing: ";
 
 /// An [`Outcome`] whose errno is still a raw number.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,20 +93,20 @@ impl WireOutcome {
 pub const MAX_FRAME: usize = (1 << 31) - 1;
 
 /// A malformed frame.
-fn bad(what: &str) -> io::Error {
+pub(super) fn bad(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("bad frame: {what}"))
 }
 
 /// Appends fields to a payload.
 #[derive(Debug, Default)]
-struct Enc(Vec<u8>);
+pub(super) struct Enc(pub(super) Vec<u8>);
 
 impl Enc {
-    fn u8(&mut self, v: u8) {
+    pub(super) fn u8(&mut self, v: u8) {
         self.0.push(v);
     }
 
-    fn i64(&mut self, v: i64) {
+    pub(super) fn i64(&mut self, v: i64) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
 
@@ -108,7 +120,7 @@ impl Enc {
         }
     }
 
-    fn bytes(&mut self, b: &[u8]) {
+    pub(super) fn bytes(&mut self, b: &[u8]) {
         self.i64(b.len() as i64);
         self.0.extend_from_slice(b);
     }
@@ -116,8 +128,8 @@ impl Enc {
 
 /// Reads fields from a payload.
 #[derive(Debug)]
-struct Dec<'a> {
-    buf: &'a [u8],
+pub(super) struct Dec<'a> {
+    pub(super) buf: &'a [u8],
 }
 
 impl Dec<'_> {
@@ -130,11 +142,11 @@ impl Dec<'_> {
         Ok(head)
     }
 
-    fn u8(&mut self) -> io::Result<u8> {
+    pub(super) fn u8(&mut self) -> io::Result<u8> {
         Ok(self.take(1)?[0])
     }
 
-    fn i64(&mut self) -> io::Result<i64> {
+    pub(super) fn i64(&mut self) -> io::Result<i64> {
         let b = self.take(8)?;
         let mut a = [0; 8];
         a.copy_from_slice(b);
@@ -148,12 +160,12 @@ impl Dec<'_> {
         })
     }
 
-    fn bytes(&mut self) -> io::Result<Vec<u8>> {
+    pub(super) fn bytes(&mut self) -> io::Result<Vec<u8>> {
         let n = usize::try_from(self.i64()?).map_err(|_| bad("negative length"))?;
         Ok(self.take(n)?.to_vec())
     }
 
-    fn done(&self) -> io::Result<()> {
+    pub(super) fn done(&self) -> io::Result<()> {
         if self.buf.is_empty() {
             Ok(())
         } else {
@@ -390,6 +402,7 @@ pub fn encode_reply(reply: &Reply) -> Vec<u8> {
             e.u8(3);
             e.bytes(msg.as_bytes());
         }
+        Reply::Started => e.u8(4),
     }
     e.0
 }
@@ -441,6 +454,7 @@ pub fn decode_reply(buf: &[u8]) -> io::Result<Reply> {
         }
         2 => Reply::Failure(String::from_utf8_lossy(&d.bytes()?).into_owned()),
         3 => Reply::Unsupported(String::from_utf8_lossy(&d.bytes()?).into_owned()),
+        4 => Reply::Started,
         _ => return Err(bad("unknown reply")),
     };
     d.done()?;
@@ -597,6 +611,7 @@ mod tests {
             Reply::Outcome(WireOutcome::val(0, Detail::Stat(MsqidDs::default()))),
             Reply::Failure("boom".into()),
             Reply::Unsupported("host".into()),
+            Reply::Started,
         ];
         for r in replies {
             assert_eq!(decode_reply(&encode_reply(&r)).unwrap(), r);

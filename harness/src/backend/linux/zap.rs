@@ -58,7 +58,7 @@ impl LinuxBackend {
         for (k, t) in self.tasks.iter().enumerate() {
             if k != init.0
                 && t.pid_nss.get(i.level()) == ns
-                && procfs::state(t.proc_dir.as_fd())
+                && procfs::state(&t.proc_dir)
                     .map_err(|e| failed(format!("/proc/{}: {e}", t.host_pid)))?
                     .is_some()
             {
@@ -100,8 +100,12 @@ impl LinuxBackend {
                 .is_some_and(|t| t.pid_nss.get(level) == ns)
         };
         for t in self.tasks.iter().filter(|t| t.pid_nss.get(level) != ns) {
-            let groups = procfs::group_and_session(t.proc_dir.as_fd())
-                .map_err(|e| failed(format!("/proc/{}/status: {e}", t.host_pid)))?;
+            // Without NSpgid and NSsid lines (a sandbox's /proc) the groups
+            // are unknown, and taken to hold nothing.
+            let groups = match procfs::group_and_session(&t.proc_dir) {
+                Err(_) if self.booked => continue,
+                r => r.map_err(|e| failed(format!("/proc/{}/status: {e}", t.host_pid)))?,
+            };
             if let Some((pgid, sid)) = groups
                 && (inside(pgid) || inside(sid))
             {
@@ -123,12 +127,12 @@ impl LinuxBackend {
         for &v in victims {
             let t = &self.tasks[v.0];
             let err = |e: io::Error| failed(format!("/proc/{}: {e}", t.host_pid));
-            match procfs::state(t.proc_dir.as_fd()).map_err(err)? {
+            match procfs::state(&t.proc_dir).map_err(err)? {
                 None => {}
                 Some(b'Z') => {
                     // A zombie whose parent is dying too is reaped by that
                     // parent or, once it is reparented, by the init.
-                    let ppid = procfs::ppid(t.proc_dir.as_fd()).map_err(err)?;
+                    let ppid = procfs::ppid(&t.proc_dir).map_err(err)?;
                     match ppid {
                         Some(p) if !dying.contains(&p) => stranded = true,
                         _ => return Ok(Zap::Passing),
@@ -150,7 +154,7 @@ impl LinuxBackend {
     /// once a namespace's init is held in its exit.
     fn await_exit(&self, task: TaskId, victims: &[TaskId]) -> Result<Life, BackendError> {
         let init = self.tasks[task.0].ns_pid() == 1;
-        let deadline = Instant::now() + TIMEOUT;
+        let deadline = self.deadline();
         loop {
             if self.has_exited(task)? {
                 return Ok(Life::Exited);
@@ -215,7 +219,7 @@ impl LinuxBackend {
             if t.life != Life::Alive || t.ns_pid() != 1 {
                 continue;
             }
-            let pgids = procfs::ns_pgids(t.proc_dir.as_fd())
+            let pgids = procfs::ns_pgids(&t.proc_dir)
                 .map_err(|e| failed(format!("/proc/{}/status: {e}", t.host_pid)))?;
             let pgid = pgids.as_ref().and_then(|p| p.get(t.level()).copied());
             if pgid.is_some_and(|g| g != 0 && g != 1) {

@@ -11,7 +11,7 @@ use nix::unistd::{
 use nscheck_model::{Detail, Syscall, Sysctl};
 
 use super::msg;
-use crate::backend::linux::proto::WireOutcome;
+use crate::backend::linux::proto::{MISSING, WireOutcome};
 
 /// A call's value, or the kernel's errno (`Errno` holds its number as is).
 fn returned(r: nix::Result<i64>) -> WireOutcome {
@@ -85,6 +85,23 @@ pub(super) fn execute(call: &Syscall) -> Result<WireOutcome, String> {
             return Err(format!("{}() is not a returning call", call.name()));
         }
     })
+}
+
+/// What `call` needs that is absent here, as a refusal that starts with
+/// [`MISSING`]: a sysctl whose `/proc/sys/kernel/NAME` file does not exist
+/// (Linux has them all; a sandbox may not).
+pub(super) fn missing(call: &Syscall) -> Option<String> {
+    match *call {
+        Syscall::Sysctl { name, .. } => {
+            let path = format!("/proc/sys/kernel/{}", name.name());
+            let absent = matches!(
+                std::fs::metadata(&path),
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT)
+            );
+            absent.then(|| format!("{MISSING}{path} does not exist"))
+        }
+        _ => None,
+    }
 }
 
 /// Reads or writes `/proc/sys/kernel/NAME`, which shows the caller's own

@@ -77,6 +77,9 @@ const CLONE_FLAGS: i64 = CLONE_NEWIPC | CLONE_NEWPID;
 /// `fork()` for `None`, else a raw `clone3()` with `flags` and `set_tid`,
 /// and `SIGCHLD` to the parent on exit, as `fork` would. Returns the
 /// child's pid in the parent and `None` in the child, or the kernel's errno.
+/// Where `clone3` does not exist (`ENOSYS`, as in gVisor) a `clone` without
+/// `set_tid` is made by `clone(2)`, which says the same; one with
+/// `set_tid` gets `ENOSYS`, the implementation's own answer.
 ///
 /// Only the launcher and the agents call this, and they are
 /// single-threaded: nothing in them starts a thread. Panics on flags
@@ -110,11 +113,24 @@ pub(super) fn new_process(clone: Option<(i64, &[libc::pid_t])>) -> Result<Option
                 ForkResult::Parent { child } => child.as_raw().into(),
                 ForkResult::Child => 0,
             }),
-            Some(args) => Errno::result(libc::syscall(
+            Some(args) => match Errno::result(libc::syscall(
                 libc::SYS_clone3,
                 args as *const CloneArgs,
                 std::mem::size_of::<CloneArgs>(),
-            )),
+            )) {
+                // `clone(2)` on x86-64: flags (with the exit signal), no new
+                // stack (the child runs on its copy of this one), no tid
+                // pointers, no TLS.
+                Err(Errno::ENOSYS) if args.set_tid_size == 0 => Errno::result(libc::syscall(
+                    libc::SYS_clone,
+                    args.flags | args.exit_signal,
+                    0,
+                    0,
+                    0,
+                    0,
+                )),
+                r => r,
+            },
         }
     }?;
     // A pid is a `pid_t`, whichever call made it.
@@ -186,16 +202,17 @@ pub(super) fn spawn(
         && !set_tid.is_empty()
     {
         // The level the child would be numbered in: set_tid[k] is for level
-        // `target - k`, so entry `target` is the host's (level 0).
-        let Some(level) = place.level else {
-            let msg = "cannot read this task's NSpid line, so set_tid is unsafe".to_string();
-            reply(chan, &Reply::Failure(msg), None);
-            return None;
-        };
-        let target =
-            level + usize::from(place.unshared_pid) + usize::from(flags & CLONE_NEWPID != 0);
+        // `target - k`, so entry `target` is the host's (level 0). Without
+        // an NSpid line (a sandbox's /proc; Linux always has one) the level
+        // is unknown, and the call goes to the implementation as it is:
+        // its level 0 is the sandbox's own namespace, not the host's.
+        let target = place.level.map(|level| {
+            level + usize::from(place.unshared_pid) + usize::from(flags & CLONE_NEWPID != 0)
+        });
         // A longer list is EINVAL before the kernel looks at any entry (R17).
-        if set_tid.len() == target + 1 {
+        if let Some(target) = target
+            && set_tid.len() == target + 1
+        {
             reply(chan, &clone_with_host_entry(flags, set_tid, target), None);
             return None;
         }

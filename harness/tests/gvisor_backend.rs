@@ -1,0 +1,177 @@
+//! The linux backend under a command prefix (`--wrap`) and its gVisor
+//! preset (`--backend gvisor`): a trivial prefix changes no trace, gVisor
+//! runs a multi-task msg script with sleepers, and what gVisor lacks is
+//! reported as missing.
+//!
+//! Where namespaces cannot be created, or `runsc` is absent or cannot run
+//! (not root), each test says so on standard error and returns.
+
+use std::path::Path;
+
+use nscheck::backend::BackendError;
+use nscheck::backend::linux::LinuxBackend;
+use nscheck::backend::linux::wrap::Wrap;
+use nscheck::run::{RunError, run, run_partial};
+use nscheck::script::Script;
+
+/// The agent executable: the `nscheck` binary of this build.
+fn agent() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_nscheck"))
+}
+
+/// A backend from `make`, or `None` (with the reason printed) where it
+/// cannot run here.
+fn start(
+    test: &str,
+    what: &str,
+    make: impl FnOnce() -> Result<LinuxBackend, BackendError>,
+) -> Option<LinuxBackend> {
+    match make() {
+        Ok(b) => Some(b),
+        Err(BackendError::Unavailable(why)) => {
+            eprintln!("{test}: skipped, {what} cannot run here: {why}");
+            None
+        }
+        Err(e) => panic!("{test}: {what} did not start: {e}"),
+    }
+}
+
+/// A gVisor backend (the preset, with `$NSCHECK_RUNSC` if set).
+fn gvisor(test: &str) -> Option<LinuxBackend> {
+    let runsc = std::env::var("NSCHECK_RUNSC").ok();
+    start(test, "gvisor", || {
+        LinuxBackend::wrapped(agent(), &Wrap::gvisor(runsc.as_deref()))
+    })
+}
+
+/// The trace of `src` on `backend`.
+fn trace(test: &str, src: &str, backend: &mut LinuxBackend) -> String {
+    let script = Script::parse(test, src).expect("the test script parses");
+    run(&script, backend)
+        .unwrap_or_else(|e| panic!("{test}: the run failed: {e}"))
+        .text()
+}
+
+/// Scripts whose traces must not change under `--wrap env`: sleepers
+/// woken by a hand-off and by an `E2BIG`, a nested PID namespace, an
+/// init's exit that kills, a `waitpid` that sleeps.
+const SAME_UNDER_ENV: [(&str, &str); 2] = [
+    (
+        "msg",
+        include_str!("../../corpus/conformance/047-handoff-e2big.nsc"),
+    ),
+    (
+        "pid",
+        r#"
+a = clone(CLONE_NEWPID)
+a: b = fork()
+a: c = fork()
+b: msgget(IPC_PRIVATE, 0600)
+w = fork()
+w: exit(0)
+waitpid(w)
+a: exit(0)
+pidof(c)
+waitpid(a)
+"#,
+    ),
+];
+
+#[test]
+fn trivial_wrapper_gives_the_same_trace() {
+    let test = "trivial_wrapper_gives_the_same_trace";
+    for (name, src) in SAME_UNDER_ENV {
+        let Some(mut plain) = start(test, "linux", || LinuxBackend::new(agent())) else {
+            return;
+        };
+        let env = Wrap::parse("linux --wrap", "env").expect("a prefix");
+        let Some(mut wrapped) = start(test, "linux --wrap env", || {
+            LinuxBackend::wrapped(agent(), &env)
+        }) else {
+            return;
+        };
+        let expected = trace(test, src, &mut plain);
+        assert_eq!(
+            trace(test, src, &mut wrapped),
+            expected,
+            "{test}: {name}: linux (right) and linux --wrap env (left) differ"
+        );
+    }
+}
+
+#[test]
+fn gvisor_two_receivers_asleep() {
+    let test = "gvisor_two_receivers_asleep";
+    let Some(mut b) = gvisor(test) else {
+        return;
+    };
+    let src = r#"
+q = msgget(IPC_PRIVATE, 0600)
+a = fork()
+b = fork()
+a: msgrcv(q, 100, 1, 0)
+b: msgrcv(q, 100, 2, 0)
+msgsnd(q, 2, "two", 0)
+msgsnd(q, 1, "one", 0)
+msgctl(q, IPC_STAT)
+"#;
+    // gVisor numbers queues from 1, and each receiver gets the message of
+    // its type, whichever wakes first.
+    let expected = "\
+t0: msgget(IPC_PRIVATE, 0600) = 1
+t0: fork() = 2
+t0: fork() = 3
+a: msgrcv(1, 100, 1, 0) <unfinished ...>
+b: msgrcv(1, 100, 2, 0) <unfinished ...>
+t0: msgsnd(1, 2, \"two\", 0) = 0
+b: <... msgrcv resumed> = 3 {mtype=2, mtext=\"two\"}
+t0: msgsnd(1, 1, \"one\", 0) = 0
+a: <... msgrcv resumed> = 3 {mtype=1, mtext=\"one\"}
+t0: msgctl(1, IPC_STAT) = 0 {msg_perm={key=0x0, uid=0, gid=0, cuid=0, cgid=0, mode=0600, seq=0}, msg_qnum=0, msg_cbytes=0, msg_qbytes=16384, msg_lspid=1, msg_lrpid=2}
+";
+    assert_eq!(trace(test, src, &mut b), expected);
+}
+
+/// Runs `src` on gVisor; the trace and the message of the error that
+/// stopped it.
+fn gvisor_partial(test: &str, src: &str) -> Option<(String, Option<RunError>)> {
+    let mut b = gvisor(test)?;
+    let script = Script::parse(test, src).expect("the test script parses");
+    let (trace, error) = run_partial(&script, &mut b);
+    Some((trace.text(), error))
+}
+
+#[test]
+fn gvisor_missing_sysctl_is_reported_as_missing() {
+    let test = "gvisor_missing_sysctl_is_reported_as_missing";
+    let Some((trace, error)) = gvisor_partial(
+        test,
+        "sysctl(\"kernel.msgmax\")\nsysctl(\"kernel.msg_next_id\")\n",
+    ) else {
+        return;
+    };
+    assert_eq!(trace, "t0: sysctl(\"kernel.msgmax\") = 8192\n");
+    let error = error.expect("msg_next_id is absent in gVisor").to_string();
+    assert!(
+        error.contains(":2: missing: /proc/sys/kernel/msg_next_id does not exist"),
+        "{error}"
+    );
+}
+
+#[test]
+fn gvisor_set_tid_gets_its_own_answer() {
+    let test = "gvisor_set_tid_gets_its_own_answer";
+    // clone3 does not exist in gVisor: a clone without set_tid falls back
+    // to clone(2), one with set_tid gets gVisor's ENOSYS.
+    let Some((trace, error)) = gvisor_partial(
+        test,
+        "a = clone(CLONE_NEWPID)\na: getpid()\nclone(0, set_tid=[7])\n",
+    ) else {
+        return;
+    };
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(
+        trace,
+        "t0: clone(CLONE_NEWPID) = 2\na: getpid() = 1\nt0: clone(0, set_tid=[7]) = -1 ENOSYS\n"
+    );
+}
