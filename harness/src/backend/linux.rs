@@ -88,6 +88,48 @@
 //! namespace with it) if the thread that created the backend exits
 //! (`PR_SET_PDEATHSIG`), so a backend must be used and dropped on the thread
 //! that created it, or on a thread that outlives it.
+//!
+//! # Under a command prefix
+//!
+//! [`LinuxBackend::wrapped`] runs the launcher under a command prefix
+//! (`--wrap 'CMD ARGS'`; `--backend gvisor` is the preset
+//! `runsc --rootless=false --network=none do`), so that another
+//! implementation of these calls, such as gVisor's, is checked the same
+//! way. The launcher then supervises (see [`wrap`] and `agent::supervise`):
+//! it creates the namespaces itself, relays every agent's frames over its
+//! one standard input, and reads its own `/proc` for the controller. Its
+//! PID namespace stands for the host's: `t0` is pid 1 at level 1 below it.
+//! A whole script has [`SCRIPT_LIMIT`] (60 s), on top of the per-wait
+//! [`TIMEOUT`], and a wrapper that does not exit when its stream closes is
+//! killed after `wrap::GRACE`.
+//!
+//! What the implementation lacks is probed for, never assumed:
+//!
+//! - Without `/proc/PID/syscall` (gVisor has none, nor `wchan`) the agents
+//!   announce each call that may sleep ([`proto::Reply::Started`]) before
+//!   making it, so a task seen asleep (`S`) afterwards, with no answer
+//!   relayed, is asleep in that call. gVisor shows a woken task asleep
+//!   until it actually runs, so after a call the sleepers count as settled
+//!   only when a second look, [`SETTLE`] after a round that found them all
+//!   asleep, finds the same. This one rule depends on timing: a sleeper
+//!   woken later than that shows up as a nondeterministic trace, which two
+//!   runs of the script tell apart.
+//! - Without `NSpid` lines in `/proc/PID/status` or the `NS_GET_PARENT`
+//!   ioctl (gVisor has neither), the PID namespaces of the tasks are the
+//!   backend's bookkeeping ([`LinuxBackend::book_chain`]): `t0` in a fresh
+//!   one, a child in its parent's (or the one its parent unshared), one more
+//!   for `CLONE_NEWPID`. A task's numbers are known in the supervisor's
+//!   namespace (from its hello), in its own (`getpid`) and in its parent's
+//!   (the `fork` or `clone` result); `pidof` of any other is refused as
+//!   missing, and `waitpid`'s target is looked up among the known ones.
+//!   Groups and sessions (`NSpgid`, `NSsid`) are then unknown and taken to
+//!   hold no PID namespace.
+//! - Without `clone3` (`ENOSYS` in gVisor) a `clone` without `set_tid` is
+//!   made with `clone(2)`; one with `set_tid` gets the implementation's own
+//!   `ENOSYS`.
+//! - An absent sysctl file, or an errno the model does not name, is
+//!   refused as [`BackendError::Unsupported`] with a message that starts
+//!   with `missing: ` ([`proto::MISSING`]; `docs/SCRIPT.md`).
 
 mod agent;
 mod exe;

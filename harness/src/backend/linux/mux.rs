@@ -24,8 +24,12 @@
 //! agents had sent before it read `/proc`, so what the controller learns
 //! from an answer is never older than the replies it has received.
 
+use std::collections::BTreeMap;
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::proto::{self, Dec, Enc, bad};
 
@@ -69,6 +73,40 @@ pub fn recv(stream: BorrowedFd<'_>) -> io::Result<Option<Frame>> {
         kind: payload[4],
         body: payload[5..].to_vec(),
     }))
+}
+
+/// Waits up to `timeout` for input (or the end) on `fds` and on every
+/// channel of `chans`: whether each of `fds` is ready, and the keys of the
+/// ready channels. An interrupted wait finds nothing ready.
+pub fn wait_ready(
+    fds: &[BorrowedFd<'_>],
+    chans: &BTreeMap<u32, OwnedFd>,
+    timeout: PollTimeout,
+) -> io::Result<(Vec<bool>, Vec<u32>)> {
+    let mut polled: Vec<PollFd<'_>> = fds
+        .iter()
+        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+        .chain(
+            chans
+                .values()
+                .map(|c| PollFd::new(c.as_fd(), PollFlags::POLLIN)),
+        )
+        .collect();
+    match poll(&mut polled, timeout) {
+        Err(Errno::EINTR) => return Ok((vec![false; fds.len()], Vec::new())),
+        r => r?,
+    };
+    let ready: Vec<bool> = polled
+        .iter()
+        .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+        .collect();
+    let keys = chans
+        .keys()
+        .zip(&ready[fds.len()..])
+        .filter(|(_, r)| **r)
+        .map(|(k, _)| *k)
+        .collect();
+    Ok((ready[..fds.len()].to_vec(), keys))
 }
 
 /// The body of a [`NEW`] frame: the new key, then the frame.

@@ -31,7 +31,7 @@ use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::PollTimeout;
 use nix::sys::prctl::set_pdeathsig;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::{Pid, setpgid};
@@ -253,30 +253,9 @@ static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0)
 /// passes the controller's end with the frame.
 fn relay(stream: &OwnedFd, stop: &OwnedFd, chans: &mut BTreeMap<u32, OwnedFd>) -> io::Result<()> {
     loop {
-        let keys: Vec<u32> = chans.keys().copied().collect();
-        let (stream_in, stop_in, ready) = {
-            let mut fds = vec![
-                PollFd::new(stream.as_fd(), PollFlags::POLLIN),
-                PollFd::new(stop.as_fd(), PollFlags::POLLIN),
-            ];
-            fds.extend(
-                chans
-                    .values()
-                    .map(|c| PollFd::new(c.as_fd(), PollFlags::POLLIN)),
-            );
-            match poll(&mut fds, PollTimeout::NONE) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                r => r?,
-            };
-            let ready = |f: &PollFd<'_>| f.revents().is_some_and(|r| !r.is_empty());
-            let keys_ready: Vec<u32> = keys
-                .iter()
-                .zip(&fds[2..])
-                .filter(|(_, f)| ready(f))
-                .map(|(k, _)| *k)
-                .collect();
-            (ready(&fds[0]), ready(&fds[1]), keys_ready)
-        };
+        let (first, ready) =
+            mux::wait_ready(&[stream.as_fd(), stop.as_fd()], chans, PollTimeout::NONE)?;
+        let (stream_in, stop_in) = (first[0], first[1]);
         if stop_in {
             return Ok(());
         }

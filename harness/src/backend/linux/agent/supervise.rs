@@ -24,7 +24,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::Ordering;
 
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::PollTimeout;
 use nix::sched::{CloneFlags, unshare};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -112,27 +112,11 @@ impl Supervisor {
             } else {
                 PollTimeout::NONE
             };
-            let keys: Vec<u32> = self.agents.keys().copied().collect();
-            let (stream_in, ready) = {
-                let mut fds = vec![PollFd::new(self.stream.as_fd(), PollFlags::POLLIN)];
-                fds.extend(
-                    self.agents
-                        .values()
-                        .map(|a| PollFd::new(a.as_fd(), PollFlags::POLLIN)),
-                );
-                match poll(&mut fds, timeout) {
-                    Ok(_) | Err(Errno::EINTR) => {}
-                    Err(_) => return,
-                }
-                let ready = |f: &PollFd<'_>| f.revents().is_some_and(|r| !r.is_empty());
-                let keys_ready: Vec<u32> = keys
-                    .iter()
-                    .zip(&fds[1..])
-                    .filter(|(_, f)| ready(f))
-                    .map(|(k, _)| *k)
-                    .collect();
-                (ready(&fds[0]), keys_ready)
+            let Ok((first, ready)) = mux::wait_ready(&[self.stream.as_fd()], &self.agents, timeout)
+            else {
+                return;
             };
+            let stream_in = first[0];
             for key in ready {
                 if self.forward(key).is_err() {
                     return;
@@ -181,20 +165,7 @@ impl Supervisor {
     /// Relays every frame that the agents have sent already.
     fn drain(&mut self) -> std::io::Result<()> {
         loop {
-            let keys: Vec<u32> = self.agents.keys().copied().collect();
-            let ready: Vec<u32> = {
-                let mut fds: Vec<PollFd<'_>> = self
-                    .agents
-                    .values()
-                    .map(|a| PollFd::new(a.as_fd(), PollFlags::POLLIN))
-                    .collect();
-                let _ = poll(&mut fds, PollTimeout::ZERO);
-                keys.iter()
-                    .zip(&fds)
-                    .filter(|(_, f)| f.revents().is_some_and(|r| !r.is_empty()))
-                    .map(|(k, _)| *k)
-                    .collect()
-            };
+            let (_, ready) = mux::wait_ready(&[], &self.agents, PollTimeout::ZERO)?;
             if ready.is_empty() {
                 return Ok(());
             }
