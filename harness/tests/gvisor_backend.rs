@@ -175,3 +175,87 @@ fn gvisor_set_tid_gets_its_own_answer() {
         "t0: clone(CLONE_NEWPID) = 2\na: getpid() = 1\nt0: clone(0, set_tid=[7]) = -1 ENOSYS\n"
     );
 }
+
+/// The processes whose command line mentions `needle`, as `PID CMDLINE`.
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push(format!("{pid} {cmdline}"));
+        }
+    }
+    found
+}
+
+/// Asserts that nothing of a dropped wrapped backend is left: no process
+/// that ran under its private `TMPDIR` (runsc's sandbox and gofer name
+/// their state directory there), and not the directory itself.
+fn assert_nothing_left(test: &str, tmp: &Path) {
+    assert!(!tmp.exists(), "{test}: {} is left behind", tmp.display());
+    let left = processes_mentioning(&tmp.to_string_lossy());
+    assert!(left.is_empty(), "{test}: processes left behind: {left:?}");
+}
+
+#[test]
+fn gvisor_leaves_nothing_behind() {
+    let test = "gvisor_leaves_nothing_behind";
+    let Some(mut b) = gvisor(test) else {
+        return;
+    };
+    let tmp = b.wrapper_tmpdir().expect("a wrapped backend").to_path_buf();
+    // A sleeper is still asleep when the backend is dropped.
+    trace(
+        test,
+        "q = msgget(IPC_PRIVATE, 0600)\na = fork()\na: msgrcv(q, 1, 0, 0)\n",
+        &mut b,
+    );
+    assert!(
+        !processes_mentioning(&tmp.to_string_lossy()).is_empty(),
+        "{test}: runsc keeps its state under the private TMPDIR"
+    );
+    drop(b);
+    assert_nothing_left(test, &tmp);
+}
+
+#[test]
+fn a_hung_wrapper_is_killed_after_its_grace_period() {
+    let test = "a_hung_wrapper_is_killed_after_its_grace_period";
+    // A wrapper that runs the agent and then hangs instead of exiting.
+    let dir = std::env::temp_dir().join(format!("nscheck-hang-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    let hang = dir.join("hang.sh");
+    // The sleep's argument is unique, so that it can be looked for.
+    let sleep = format!("sleep 1000.{}", std::process::id());
+    std::fs::write(&hang, format!("#!/bin/sh\n\"$@\"\nexec {sleep}\n")).expect("the wrapper");
+    std::fs::set_permissions(&hang, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let mut wrap = Wrap::parse("linux --wrap", &hang.to_string_lossy()).expect("a prefix");
+    wrap.grace = std::time::Duration::from_millis(200);
+    let started = start(test, "linux --wrap hang.sh", || {
+        LinuxBackend::wrapped(agent(), &wrap)
+    });
+    let Some(mut b) = started else {
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    };
+    let tmp = b.wrapper_tmpdir().expect("a wrapped backend").to_path_buf();
+    trace(test, "getpid()\n", &mut b);
+    drop(b);
+    assert!(
+        processes_mentioning(&sleep).is_empty(),
+        "{test}: the hung wrapper was not killed"
+    );
+    assert_nothing_left(test, &tmp);
+    let _ = std::fs::remove_dir_all(&dir);
+}

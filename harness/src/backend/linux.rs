@@ -415,6 +415,13 @@ impl LinuxBackend {
         backend.start_t0(started.t0)
     }
 
+    /// Under a command prefix, the wrapper's private `TMPDIR`, which holds
+    /// whatever state the wrapper keeps (`runsc do`'s) and is removed with
+    /// the backend.
+    pub fn wrapper_tmpdir(&self) -> Option<&Path> {
+        self.wrapped.as_ref().map(|w| w.tmpdir())
+    }
+
     /// Adopts `t0` on `chan` and checks that it is pid 1 at level 1.
     fn start_t0(mut self, chan: OwnedFd) -> Result<LinuxBackend, BackendError> {
         let backend = &mut self;

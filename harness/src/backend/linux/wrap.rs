@@ -17,7 +17,7 @@
 //! (where `runsc do` keeps its state) and `PR_SET_PDEATHSIG`. Dropping
 //! [`Wrapped`] closes the stream: the supervisor kills `t0`, and with it
 //! every task, and exits, and so does the wrapper. One that has not exited
-//! after [`GRACE`] (a hung sandbox) is killed with its whole process group;
+//! after its grace period ([`GRACE`] unless set) (a hung sandbox) is killed with its whole process group;
 //! then the private `TMPDIR` is removed. No run leaves a process, a sandbox
 //! or a state directory behind.
 
@@ -54,6 +54,8 @@ pub struct Wrap {
     pub name: String,
     /// The prefix: an executable and its arguments.
     pub argv: Vec<String>,
+    /// How long the wrapper may take to exit once its stream is closed.
+    pub grace: Duration,
 }
 
 impl Wrap {
@@ -66,6 +68,7 @@ impl Wrap {
         Ok(Wrap {
             name: name.to_string(),
             argv,
+            grace: GRACE,
         })
     }
 
@@ -77,6 +80,7 @@ impl Wrap {
         Wrap {
             name: "gvisor".to_string(),
             argv,
+            grace: GRACE,
         }
     }
 }
@@ -152,6 +156,7 @@ pub struct Wrapped {
     relay: Option<JoinHandle<()>>,
     /// The wrapper's private `TMPDIR`.
     tmp: PathBuf,
+    grace: Duration,
 }
 
 /// What [`start`] gives the backend.
@@ -220,6 +225,7 @@ pub fn start(wrap: &Wrap, agent: &Path) -> Result<Started, BackendError> {
         stop: Some(stop),
         relay: Some(relay),
         tmp,
+        grace: wrap.grace,
     };
     let sup = Arc::new(Supervisor { chan: sup_local });
     let syscall_file = match sup.query(&Query::Probe) {
@@ -301,13 +307,20 @@ fn deliver(frame: mux::Frame, chans: &mut BTreeMap<u32, OwnedFd>) -> io::Result<
     Ok(())
 }
 
+impl Wrapped {
+    /// The wrapper's private `TMPDIR`, removed when it ends.
+    pub fn tmpdir(&self) -> &Path {
+        &self.tmp
+    }
+}
+
 impl Drop for Wrapped {
     fn drop(&mut self) {
         drop(self.stop.take());
         if let Some(relay) = self.relay.take() {
             let _ = relay.join();
         }
-        let deadline = Instant::now() + GRACE;
+        let deadline = Instant::now() + self.grace;
         let exited = loop {
             match self.child.try_wait() {
                 Ok(Some(_)) => break true,
