@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # The bug zoo's kill matrix: every deliberate bug of the concurrent
-# implementation (`concurrent/src/mutants.rs`, Mutant::ALL and
-# Mutant::RACES) against every checker, with the time to detection.
+# implementation (`concurrent/src/mutants.rs`: the msg mutants of
+# Mutant::ALL and Mutant::RACES, the task half's Mutant::TASKS, the pid
+# allocator's Mutant::PID and Mutant::PID_RACES) against every checker,
+# with the time to detection.
 #
 #   1. loom: every scenario of nscheck-loom-tests against every mutant, at
 #      the preemption bound of ci/loom.sh (LOOM_MAX_PREEMPTIONS, default 2);
 #   2. shuttle: the same at the budget of ci/shuttle.sh
 #      (NSCHECK_SHUTTLE_ITERATIONS executions per scheduler, default 2000;
 #      PCT, then the random scheduler if PCT misses);
-#   3. fuzzing: `nscheck zoo`, check_ops over the seeded inputs of
-#      `nscheck check` (seed NSCHECK_ZOO_SEED, default 1) for at most
-#      NSCHECK_ZOO_SECONDS a mutant (default 60), which also reads the
-#      results of 1 and 2 and prints the one combined table (Markdown).
+#   3. fuzzing and corpus: `nscheck zoo`, check_ops over the seeded inputs
+#      of `nscheck check` (msg and pid ops; seed NSCHECK_ZOO_SEED, default
+#      1) for at most NSCHECK_ZOO_SECONDS a mutant (default 60), and the
+#      conformance and dialect scripts of corpus/ (the dialect ones in
+#      mainline, flat2007 and openvz2006); it also reads the results of 1
+#      and 2 and prints the one combined table (Markdown).
 #
 # The steps run one after the other, so that their timings do not disturb
 # each other. The table also goes to target/zoo/matrix.md. The script fails

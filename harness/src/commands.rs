@@ -302,6 +302,10 @@ pub fn zoo(seed: u64, time: u64, results: &[PathBuf]) -> i32 {
 fn zoo_with(seed: u64, time: Duration, mut columns: Vec<crate::zoo::Column>) -> i32 {
     let (fuzz, baseline) = crate::zoo::fuzz_column(seed, time);
     columns.insert(0, fuzz);
+    match crate::zoo::corpus_column(Path::new("corpus")) {
+        Ok(corpus) => columns.insert(1, corpus),
+        Err(e) => println!("zoo: no corpus column: {e} (run from the repository's root)"),
+    }
     let (table, mut problems) = crate::zoo::report(&crate::zoo::mutants(), &columns);
     problems.extend(baseline);
     println!("{table}");

@@ -7,9 +7,15 @@
 //!
 //! - **fuzzing**: [`check_ops`](crate::ops::check_ops_with) over the
 //!   deterministic input stream of `nscheck check`
-//!   ([`check_input`](crate::ops::check_input)), input after input until
-//!   the first divergence (shrunk) or the time budget; this column is
-//!   computed here;
+//!   ([`check_input`](crate::ops::check_input), msg and pid ops, mainline),
+//!   input after input until the first divergence (shrunk) or the time
+//!   budget; this column is computed here;
+//! - **corpus**: the scripts of `corpus/conformance/` (mainline) and
+//!   `corpus/dialects/` (in mainline, `flat2007` and `openvz2006`, the pid
+//!   designs the implementation has) in lockstep with the model, script
+//!   after script until the first divergence: what `cargo test` replays,
+//!   and the only column that reaches the historical dialects; computed
+//!   here too;
 //! - **loom** and **shuttle**: every scenario of `nscheck-loom-tests`
 //!   against the mutant, each run in a child process; those runs need
 //!   builds with their own `RUSTFLAGS`, so `ci/zoo.sh` runs them first and
@@ -261,15 +267,149 @@ pub fn mutants() -> Vec<MutantInfo> {
         bug: m.bug().to_string(),
         race,
     };
-    Mutant::ALL
+    all_mutants()
         .iter()
-        .map(|m| info(m, false))
-        .chain(Mutant::RACES.iter().map(|m| info(m, true)))
+        .map(|m| {
+            info(
+                m,
+                Mutant::RACES.contains(m) || Mutant::PID_RACES.contains(m),
+            )
+        })
         .collect()
 }
 
+/// A concurrent backend following `dialect` that carries `m` where `m`
+/// lives: in every IPC namespace (the msg mutants), in the task half
+/// (`Mutant::TASKS`) or in the tree of PID namespaces (`Mutant::PID` and
+/// `Mutant::PID_RACES`).
+#[cfg(feature = "mutants")]
+pub fn mutated(
+    m: nscheck_concurrent::mutants::Mutant,
+    dialect: nscheck_model::Dialect,
+) -> crate::backend::concurrent::ConcurrentBackend {
+    use crate::backend::concurrent::ConcurrentBackend;
+    use nscheck_concurrent::IpcNamespace;
+    use nscheck_concurrent::mutants::Mutant;
+    use nscheck_concurrent::pid::{PidNamespace, Variant};
+    use nscheck_concurrent::proc::System;
+
+    let variant = match dialect {
+        nscheck_model::Dialect::Flat2007 => Variant::Flat2007,
+        nscheck_model::Dialect::Openvz2006 => Variant::Openvz2006,
+        _ => Variant::Mainline,
+    };
+    let ipc = move || IpcNamespace::with_mutant(m);
+    let sys = if Mutant::TASKS.contains(&m) {
+        System::with_mutant(Box::new(IpcNamespace::new), m)
+    } else if Mutant::PID.contains(&m) || Mutant::PID_RACES.contains(&m) {
+        System::with_root(
+            PidNamespace::new_root_with_mutant(variant, m),
+            Box::new(IpcNamespace::new),
+        )
+    } else {
+        System::with_root(PidNamespace::new_root_variant(variant), Box::new(ipc))
+    };
+    ConcurrentBackend::with_system(sys)
+}
+
+/// The dialects the corpus column replays `corpus/dialects/` in: those
+/// whose pid design the implementation has.
+#[cfg(feature = "mutants")]
+const CORPUS_DIALECTS: &[nscheck_model::Dialect] = &[
+    nscheck_model::Dialect::Mainline,
+    nscheck_model::Dialect::Flat2007,
+    nscheck_model::Dialect::Openvz2006,
+];
+
+/// The corpus column: for each mutant, the scripts of `corpus/conformance/`
+/// in mainline, then those of `corpus/dialects/` in each of
+/// [`CORPUS_DIALECTS`], in lockstep with the model on a backend carrying
+/// the mutant ([`mutated`]), until the first that diverges. The time to
+/// detection runs from the first script. `None` where `corpus` has no such
+/// directories (the command runs from the repository's root).
+#[cfg(feature = "mutants")]
+pub fn corpus_column(corpus: &std::path::Path) -> Result<Column, String> {
+    use std::time::Instant;
+
+    use crate::backend::Backend;
+    use crate::ops::lockstep_in;
+    use nscheck_model::Dialect;
+
+    let mut runs = Vec::new();
+    for (dir, dialects) in [
+        ("conformance", &[Dialect::Mainline][..]),
+        ("dialects", CORPUS_DIALECTS),
+    ] {
+        let mut paths: Vec<_> = std::fs::read_dir(corpus.join(dir))
+            .map_err(|e| format!("{}: {e}", corpus.join(dir).display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "nsc"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let script = crate::script::load_script(&path).map_err(|e| e.to_string())?;
+            for &dialect in dialects {
+                runs.push((path.clone(), script.clone(), dialect));
+            }
+        }
+    }
+    let mut col = Column {
+        checker: "corpus".into(),
+        budget: format!("{} script runs", runs.len()),
+        ..Column::default()
+    };
+    for &m in all_mutants() {
+        let start = Instant::now();
+        let caught = runs.iter().position(|(_, script, dialect)| {
+            let mut make = || -> Result<Box<dyn Backend>, crate::backend::BackendError> {
+                Ok(Box::new(mutated(m, *dialect)))
+            };
+            matches!(lockstep_in(script, *dialect, &mut make), Ok((_, Some(_))))
+        });
+        let elapsed = start.elapsed().as_secs_f64();
+        let cell = match caught {
+            Some(i) => {
+                let (path, _, dialect) = &runs[i];
+                let name = path
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+                Cell {
+                    caught: true,
+                    secs: elapsed,
+                    detail: format!("{name} in {dialect}, script run {}", i + 1),
+                }
+            }
+            None => Cell {
+                caught: false,
+                secs: elapsed,
+                detail: format!("{} script runs in {}", runs.len(), secs(elapsed)),
+            },
+        };
+        eprintln!("corpus {m:?}: {}", cell.show());
+        col.cells.insert(format!("{m:?}"), cell);
+    }
+    Ok(col)
+}
+
+/// Every mutant, in the order of [`mutants`].
+#[cfg(feature = "mutants")]
+fn all_mutants() -> &'static [nscheck_concurrent::mutants::Mutant] {
+    use nscheck_concurrent::mutants::Mutant;
+    static ALL: std::sync::OnceLock<Vec<Mutant>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| {
+        [
+            Mutant::ALL,
+            Mutant::TASKS,
+            Mutant::PID,
+            Mutant::RACES,
+            Mutant::PID_RACES,
+        ]
+        .concat()
+    })
+}
+
 /// The fuzzing column: for each mutant, [`check_ops_with`] on a concurrent
-/// backend whose namespaces carry it, over [`check_input`]`(seed, 0..)`
+/// backend that carries it ([`mutated`]), over [`check_input`]`(seed, 0..)`
 /// until the first divergence or `time`. The time to detection runs from
 /// the first input to the shrunk counterexample. Then the unmutated
 /// implementation must pass every input up to the last one that caught a
@@ -279,21 +419,18 @@ pub fn mutants() -> Vec<MutantInfo> {
 /// [`check_input`]: crate::ops::check_input
 #[cfg(feature = "mutants")]
 pub fn fuzz_column(seed: u64, time: std::time::Duration) -> (Column, Option<String>) {
-    use std::sync::Arc;
     use std::time::Instant;
 
     use crate::backend::concurrent::ConcurrentBackend;
     use crate::backend::{Backend, BackendError, BackendKind};
     use crate::ops::{Failure, check_input, check_ops_with};
-    use nscheck_concurrent::IpcNamespace;
     use nscheck_concurrent::mutants::Mutant;
+    use nscheck_model::Dialect;
 
     fn backend(m: Option<Mutant>) -> Result<Box<dyn Backend>, BackendError> {
         Ok(Box::new(match m {
             None => ConcurrentBackend::new(),
-            Some(m) => {
-                ConcurrentBackend::with_namespaces(Arc::new(move || IpcNamespace::with_mutant(m)))
-            }
+            Some(m) => mutated(m, Dialect::Mainline),
         }))
     }
 
@@ -303,7 +440,7 @@ pub fn fuzz_column(seed: u64, time: std::time::Duration) -> (Column, Option<Stri
         ..Column::default()
     };
     let mut last_catch = None;
-    for &m in Mutant::ALL.iter().chain(Mutant::RACES) {
+    for &m in all_mutants() {
         let start = Instant::now();
         let mut case = 0u64;
         let mut cell = None;
