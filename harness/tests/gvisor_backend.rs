@@ -259,3 +259,19 @@ fn a_hung_wrapper_is_killed_after_its_grace_period() {
     assert_nothing_left(test, &tmp);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn gvisor_finds_pids_in_nested_namespaces() {
+    let test = "gvisor_finds_pids_in_nested_namespaces";
+    let Some(mut b) = gvisor(test) else {
+        return;
+    };
+    // gVisor's /proc/PID/status has no NSpid line: c's number in t0's
+    // namespace is neither its own nor its parent's, and is found in the
+    // /proc that t0 mounted.
+    let src = "a = clone(CLONE_NEWPID)\na: b = fork()\nb: c = fork()\npidof(c)\na: pidof(c)\n";
+    assert_eq!(
+        trace(test, src, &mut b),
+        "t0: clone(CLONE_NEWPID) = 2\na: fork() = 2\nb: fork() = 3\nt0: pidof(c) = 4\na: pidof(c) = 3\n"
+    );
+}

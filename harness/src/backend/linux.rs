@@ -120,10 +120,14 @@
 //!   one, a child in its parent's (or the one its parent unshared), one more
 //!   for `CLONE_NEWPID`. A task's numbers are known in the supervisor's
 //!   namespace (from its hello), in its own (`getpid`) and in its parent's
-//!   (the `fork` or `clone` result); `pidof` of any other is refused as
-//!   missing, and `waitpid`'s target is looked up among the known ones.
-//!   Groups and sessions (`NSpgid`, `NSsid`) are then unknown and taken to
-//!   hold no PID namespace.
+//!   (the `fork` or `clone` result); every other is looked up in a `/proc`
+//!   that the init of that namespace mounted (mounting proc works in gVisor
+//!   where `unshare --mount-proc` does not), by the name the agent gave
+//!   itself (`agent::findable`, [`LinuxBackend::find_numbers`]). A number
+//!   that still cannot be found makes `pidof` refuse as missing, and
+//!   `waitpid`'s target is looked up among the known ones. Groups and
+//!   sessions (`NSpgid`, `NSsid`) are then unknown and taken to hold no PID
+//!   namespace.
 //! - Without `clone3` (`ENOSYS` in gVisor) a `clone` without `set_tid` is
 //!   made with `clone(2)`; one with `set_tid` gets the implementation's own
 //!   `ENOSYS`.
@@ -482,6 +486,46 @@ impl LinuxBackend {
         chain
     }
 
+    /// Fills in the [`UNKNOWN`] numbers of a new task of the bookkeeping
+    /// (supervisor pid `host_pid`, namespaces `pid_nss`): the number at a
+    /// level is the task's entry in the `/proc` that the init of that level's
+    /// namespace mounted (see `agent::findable`). Pids are handed out from 1
+    /// in a namespace where `set_tid` and `ns_last_pid` do not exist, so no
+    /// number is above twice the tasks made so far, and a few more.
+    fn find_numbers(
+        &self,
+        host_pid: i64,
+        pid_nss: &[u64],
+        nspids: &mut [i64],
+    ) -> Result<(), BackendError> {
+        let Some(sup) = &self.sup else {
+            return Ok(());
+        };
+        let max = 2 * self.tasks.len() as i64 + 8;
+        for (level, nr) in nspids.iter_mut().enumerate().skip(1) {
+            if *nr != UNKNOWN {
+                continue;
+            }
+            let init = self.tasks.iter().find(|t| {
+                t.level() == level && t.pid_nss.get(level) == pid_nss.get(level) && t.ns_pid() == 1
+            });
+            let Some(init) = init else {
+                continue;
+            };
+            let q = mux::Query::Find {
+                init: init.host_pid,
+                pid: host_pid,
+                max,
+            };
+            match sup.query(&q) {
+                Ok(mux::Answer::Pid(Some(found))) => *nr = found,
+                Ok(_) => {}
+                Err(e) => return Err(failed(format!("finding task {host_pid}'s numbers: {e}"))),
+            }
+        }
+        Ok(())
+    }
+
     /// Reads a new agent's introduction from `chan` and opens its `/proc`.
     /// `origin` is the parent and whether it cloned with `CLONE_NEWPID`,
     /// and `nr` the pid the parent's `fork` or `clone` returned (`None` for
@@ -544,6 +588,7 @@ impl LinuxBackend {
                 *n = nr;
             }
             *nspids.last_mut().expect("a chain is never empty") = ns_pid;
+            self.find_numbers(host_pid, &pid_nss, &mut nspids)?;
             return Ok(Task {
                 chan,
                 proc_dir,

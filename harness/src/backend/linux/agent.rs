@@ -55,6 +55,54 @@ fn exit_now(code: i32) -> ! {
 /// inherits it.
 static ANNOUNCE: AtomicBool = AtomicBool::new(false);
 
+/// Whether an agent makes itself findable in its PID namespaces (see
+/// [`findable`]): set by a supervisor where `/proc/PID/status` has no
+/// `NSpid` line, before it forks `t0`.
+static FINDABLE: AtomicBool = AtomicBool::new(false);
+
+/// The name a findable agent gives itself (`/proc/PID/comm`, at most 15
+/// bytes): `nsc-` and its pid in the supervisor's `/proc`.
+pub(super) fn tag(host_pid: i64) -> String {
+    format!("nsc-{host_pid}")
+}
+
+/// Where the init of a PID namespace mounts a `/proc` of that namespace,
+/// by its pid in the supervisor's `/proc`.
+pub(super) fn ns_proc(init_host_pid: i64) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("nscheck-proc-{init_host_pid}"))
+}
+
+/// Without `NSpid` lines, makes this new agent findable by its number in
+/// every PID namespace it has one in: it names itself [`tag`], and if it is
+/// the init of its namespace it mounts a `/proc` of it at [`ns_proc`]
+/// (which a sandbox allows, and which only the supervisor reads). Neither
+/// touches IPC or pid state. A failure leaves the agent unfindable, and the
+/// controller then reports its number as missing.
+fn findable(host_pid: i64) {
+    if !FINDABLE.load(Ordering::Relaxed) {
+        return;
+    }
+    let _ = nix::sys::prctl::set_name(&std::ffi::CString::new(tag(host_pid)).unwrap_or_default());
+    if getpid().as_raw() == 1 {
+        let dir = ns_proc(host_pid);
+        let _ = std::fs::create_dir_all(&dir);
+        let Ok(target) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
+            return;
+        };
+        // SAFETY: every pointer is to a NUL-terminated string that lives
+        // across the call, and the data argument is null, as proc allows.
+        unsafe {
+            libc::mount(
+                c"proc".as_ptr(),
+                target.as_ptr(),
+                c"proc".as_ptr(),
+                0,
+                std::ptr::null(),
+            );
+        }
+    }
+}
+
 /// The launcher: `nscheck __agent`, or with `supervise` the supervisor of
 /// `nscheck __agent --supervise` (see `supervise`). Returns the process
 /// exit code.
@@ -155,8 +203,10 @@ fn host_pid() -> i64 {
 
 /// Introduces a new agent to the controller.
 fn hello(chan: BorrowedFd<'_>) {
+    let host_pid = host_pid();
+    findable(host_pid);
     let hello = Reply::Hello {
-        host_pid: host_pid(),
+        host_pid,
         ns_pid: getpid().as_raw().into(),
     };
     reply(chan, &hello, None);

@@ -139,6 +139,10 @@ pub enum Query {
     /// `procfs::pid_ns_chain` finds them; the supervisor keeps the
     /// namespace open for as long as it lives.
     NsChain { pid: i64 },
+    /// The number in `init`'s PID namespace of the task that is `pid` in
+    /// the supervisor's, looked for among `1..=max` (see
+    /// `agent::findable`): where `/proc/PID/status` has no `NSpid` line.
+    Find { init: i64, pid: i64, max: i64 },
 }
 
 /// The supervisor's answer.
@@ -150,6 +154,8 @@ pub enum Answer {
     Read(Option<Vec<u8>>),
     /// The chain, outermost first, or `None` once the process is gone.
     NsChain(Option<Vec<u64>>),
+    /// [`Query::Find`]: the number, if it was found.
+    Pid(Option<i64>),
     /// The query failed with this errno.
     Errno(i32),
 }
@@ -168,6 +174,12 @@ impl Query {
                 e.u8(2);
                 e.i64(*pid);
             }
+            Query::Find { init, pid, max } => {
+                e.u8(3);
+                e.i64(*init);
+                e.i64(*pid);
+                e.i64(*max);
+            }
         }
         e.0
     }
@@ -181,6 +193,11 @@ impl Query {
                 name: String::from_utf8_lossy(&d.bytes()?).into_owned(),
             },
             2 => Query::NsChain { pid: d.i64()? },
+            3 => Query::Find {
+                init: d.i64()?,
+                pid: d.i64()?,
+                max: d.i64()?,
+            },
             _ => return Err(bad("unknown query")),
         };
         d.done()?;
@@ -213,6 +230,10 @@ impl Answer {
                 e.u8(5);
                 e.i64((*n).into());
             }
+            Answer::Pid(nr) => {
+                e.u8(6);
+                e.opt(*nr);
+            }
         }
         e.0
     }
@@ -235,6 +256,7 @@ impl Answer {
                 Answer::NsChain(Some(chain))
             }
             5 => Answer::Errno(d.i64()? as i32),
+            6 => Answer::Pid(d.opt()?),
             _ => return Err(bad("unknown answer")),
         };
         d.done()?;
@@ -255,6 +277,11 @@ mod tests {
                 name: "stat".into(),
             },
             Query::NsChain { pid: 3 },
+            Query::Find {
+                init: 2,
+                pid: 9,
+                max: 40,
+            },
         ] {
             assert_eq!(Query::decode(&q.encode()).unwrap(), q);
         }
@@ -265,6 +292,8 @@ mod tests {
             Answer::NsChain(None),
             Answer::NsChain(Some(vec![0xEFFF_FFFC, 4026532000])),
             Answer::Errno(25),
+            Answer::Pid(Some(3)),
+            Answer::Pid(None),
         ] {
             assert_eq!(Answer::decode(&a.encode()).unwrap(), a);
         }

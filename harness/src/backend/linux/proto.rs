@@ -110,7 +110,7 @@ impl Enc {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
 
-    fn opt(&mut self, v: Option<i64>) {
+    pub(super) fn opt(&mut self, v: Option<i64>) {
         match v {
             None => self.u8(0),
             Some(v) => {
@@ -153,7 +153,7 @@ impl Dec<'_> {
         Ok(i64::from_le_bytes(a))
     }
 
-    fn opt(&mut self) -> io::Result<Option<i64>> {
+    pub(super) fn opt(&mut self) -> io::Result<Option<i64>> {
         Ok(match self.u8()? {
             0 => None,
             _ => Some(self.i64()?),

@@ -30,7 +30,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Pid, getpid};
 
-use super::{ANNOUNCE, exit_now, serve};
+use super::{ANNOUNCE, FINDABLE, exit_now, ns_proc, serve, tag};
 use crate::backend::linux::mux::{self, Answer, Query};
 use crate::backend::linux::{procfs, proto};
 
@@ -46,6 +46,10 @@ pub(super) fn supervise(stream: OwnedFd) -> Result<i32, String> {
     // Where the controller cannot see a task's system call, the agents say
     // when they start a call that may sleep.
     ANNOUNCE.store(!syscall_file, Ordering::Relaxed);
+    // Where the numbers of a task in its namespaces cannot be read, the
+    // agents make themselves findable.
+    let nspid = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| s.contains("\nNSpid:"));
+    FINDABLE.store(!nspid, Ordering::Relaxed);
     let (ours, theirs) = super::super::socket_pair().map_err(|e| format!("socketpair: {e}"))?;
     let t0 = match super::new_process(None) {
         Ok(Some(pid)) => pid,
@@ -205,6 +209,7 @@ impl Supervisor {
                 syscall_file: self.syscall_file,
             },
             Query::Read { pid, name } => read(*pid, name),
+            Query::Find { init, pid, max } => Answer::Pid(find(*init, *pid, *max)),
             Query::NsChain { pid } => {
                 let dir = match std::fs::File::open(format!("/proc/{pid}")) {
                     Ok(d) => d,
@@ -221,6 +226,19 @@ impl Supervisor {
             }
         }
     }
+}
+
+/// The number of the agent with supervisor pid `pid` in the PID namespace
+/// whose init has supervisor pid `init`: the entry of that namespace's
+/// `/proc` (see `agent::findable`) among `1..=max` that bears the agent's
+/// tag; `None` if none does.
+fn find(init: i64, pid: i64, max: i64) -> Option<i64> {
+    let dir = ns_proc(init);
+    let tag = tag(pid);
+    (1..=max).find(|n| {
+        std::fs::read_to_string(dir.join(n.to_string()).join("comm"))
+            .is_ok_and(|comm| comm.trim_end() == tag)
+    })
 }
 
 /// `/proc/PID/NAME`: its contents; gone if the process is (its directory
