@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The shuttle scenarios of nscheck-loom-tests: the loom catalogue at a larger
-# scale (4 workers, 20+ calls), each scenario under shuttle's PCT scheduler
+# scale (IPC: 4 workers, 20+ calls; pid: thread 0 and 2 workers, 5 calls
+# each, in trees of up to 3 levels), each scenario under shuttle's PCT scheduler
 # (depth 3) and its random scheduler, both with a fixed seed, every
 # execution's history checked for linearizability against the model; plus
 # one run per (scenario, mutant) that must fail and print its schedule, and
@@ -8,7 +9,8 @@
 #
 # NSCHECK_SHUTTLE_ITERATIONS is the budget: executions per scheduler and
 # scenario (default 2000). Measured on the 2-core machine at 2000: about
-# 25 s with the build cached.
+# 25 s for the IPC scenarios and 60 s for the pid scenarios (3 to 10 s a
+# scenario and scheduler) with the build cached.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

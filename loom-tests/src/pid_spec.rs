@@ -3,8 +3,8 @@
 //! `find_pid_ns`, the sysctls `kernel.ns_last_pid` and `kernel.pid_max`, and
 //! `disable_pid_allocation` (init's death).
 //!
-//! Each call is one atomic step, except `alloc_pid`, which is as many steps
-//! as Linux has critical sections (`pid-semantics.md` §1.3, §1.11), each a
+//! Each call is one atomic step, except `alloc_pid` and `free_pid`.
+//! `alloc_pid` is as many steps as Linux has critical sections (`pid-semantics.md` §1.3, §1.11), each a
 //! step of its own that the checker may place between the steps of other
 //! calls ([`Spec::advance`]):
 //!
@@ -20,9 +20,20 @@
 //!
 //! So an `ns_last_pid` write is linearizable with each level's reservation
 //! of a concurrent fork, the rule `concurrent/src/pid/mod.rs` documents;
-//! with one level, a fork is linearizable as a whole. `free_pid` is one
-//! step: Linux removes every level from its idr in one `pidmap_lock` hold,
-//! so a number not found is free for the next allocation.
+//! with one level, a fork is linearizable as a whole.
+//!
+//! `free_pid` is two steps: the pid leaves every level's table at once (no
+//! lookup finds it any more), then its numbers are given back, at a point
+//! of the specification's choosing. In between, a lookup misses the pid
+//! while a fork still finds its numbers taken: the window Linux 6.15+ has
+//! between a task's detach and `free_pids` (`pid-semantics.md` §3 B14:
+//! "number release may lag task detach; never precede it"), which the
+//! implementation has between unpublishing a pid and giving back its
+//! numbers. Linux's own `find_pid_ns` has no such window (it removes every
+//! level from its idr in one `pidmap_lock` hold), so this is the weaker
+//! rule of the two, the one a task sees. The implementation gives the
+//! numbers back level by level, outermost first; as a fork reserves
+//! innermost first, that is linearizable with one step for every level.
 //!
 //! Every step follows the sequential model (`nscheck-model`'s `pid.rs`,
 //! whose rules it cites); run back to back, the steps of a call give the
@@ -148,7 +159,16 @@ pub struct PidSpec {
     pids: Vec<Vec<(NsIdx, i64)>>,
     /// The pids whose numbers are in use.
     live: BTreeSet<usize>,
-    inflight: BTreeMap<usize, Alloc>,
+    inflight: BTreeMap<usize, InFlight>,
+}
+
+/// A call in progress.
+#[derive(Clone, Debug)]
+enum InFlight {
+    Alloc(Alloc),
+    /// A `free_pid` that has unpublished the pid: its numbers, to give
+    /// back.
+    Free(Vec<(NsIdx, i64)>),
 }
 
 impl PidSpec {
@@ -174,10 +194,9 @@ impl PidSpec {
         PidRet::Pid(self.pids[id].iter().map(|&(_, nr)| nr).collect())
     }
 
-    /// One step of `thread`'s allocation in progress; the result once it
-    /// has one.
-    fn alloc_step(&mut self, thread: usize) -> Option<PidRet> {
-        let mut a = self.inflight.remove(&thread).expect("an allocation");
+    /// One step of `thread`'s allocation in progress, `a`; the result once
+    /// it has one.
+    fn alloc_step(&mut self, thread: usize, mut a: Alloc) -> Option<PidRet> {
         match std::mem::replace(&mut a.phase, Phase::Level) {
             Phase::Level => match (a.at, a.set_tid.get(a.k)) {
                 (None, _) if a.k < a.set_tid.len() => a.phase = Phase::Failed(PidRet::HostLevel),
@@ -232,7 +251,7 @@ impl PidSpec {
                 return Some(ret);
             }
         }
-        self.inflight.insert(thread, a);
+        self.inflight.insert(thread, InFlight::Alloc(a));
         None
     }
 }
@@ -292,25 +311,22 @@ impl Spec for PidSpec {
         _resumed: &mut Vec<(usize, PidRet)>,
     ) -> Result<Option<PidRet>, String> {
         if self.inflight.contains_key(&thread) {
-            return Err(format!("t{thread} has an allocation in progress"));
+            return Err(format!("t{thread} has a call in progress"));
         }
         Ok(Some(match *call {
             PidCall::Alloc { ns, ref set_tid } => {
                 if set_tid.len() > self.nss[ns].level + 1 {
                     return Ok(Some(PidRet::Err(Errno::EINVAL))); // R17
                 }
-                self.inflight.insert(
-                    thread,
-                    Alloc {
-                        ns,
-                        set_tid: set_tid.clone(),
-                        k: 0,
-                        at: Some(ns),
-                        reserved: Vec::new(),
-                        phase: Phase::Level,
-                    },
-                );
-                return Ok(self.alloc_step(thread));
+                let a = Alloc {
+                    ns,
+                    set_tid: set_tid.clone(),
+                    k: 0,
+                    at: Some(ns),
+                    reserved: Vec::new(),
+                    phase: Phase::Level,
+                };
+                return Ok(self.alloc_step(thread, a));
             }
             PidCall::Free { ns, nr } => {
                 let id = *self.nss[ns]
@@ -319,10 +335,11 @@ impl Spec for PidSpec {
                     .ok_or_else(|| format!("no pid has {nr} in namespace {ns}"))?;
                 for &(n, nr) in &self.pids[id] {
                     self.nss[n].published.remove(&nr);
-                    self.nss[n].taken.remove(&nr);
                 }
                 self.live.remove(&id);
-                PidRet::Done
+                let numbers = self.pids[id].clone();
+                self.inflight.insert(thread, InFlight::Free(numbers));
+                return Ok(None);
             }
             PidCall::Find { ns, nr } => match self.nss[ns].published.get(&nr) {
                 Some(&id) => self.numbers(id),
@@ -363,10 +380,16 @@ impl Spec for PidSpec {
         thread: usize,
         resumed: &mut Vec<(usize, PidRet)>,
     ) -> Option<Result<(), String>> {
-        if !self.inflight.contains_key(&thread) {
-            return None;
-        }
-        if let Some(ret) = self.alloc_step(thread) {
+        let ret = match self.inflight.remove(&thread)? {
+            InFlight::Alloc(a) => self.alloc_step(thread, a),
+            InFlight::Free(numbers) => {
+                for (n, nr) in numbers {
+                    self.nss[n].taken.remove(&nr);
+                }
+                Some(PidRet::Done)
+            }
+        };
+        if let Some(ret) = ret {
             resumed.push((thread, ret));
         }
         Some(Ok(()))
@@ -567,10 +590,11 @@ mod tests {
         check(&spec, &torn).expect_err("publication is atomic");
     }
 
-    /// `free_pid` is one step: once a lookup misses the freed pid, its
-    /// number is free for the next fork.
+    /// `free_pid` gives the numbers back after it unpublishes the pid: a
+    /// lookup may miss the pid while a fork still finds its number taken,
+    /// but a pid that reuses the number stays found.
     #[test]
-    fn a_missed_lookup_means_the_number_is_free() {
+    fn numbers_come_back_after_the_pid_leaves_the_tables() {
         let mut spec = PidSpec::new(&[]);
         run(
             &mut spec,
@@ -589,6 +613,12 @@ mod tests {
             ]
         };
         check(&spec, &h(PidRet::Pid(vec![300]))).expect("reused");
-        check(&spec, &h(PidRet::Err(Errno::EAGAIN))).expect_err("the number is free");
+        check(&spec, &h(PidRet::Err(Errno::EAGAIN))).expect("not given back yet");
+        let early = vec![
+            Entry::new(1, PidCall::Free { ns: 0, nr: 300 }, 0, 9, PidRet::Done),
+            Entry::new(0, alloc(0, &[]), 1, 2, PidRet::Pid(vec![300])),
+            Entry::new(0, PidCall::Find { ns: 0, nr: 300 }, 10, 11, PidRet::Missing),
+        ];
+        check(&spec, &early).expect_err("the new pid is lost");
     }
 }

@@ -29,7 +29,10 @@ pub struct PidWorld {
     parents: Vec<NsIdx>,
     /// Every pid allocated through the world and not freed, under each of
     /// its `(namespace, number)` pairs: what `Free` unlinks. A `std` mutex,
-    /// like the recorder's, so that it adds no interleavings.
+    /// like the recorder's, so that it adds no interleavings; so nothing
+    /// that loom or shuttle schedule (cloning or dropping an `Arc`) happens
+    /// while it is held, or another model thread could block on it for
+    /// real.
     live: std::sync::Arc<StdMutex<Live>>,
     rec: Recorder<PidCall, PidRet>,
 }
@@ -85,27 +88,38 @@ impl PidWorld {
             {
                 Ok(pid) => {
                     let numbers = pid.nspid(&self.nss[0]);
-                    let mut live = self.live();
-                    for u in pid.numbers() {
-                        live.insert((self.index(&u.ns), u.nr), pid.clone());
-                    }
+                    let entries: Vec<_> = pid
+                        .numbers()
+                        .iter()
+                        .map(|u| ((self.index(&u.ns), u.nr), pid.clone()))
+                        .collect();
+                    let replaced: Vec<_> = {
+                        let mut live = self.live();
+                        entries
+                            .into_iter()
+                            .filter_map(|(k, p)| live.insert(k, p))
+                            .collect()
+                    };
+                    drop(replaced);
                     PidRet::Pid(numbers)
                 }
                 Err(AllocError::Errno(e)) => PidRet::Err(errno(e)),
                 Err(AllocError::HostLevel) => PidRet::HostLevel,
             },
             PidCall::Free { ns, nr } => {
-                let pid = {
+                let (pid, others) = {
                     let mut live = self.live();
                     let pid = live
-                        .get(&(ns, nr))
-                        .cloned()
+                        .remove(&(ns, nr))
                         .unwrap_or_else(|| panic!("no live pid has {nr} in namespace {ns}"));
-                    for u in pid.numbers() {
-                        live.remove(&(self.index(&u.ns), u.nr));
-                    }
-                    pid
+                    let others: Vec<_> = pid
+                        .numbers()
+                        .iter()
+                        .filter_map(|u| live.remove(&(self.index(&u.ns), u.nr)))
+                        .collect();
+                    (pid, others)
                 };
+                drop(others);
                 assert!(pid.unlink(), "the world holds the only link");
                 PidRet::Done
             }

@@ -107,11 +107,7 @@ fn mutant_child() {
     };
     let parts: Vec<&str> = what.split(':').collect();
     let s = scenario(parts[0]);
-    let mutant = *Mutant::ALL
-        .iter()
-        .chain(Mutant::RACES)
-        .find(|m| format!("{m:?}") == parts[1])
-        .expect("a mutant");
+    let mutant = common::mutant_named(parts[1]);
     let sched = if parts[2] == "Pct" {
         Sched::Pct
     } else {

@@ -13,8 +13,14 @@
 //!
 //! A scenario takes the mutant to build its namespace with, so that the
 //! same scenario shows that the checks catch a deliberate bug.
+//!
+//! The IPC scenarios are below; the pid scenarios, which race the numbers
+//! of a tree of PID namespaces and are judged against the pid
+//! specification, are in [`pid`].
 
 #![allow(dead_code)]
+
+pub mod pid;
 
 use nscheck_concurrent::IpcNamespace;
 use nscheck_concurrent::mutants::Mutant;
@@ -41,11 +47,42 @@ pub const SMALL: Scale = Scale {
     rounds: 2,
 };
 
-/// A scenario: its name, its body, and the mutants it must catch.
+/// A scenario: its name, its body, the half of the implementation it
+/// races, and the mutants it must catch.
 pub struct Scenario {
     pub name: &'static str,
     pub run: fn(Scale, Option<Mutant>),
+    pub half: Half,
     pub catches: &'static [Mutant],
+}
+
+/// The half of the implementation a scenario races.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Half {
+    /// Message queues: the mutants of `Mutant::ALL` and `Mutant::RACES`.
+    Ipc,
+    /// Pid numbers: the mutants of `Mutant::PID` and `Mutant::PID_RACES`.
+    Pid,
+}
+
+impl Half {
+    /// The mutants the bug zoo runs this half's scenarios against.
+    pub fn mutants(self) -> impl Iterator<Item = Mutant> {
+        let lists: [&[Mutant]; 2] = match self {
+            Half::Ipc => [Mutant::ALL, Mutant::RACES],
+            Half::Pid => [Mutant::PID, Mutant::PID_RACES],
+        };
+        lists.into_iter().flatten().copied()
+    }
+}
+
+/// The mutant whose `Debug` name is `name`, from any list.
+pub fn mutant_named(name: &str) -> Mutant {
+    [Half::Ipc, Half::Pid]
+        .into_iter()
+        .flat_map(Half::mutants)
+        .find(|m| format!("{m:?}") == name)
+        .unwrap_or_else(|| panic!("no mutant {name}"))
 }
 
 /// One test per scenario, named after it, calling the front end's own
@@ -61,6 +98,12 @@ macro_rules! scenario_tests {
             msgget_one_key,
             msgmni_limit,
             counters,
+            pid_alloc_alloc,
+            pid_alloc_free,
+            pid_set_tid_fork,
+            pid_init_death_fork,
+            pid_nested_fork_lookup,
+            pid_last_pid_write_fork,
         );
     };
     ($($name:ident),* $(,)?) => {
@@ -97,6 +140,10 @@ macro_rules! mutant_tests {
             msgget_one_key_catches_key_race: "msgget_one_key" KeyRace;
             msgmni_limit_catches_msgmni_race: "msgmni_limit" MsgmniRace;
             counters_catches_cbytes_drift: "counters" CbytesDrift;
+            pid_alloc_alloc_catches_last_pid_race: "pid_alloc_alloc" LastPidRace;
+            pid_last_pid_write_fork_catches_last_pid_race: "pid_last_pid_write_fork" LastPidRace;
+            pid_nested_fork_lookup_catches_publish_per_level: "pid_nested_fork_lookup" PublishPerLevel;
+            pid_init_death_fork_catches_adding_check_early: "pid_init_death_fork" AddingCheckEarly;
         }
     };
     ($($test:ident: $name:literal $mutant:ident;)*) => {
@@ -115,7 +162,7 @@ macro_rules! mutant_tests {
                     assert!(tested.contains(&(s.name, *m)), "{} {m:?} untested", s.name);
                 }
             }
-            for m in Mutant::RACES {
+            for m in Mutant::RACES.iter().chain(Mutant::PID_RACES) {
                 assert!(tested.iter().any(|t| t.1 == *m), "no scenario catches {m:?}");
             }
         }
@@ -127,42 +174,86 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "handoff",
         run: handoff,
+        half: Half::Ipc,
         catches: &[Mutant::SkipE2bigReceiver],
     },
     Scenario {
         name: "full_queue",
         run: full_queue,
+        half: Half::Ipc,
         catches: &[Mutant::LostWakeup],
     },
     Scenario {
         name: "rmid_sleepers",
         run: rmid_sleepers,
+        half: Half::Ipc,
         catches: &[Mutant::RmidRace],
     },
     Scenario {
         name: "ipc_set_sleepers",
         run: ipc_set_sleepers,
+        half: Half::Ipc,
         catches: &[Mutant::LostWakeup],
     },
     Scenario {
         name: "copy_vs_receive",
         run: copy_vs_receive,
+        half: Half::Ipc,
         catches: &[Mutant::CopyAliasing, Mutant::CbytesDrift],
     },
     Scenario {
         name: "msgget_one_key",
         run: msgget_one_key,
+        half: Half::Ipc,
         catches: &[Mutant::KeyRace],
     },
     Scenario {
         name: "msgmni_limit",
         run: msgmni_limit,
+        half: Half::Ipc,
         catches: &[Mutant::MsgmniRace],
     },
     Scenario {
         name: "counters",
         run: counters,
+        half: Half::Ipc,
         catches: &[Mutant::CbytesDrift],
+    },
+    Scenario {
+        name: "pid_alloc_alloc",
+        run: pid::pid_alloc_alloc,
+        half: Half::Pid,
+        catches: &[Mutant::LastPidRace],
+    },
+    Scenario {
+        name: "pid_alloc_free",
+        run: pid::pid_alloc_free,
+        half: Half::Pid,
+        catches: &[],
+    },
+    Scenario {
+        name: "pid_set_tid_fork",
+        run: pid::pid_set_tid_fork,
+        half: Half::Pid,
+        catches: &[],
+    },
+    Scenario {
+        name: "pid_init_death_fork",
+        run: pid::pid_init_death_fork,
+        half: Half::Pid,
+        catches: &[Mutant::AddingCheckEarly],
+    },
+    Scenario {
+        name: "pid_nested_fork_lookup",
+        run: pid::pid_nested_fork_lookup,
+        half: Half::Pid,
+        catches: &[Mutant::PublishPerLevel],
+    },
+    Scenario {
+        name: "pid_last_pid_write_fork",
+        run: pid::pid_last_pid_write_fork,
+        half: Half::Pid,
+        catches: &[Mutant::LastPidRace],
     },
 ];
 
@@ -471,36 +562,42 @@ pub struct ZooRun {
 
 /// The bug zoo's column for `checker` (`ci/zoo.sh` reads it with
 /// `nscheck zoo --results`): when [`ZOO_OUT`] names a file, runs every
-/// scenario against every mutant of `Mutant::ALL` and `Mutant::RACES` with
+/// scenario against every mutant of its half ([`Half::mutants`]) with
 /// `run` and writes one tab-separated line per run to that file
 /// (`checker mutant scenario caught|survived seconds why`), after a
 /// `# checker budget` line. Does nothing when [`ZOO_OUT`] is unset, so a
 /// plain test run skips it.
 pub fn zoo(checker: &str, budget: &str, mut run: impl FnMut(&'static Scenario, Mutant) -> ZooRun) {
-    use std::fmt::Write as _;
     let Ok(path) = std::env::var(ZOO_OUT) else {
         return;
     };
     let mut out = format!("# {checker}\t{budget}\n");
-    for &m in Mutant::ALL.iter().chain(Mutant::RACES) {
-        for s in SCENARIOS {
-            let r = run(s, m);
-            let verdict = if r.caught { "caught" } else { "survived" };
-            let secs = r.took.as_secs_f64();
-            eprintln!(
-                "{checker} {} {m:?}: {verdict} in {secs:.2} s {}",
-                s.name, r.why
-            );
-            let why = r.why.replace(['\t', '\n'], " ");
-            writeln!(
-                out,
-                "{checker}\t{m:?}\t{}\t{verdict}\t{secs:.6}\t{why}",
-                s.name
-            )
-            .expect("a String takes it");
+    for half in [Half::Ipc, Half::Pid] {
+        for m in half.mutants() {
+            for s in SCENARIOS.iter().filter(|s| s.half == half) {
+                zoo_line(&mut out, checker, s, m, run(s, m));
+            }
         }
     }
     std::fs::write(&path, out).unwrap_or_else(|e| panic!("cannot write {path}: {e}"));
+}
+
+/// One line of the bug zoo's column, also shown on standard error.
+fn zoo_line(out: &mut String, checker: &str, s: &Scenario, m: Mutant, r: ZooRun) {
+    use std::fmt::Write as _;
+    let verdict = if r.caught { "caught" } else { "survived" };
+    let secs = r.took.as_secs_f64();
+    eprintln!(
+        "{checker} {} {m:?}: {verdict} in {secs:.2} s {}",
+        s.name, r.why
+    );
+    let why = r.why.replace(['\t', '\n'], " ");
+    writeln!(
+        out,
+        "{checker}\t{m:?}\t{}\t{verdict}\t{secs:.6}\t{why}",
+        s.name
+    )
+    .expect("a String takes it");
 }
 
 /// Runs `cmd` with its standard error in a file, killing it after `limit`:
@@ -549,6 +646,8 @@ pub fn zoo_why(stderr: &str) -> String {
         "not linearizable".into()
     } else if stderr.contains("MSG_INFO says") {
         "counters at quiescence".into()
+    } else if stderr.contains("taken and published differ") {
+        "taken numbers at quiescence".into()
     } else {
         let mut lines = stderr.lines().skip_while(|l| !l.contains("panicked at"));
         lines.next();
