@@ -82,6 +82,13 @@ impl BackendKind {
             BackendKind::Gvisor => "gvisor",
         }
     }
+
+    /// Whether the backend makes real system calls (the kernel, or another
+    /// implementation under a wrapper): its scheduler decides which of two
+    /// woken sleepers runs first, and its pids are its own.
+    pub fn is_real(self) -> bool {
+        matches!(self, BackendKind::Linux | BackendKind::Gvisor)
+    }
 }
 
 /// Makes a fresh backend on demand: [`make`] of a kind, or a concurrent

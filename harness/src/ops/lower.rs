@@ -229,19 +229,16 @@ impl Lowering {
     /// may lack it on the host (a container, a VM), which the model cannot
     /// know.
     pub(super) fn prologue(&self) -> Option<Low> {
-        match self.against {
-            BackendKind::Model | BackendKind::Concurrent => None,
-            BackendKind::Linux | BackendKind::Gvisor => Some(Low {
-                who: 0,
-                task: TaskId(0),
-                call: Syscall::Capdrop {
-                    cap: i64::from(CAP_SYS_RESOURCE),
-                },
-                operand: None,
-                pids: [None; 2],
-                bind: Bind::None,
-            }),
-        }
+        self.against.is_real().then(|| Low {
+            who: 0,
+            task: TaskId(0),
+            call: Syscall::Capdrop {
+                cap: i64::from(CAP_SYS_RESOURCE),
+            },
+            operand: None,
+            pids: [None; 2],
+            bind: Bind::None,
+        })
     }
 
     /// The tasks that may call now: `t0` first if it may (only a pid op
@@ -340,7 +337,7 @@ impl Lowering {
         if who == 0 {
             return false;
         }
-        self.against != BackendKind::Linux
+        !self.against.is_real()
             || !book
                 .tasks
                 .iter()
@@ -508,7 +505,7 @@ impl Lowering {
             }
             // The kernel's pid numbers are compared by the conformance
             // scripts; against it the lowering makes msg calls only.
-            Op::Pid { .. } if self.against == BackendKind::Linux => return None,
+            Op::Pid { .. } if self.against.is_real() => return None,
             Op::Pid { task, op } => {
                 // An exit is a child's while there is one: `t0`'s kills
                 // every task and ends the input.
