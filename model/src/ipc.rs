@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use crate::abi::*;
 use crate::dialect::Dialect;
+use crate::rules::Rule;
 use crate::syscall::{Detail, DigestWords, MsgInfo, MsgSet, MsqidDs, Outcome, Sysctl, TaskId};
 use crate::task::Cred;
 
@@ -119,7 +120,11 @@ impl IpcNs {
         let idx = msqid & (IPCMNI - 1);
         match self.queues.get(&idx) {
             Some(q) if q.seq == msqid >> IPCMNI_SHIFT => Ok(idx),
-            _ => Err(Errno::EINVAL),
+            Some(_) => {
+                hit!(MsgR39);
+                Err(Errno::EINVAL)
+            }
+            None => Err(Errno::EINVAL),
         }
     }
 
@@ -127,10 +132,12 @@ impl IpcNs {
     fn alloc_id(&mut self) -> Result<(i64, i64), Errno> {
         let limit = self.msgmni.min(IPCMNI);
         if self.queues.len() as i64 >= limit {
+            hit!(MsgR36Enospc);
             return Err(Errno::ENOSPC);
         }
         let next_id = std::mem::replace(&mut self.next_id, -1);
         let (idx, seq) = if next_id < 0 {
+            hit!(MsgR38);
             let in_use = self.queues.len() as i64;
             let end = (in_use * 3 / 2).clamp(64, IPCMNI);
             let free = |i: &i64| !self.queues.contains_key(i);
@@ -141,14 +148,17 @@ impl IpcNs {
                 .ok_or(Errno::ENOSPC)?;
             self.cursor = idx + 1;
             if idx <= self.last_idx {
+                hit!(MsgR38Wrap);
                 self.seq += 1;
                 if self.seq >= SEQ_LIMIT {
+                    hit!(MsgR38SeqLimit);
                     self.seq = 0;
                 }
             }
             self.last_idx = idx;
             (idx, self.seq)
         } else {
+            hit!(MsgR40);
             let idx = (next_id & (IPCMNI - 1)..)
                 .find(|i| !self.queues.contains_key(i))
                 .expect("some index is free");
@@ -217,6 +227,7 @@ impl IpcNs {
             Sysctl::NsLastPid | Sysctl::PidMax => unreachable!("not an IPC sysctl"),
         };
         let Some(v) = value else {
+            hit!(MsgR41Read);
             return Outcome::val(*slot);
         };
         let may_open = match name {
@@ -224,11 +235,14 @@ impl IpcNs {
             _ => cred.euid == 0,
         };
         if !may_open {
+            hit!(MsgR41Eacces);
             return Outcome::err(Errno::EACCES);
         }
         if !(0..=max).contains(&v) {
+            hit!(MsgR41Einval);
             return Outcome::err(Errno::EINVAL);
         }
+        hit!(MsgR41);
         *slot = v;
         Outcome::val(0)
     }
@@ -378,16 +392,22 @@ impl IpcNs {
         let (key, msgflg) = (int(key), int(msgflg));
         if key != IPC_PRIVATE {
             match self.keys.get(&key) {
-                None if msgflg & IPC_CREAT == 0 => return Outcome::err(Errno::ENOENT),
+                None if msgflg & IPC_CREAT == 0 => {
+                    hit!(MsgR36Enoent);
+                    return Outcome::err(Errno::ENOENT);
+                }
                 None => {}
                 Some(_) if msgflg & IPC_CREAT != 0 && msgflg & IPC_EXCL != 0 => {
+                    hit!(MsgR36Eexist);
                     return Outcome::err(Errno::EEXIST);
                 }
                 Some(&idx) => {
                     let q = &self.queues[&idx];
                     if q.perm.denies(&c.cred, msgflg) {
+                        hit!(MsgR36Eacces);
                         return Outcome::err(Errno::EACCES);
                     }
+                    hit!(MsgR36Existing);
                     return Outcome::val((q.seq << IPCMNI_SHIFT) + idx);
                 }
             }
@@ -396,6 +416,12 @@ impl IpcNs {
             Ok(v) => v,
             Err(e) => return Outcome::err(e),
         };
+        hit!(if key == IPC_PRIVATE {
+            Rule::MsgR36Private
+        } else {
+            Rule::MsgR36Create
+        });
+        hit!(MsgR37);
         let q = MsgQueue {
             perm: Perm {
                 key,
@@ -435,13 +461,16 @@ impl IpcNs {
         let (msqid, msgflg) = (int(msqid), int(msgflg));
         let msgsz = text.len() as i64;
         if msgsz > self.msgmax || msqid < 0 {
-            return MsgStep::Done(Outcome::err(Errno::EINVAL)); // R2
+            hit!(MsgR2);
+            return MsgStep::Done(Outcome::err(Errno::EINVAL));
         }
         if mtype < 1 {
-            return MsgStep::Done(Outcome::err(Errno::EINVAL)); // R3
+            hit!(MsgR3);
+            return MsgStep::Done(Outcome::err(Errno::EINVAL));
         }
         if let Err(e) = self.lookup(msqid) {
-            return MsgStep::Done(Outcome::err(e)); // R5
+            hit!(MsgR5);
+            return MsgStep::Done(Outcome::err(e));
         }
         let msg = Msg {
             mtype,
@@ -461,22 +490,28 @@ impl IpcNs {
         fx: &mut Vec<Effect>,
     ) -> MsgStep {
         let Ok(idx) = self.lookup(msqid) else {
-            return MsgStep::Done(Outcome::err(Errno::EIDRM)); // R8: removed while asleep.
+            // Removed while asleep.
+            hit!(MsgR8);
+            return MsgStep::Done(Outcome::err(Errno::EIDRM));
         };
         let q = self.queues.get_mut(&idx).expect("looked up");
         if q.perm.denies(&c.cred, S_IWUGO) {
-            return MsgStep::Done(Outcome::err(Errno::EACCES)); // R6
+            hit!(MsgR6);
+            return MsgStep::Done(Outcome::err(Errno::EACCES));
         }
         if !q.fits(msg.size()) {
             if msgflg & IPC_NOWAIT != 0 {
-                return MsgStep::Done(Outcome::err(Errno::EAGAIN)); // R7
+                hit!(MsgR7Eagain);
+                return MsgStep::Done(Outcome::err(Errno::EAGAIN));
             }
+            hit!(MsgR7Sleep);
             q.senders.push_back(Sender {
                 task: c.task,
                 msgsz: msg.size(),
             });
             return MsgStep::Sleep(MsgWait::Send { msqid, msg, msgflg });
         }
+        hit!(MsgR7Fits);
         q.lspid = Some(c.task);
         self.pipelined_send(c.dialect, idx, msg, fx);
         MsgStep::Done(Outcome::val(0))
@@ -495,9 +530,11 @@ impl IpcNs {
             }
             let r = q.receivers.remove(i).expect("in range");
             if r.maxsize < msg.size() {
+                hit!(MsgR24);
                 fx.push(Effect::Complete(r.task, Outcome::err(Errno::E2BIG)));
                 continue;
             }
+            hit!(MsgR23);
             q.lrpid = Some(r.task);
             fx.push(Effect::Complete(r.task, deliver(&msg, r.msgsz)));
             handed = true;
@@ -526,27 +563,39 @@ impl IpcNs {
     ) -> MsgStep {
         let (msqid, msgflg) = (int(msqid), int(msgflg));
         if msqid < 0 || msgsz < 0 {
-            return MsgStep::Done(Outcome::err(Errno::EINVAL)); // R10
+            hit!(MsgR10);
+            return MsgStep::Done(Outcome::err(Errno::EINVAL));
         }
         let copy = msgflg & MSG_COPY != 0;
         // Only `rfc2012` changes MSG_COPY; every other dialect is mainline here.
         let mainline_copy = copy && c.dialect != Dialect::Rfc2012;
         if mainline_copy && (msgflg & MSG_EXCEPT != 0 || msgflg & IPC_NOWAIT == 0) {
-            return MsgStep::Done(Outcome::err(Errno::EINVAL)); // R11
+            hit!(MsgR11);
+            return MsgStep::Done(Outcome::err(Errno::EINVAL));
         }
+        // The selection modes of R20 (R21's ordinal for a mainline copy).
         let (mode, msgtyp) = if mainline_copy {
             (Mode::Number, msgtyp)
         } else if msgtyp == 0 {
+            hit!(MsgR20Any);
             (Mode::Any, 0)
         } else if msgtyp < 0 {
+            hit!(if msgtyp == i64::MIN {
+                Rule::MsgR20LongMin
+            } else {
+                Rule::MsgR20Lowest
+            });
             (Mode::LessEqual, msgtyp.checked_neg().unwrap_or(i64::MAX))
         } else if msgflg & MSG_EXCEPT != 0 {
+            hit!(MsgR20Except);
             (Mode::NotEqual, msgtyp)
         } else {
+            hit!(MsgR20Equal);
             (Mode::Equal, msgtyp)
         };
         if let Err(e) = self.lookup(msqid) {
-            return MsgStep::Done(Outcome::err(e)); // R13
+            hit!(MsgR13);
+            return MsgStep::Done(Outcome::err(e));
         }
         let r = Receiver {
             task: c.task,
@@ -575,11 +624,13 @@ impl IpcNs {
     ) -> MsgStep {
         let msgmax = self.msgmax;
         let Ok(idx) = self.lookup(msqid) else {
-            return MsgStep::Done(Outcome::err(Errno::EIDRM)); // R25
+            hit!(MsgR25);
+            return MsgStep::Done(Outcome::err(Errno::EIDRM));
         };
         let q = self.queues.get_mut(&idx).expect("looked up");
         if q.perm.denies(&c.cred, S_IRUGO) {
-            return MsgStep::Done(Outcome::err(Errno::EACCES)); // R14
+            hit!(MsgR14);
+            return MsgStep::Done(Outcome::err(Errno::EACCES));
         }
         let noerror = msgflg & MSG_NOERROR != 0;
         if r.copy && c.dialect == Dialect::Rfc2012 {
@@ -593,8 +644,10 @@ impl IpcNs {
                 .nth(q.copy_cnt);
             if let Some(m) = found {
                 if m.size() > r.msgsz {
+                    hit!(RfcCopyEinval);
                     return MsgStep::Done(Outcome::err(Errno::EINVAL));
                 }
+                hit!(RfcCopy);
                 let out = deliver(m, r.msgsz);
                 q.copy_cnt += 1;
                 return MsgStep::Done(out);
@@ -602,13 +655,23 @@ impl IpcNs {
         } else if let Some(pos) = find_msg(&q.messages, r.mode, r.msgtyp) {
             let m = &q.messages[pos];
             if r.msgsz < m.size() && !noerror {
-                return MsgStep::Done(Outcome::err(Errno::E2BIG)); // R15
+                hit!(MsgR15);
+                return MsgStep::Done(Outcome::err(Errno::E2BIG));
             }
             if r.copy {
                 if m.size() > r.msgsz.min(msgmax) {
-                    return MsgStep::Done(Outcome::err(Errno::EINVAL)); // R17, R18
+                    hit!(if m.size() > r.msgsz {
+                        Rule::MsgR17
+                    } else {
+                        Rule::MsgR18
+                    });
+                    return MsgStep::Done(Outcome::err(Errno::EINVAL));
                 }
-                return MsgStep::Done(deliver(m, r.msgsz)); // R21
+                hit!(MsgR21);
+                return MsgStep::Done(deliver(m, r.msgsz));
+            }
+            if r.msgsz < m.size() {
+                hit!(MsgR16);
             }
             let m = q.messages.remove(pos).expect("found");
             q.cbytes -= m.size(); // R16: the full size.
@@ -620,8 +683,10 @@ impl IpcNs {
             return MsgStep::Done(deliver(&m, r.msgsz));
         }
         if msgflg & IPC_NOWAIT != 0 {
-            return MsgStep::Done(Outcome::err(Errno::ENOMSG)); // R19
+            hit!(MsgR19);
+            return MsgStep::Done(Outcome::err(Errno::ENOMSG));
         }
+        hit!(MsgR19Sleep);
         q.receivers.push_back(r.clone());
         MsgStep::Sleep(MsgWait::Recv { msqid, r, msgflg })
     }
@@ -642,6 +707,7 @@ impl IpcNs {
                 pending.push_back(s);
                 continue;
             }
+            hit!(MsgR7Wake);
             fx.push(Effect::Wake(s.task));
         }
         q.senders = pending;
@@ -654,6 +720,9 @@ impl IpcNs {
             .into_iter()
             .partition(|r| r.copy);
         q.receivers = others;
+        if !copiers.is_empty() {
+            hit!(RfcCopyWake);
+        }
         fx.extend(copiers.into_iter().map(|r| Effect::Wake(r.task)));
     }
 
@@ -698,25 +767,39 @@ impl IpcNs {
     ) -> Outcome {
         let (msqid, cmd) = (int(msqid), int(cmd));
         if msqid < 0 || cmd < 0 {
-            return Outcome::err(Errno::EINVAL); // R28
+            hit!(MsgR28);
+            return Outcome::err(Errno::EINVAL);
         }
         match cmd {
-            IPC_INFO | MSG_INFO => Outcome::with(self.info_ret(), Detail::Info(self.info(cmd))),
+            IPC_INFO | MSG_INFO => {
+                hit!(MsgR29);
+                Outcome::with(self.info_ret(), Detail::Info(self.info(cmd)))
+            }
             IPC_STAT | MSG_STAT | MSG_STAT_ANY => {
                 let idx = if cmd == IPC_STAT {
                     match self.lookup(msqid) {
                         Ok(idx) => idx,
-                        Err(e) => return Outcome::err(e),
+                        Err(e) => {
+                            hit!(MsgR28Id);
+                            return Outcome::err(e);
+                        }
                     }
                 } else {
                     msqid & (IPCMNI - 1)
                 };
                 let Some(q) = self.queues.get(&idx) else {
+                    hit!(MsgR30Einval);
                     return Outcome::err(Errno::EINVAL);
                 };
                 if cmd != MSG_STAT_ANY && q.perm.denies(&c.cred, S_IRUGO) {
-                    return Outcome::err(Errno::EACCES); // R30–R32
+                    hit!(MsgR32Eacces);
+                    return Outcome::err(Errno::EACCES);
                 }
+                hit!(match cmd {
+                    IPC_STAT => Rule::MsgR32,
+                    MSG_STAT => Rule::MsgR30,
+                    _ => Rule::MsgR31,
+                });
                 let ret = if cmd == IPC_STAT {
                     0
                 } else {
@@ -728,20 +811,31 @@ impl IpcNs {
             IPC_RMID => {
                 let idx = match self.lookup(msqid) {
                     Ok(idx) => idx,
-                    Err(e) => return Outcome::err(e),
+                    Err(e) => {
+                        hit!(MsgR28Id);
+                        return Outcome::err(e);
+                    }
                 };
                 if !self.queues[&idx].perm.owned_by(&c.cred) {
-                    return Outcome::err(Errno::EPERM); // R35
+                    hit!(MsgR35Eperm);
+                    return Outcome::err(Errno::EPERM);
                 }
+                hit!(MsgR35);
                 let q = self.remove(idx);
                 self.bytes -= q.cbytes;
                 self.hdrs -= q.qnum();
+                // R25 and R8: every sleeper's call ends with EIDRM.
+                q.receivers.iter().for_each(|_| hit!(MsgR25));
+                q.senders.iter().for_each(|_| hit!(MsgR8));
                 let sleepers = q.receivers.iter().map(|r| r.task);
                 let sleepers = sleepers.chain(q.senders.iter().map(|s| s.task));
                 fx.extend(sleepers.map(|t| Effect::Complete(t, Outcome::err(Errno::EIDRM))));
                 Outcome::val(0)
             }
-            _ => Outcome::err(Errno::EINVAL),
+            _ => {
+                hit!(MsgR28Cmd);
+                Outcome::err(Errno::EINVAL)
+            }
         }
     }
 
@@ -749,29 +843,39 @@ impl IpcNs {
     fn msgctl_set(&mut self, c: &Caller, msqid: i64, set: MsgSet, fx: &mut Vec<Effect>) -> Outcome {
         let idx = match self.lookup(msqid) {
             Ok(idx) => idx,
-            Err(e) => return Outcome::err(e),
+            Err(e) => {
+                hit!(MsgR28Id);
+                return Outcome::err(e);
+            }
         };
         let msgmnb = self.msgmnb;
         let q = self.queues.get_mut(&idx).expect("looked up");
         if !q.perm.owned_by(&c.cred) {
+            hit!(MsgR33Owner);
             return Outcome::err(Errno::EPERM);
         }
         // `msg_qbytes` reaches `msgctl_down` as an `int` and is compared as
         // an `unsigned int` (B16).
         let qbytes = set.msg_qbytes.unwrap_or(q.qbytes) as i32;
         if qbytes as u32 as i64 > msgmnb && !c.cred.capable(CAP_SYS_RESOURCE) {
+            hit!(MsgR33Qbytes);
             return Outcome::err(Errno::EPERM);
         }
         let uid = set.uid.unwrap_or(q.perm.uid) as u32;
         let gid = set.gid.unwrap_or(q.perm.gid) as u32;
         if uid == u32::MAX || gid == u32::MAX {
+            hit!(MsgR33Ids);
             return Outcome::err(Errno::EINVAL);
         }
+        hit!(MsgR34);
         let mode = set.mode.unwrap_or(q.perm.mode);
         q.perm.uid = uid as i64;
         q.perm.gid = gid as i64;
         q.perm.mode = (q.perm.mode & !0o777) | (mode & 0o777);
         q.qbytes = qbytes as i64;
+        if !q.receivers.is_empty() {
+            hit!(MsgR27Wake);
+        }
         fx.extend(q.receivers.drain(..).map(|r| Effect::Wake(r.task)));
         self.ss_wakeup(idx, fx);
         Outcome::val(0)

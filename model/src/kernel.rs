@@ -13,6 +13,7 @@ use crate::dialect::Dialect;
 use crate::ipc::{Caller, Effect, IpcNs, MsgStep, MsgWait};
 use crate::pid::{MAX_PID_NS_LEVEL, NsId, PidId};
 use crate::pid_space::PidSpace;
+use crate::rules::Rule;
 use crate::syscall::{DigestWords, Event, Outcome, Ret, Step, Syscall, Sysctl, TaskId};
 use crate::task::{Cred, State, Task};
 
@@ -337,8 +338,17 @@ impl Kernel {
             let Wake::Msg(wait) = b.wake.clone() else {
                 unreachable!("waiters are completed, never woken");
             };
-            if let Step::Done(outcome) = self.msg_call(task, |ns, c, fx| ns.rerun(c, wait, fx)) {
-                self.complete(task, outcome);
+            let send = matches!(wait, MsgWait::Send { .. });
+            match self.msg_call(task, |ns, c, fx| ns.rerun(c, wait, fx)) {
+                Step::Done(outcome) => {
+                    hit!(woken_ending(send, &outcome));
+                    self.complete(task, outcome);
+                }
+                Step::Blocked => hit!(if send {
+                    Rule::MsgR7WokenSleeps
+                } else {
+                    Rule::MsgR27Sleeps
+                }),
             }
         }
     }
@@ -350,17 +360,27 @@ impl Kernel {
         let cred = self.tasks[task.0].cred;
         let ns = self.active_ns(task);
         let r = match (name, value) {
-            (Sysctl::NsLastPid, None) => Ok(self.pids.last_pid(ns)),
-            (Sysctl::PidMax, None) => Ok(self.pids.pid_max(ns)),
+            (Sysctl::NsLastPid, None) => {
+                hit!(PidSysctlRead);
+                Ok(self.pids.last_pid(ns))
+            }
+            (Sysctl::PidMax, None) => {
+                hit!(PidSysctlRead);
+                Ok(self.pids.pid_max(ns))
+            }
             // Owner-writable for the namespace's root or CAP_SYS_ADMIN
             // (`pid_table_root_permissions`), then the range (R10).
             (Sysctl::PidMax, Some(_)) if cred.euid != 0 && !cred.capable(CAP_SYS_ADMIN) => {
+                hit!(PidR10Eacces);
                 Err(Errno::EACCES)
             }
             (Sysctl::PidMax, Some(v)) => self.pids.set_pid_max(ns, v).map(|()| 0),
             // Mode 0666; the handler wants checkpoint/restore rights before
             // it checks the range (R6).
-            (Sysctl::NsLastPid, Some(_)) if !cred.checkpoint_restore() => Err(Errno::EPERM),
+            (Sysctl::NsLastPid, Some(_)) if !cred.checkpoint_restore() => {
+                hit!(PidR6Eperm);
+                Err(Errno::EPERM)
+            }
             (Sysctl::NsLastPid, Some(v)) => self.pids.set_last_pid(ns, v).map(|()| 0),
             _ => unreachable!("not a PID sysctl"),
         };
@@ -372,15 +392,19 @@ impl Kernel {
     fn fork(&mut self, parent: TaskId, flags: i64, set_tid: &[i64]) -> Result<Outcome, CallError> {
         let p = self.tasks[parent.0].clone();
         if set_tid.len() > MAX_PID_NS_LEVEL {
-            return Ok(Outcome::err(Errno::EINVAL)); // R17: clone3's own check.
+            // clone3's own check.
+            hit!(PidR17);
+            return Ok(Outcome::err(Errno::EINVAL));
         }
         if flags & (CLONE_NEWIPC | CLONE_NEWPID) != 0 && !p.cred.capable(CAP_SYS_ADMIN) {
+            hit!(TaskNsEperm);
             return Ok(Outcome::err(Errno::EPERM));
         }
         let active = self.active_ns(parent);
         let target = if flags & CLONE_NEWPID != 0 {
             if p.ns_for_children != active {
-                return Ok(Outcome::err(Errno::EINVAL)); // R24
+                hit!(PidR24);
+                return Ok(Outcome::err(Errno::EINVAL));
             }
             match self.pids.create_ns(active) {
                 Ok(ns) => ns,
@@ -401,6 +425,7 @@ impl Kernel {
             }
         };
         let ipc_ns = if flags & CLONE_NEWIPC != 0 {
+            hit!(TaskNewIpc);
             self.ipc_nss.push(IpcNs::new());
             self.ipc_nss.len() - 1
         } else {
@@ -408,6 +433,7 @@ impl Kernel {
         };
         let child = TaskId(self.tasks.len());
         if self.pids.nr_in(pid, target) == 1 {
+            hit!(PidR1);
             self.pids.set_child_reaper(target, child);
         }
         self.tasks.push(Task {
@@ -431,6 +457,7 @@ impl Kernel {
             ));
         }
         if flags != 0 && !self.tasks[task.0].cred.capable(CAP_SYS_ADMIN) {
+            hit!(TaskNsEperm);
             return Ok(Outcome::err(Errno::EPERM));
         }
         // `create_new_namespaces` makes the IPC namespace before the PID one,
@@ -438,14 +465,19 @@ impl Kernel {
         if flags & CLONE_NEWPID != 0 {
             let active = self.active_ns(task);
             if self.tasks[task.0].ns_for_children != active {
-                return Ok(Outcome::err(Errno::EINVAL)); // R24
+                hit!(PidR24);
+                return Ok(Outcome::err(Errno::EINVAL));
             }
             match self.pids.create_ns(active) {
-                Ok(ns) => self.tasks[task.0].ns_for_children = ns,
+                Ok(ns) => {
+                    hit!(TaskUnshareNewPid);
+                    self.tasks[task.0].ns_for_children = ns;
+                }
                 Err(e) => return Ok(Outcome::err(e)),
             }
         }
         if flags & CLONE_NEWIPC != 0 {
+            hit!(TaskNewIpc);
             self.ipc_nss.push(IpcNs::new());
             self.tasks[task.0].ipc_ns = self.ipc_nss.len() - 1;
         }
@@ -461,6 +493,7 @@ impl Kernel {
         let is_init = self.pids.child_reaper(ns) == Some(task);
         let mut victims = Vec::new();
         if is_init {
+            hit!(PidR13Zap);
             for (i, t) in self.tasks.iter().enumerate() {
                 if i != task.0 && t.state != State::Reaped && self.pids.nr_in(t.pid, ns) != 0 {
                     victims.push(TaskId(i));
@@ -469,6 +502,11 @@ impl Kernel {
         }
         for &v in &victims {
             if self.tasks[v.0].state == State::Running {
+                hit!(if self.blocked.contains_key(&v) {
+                    Rule::PidR13KilledAsleep
+                } else {
+                    Rule::PidR13Killed
+                });
                 self.killed.push(v);
             }
             let vns = self.active_ns(v);
@@ -485,10 +523,12 @@ impl Kernel {
         self.blocked.remove(&task);
         self.forget_sleeper(task);
         self.tasks[task.0].state = State::Zombie;
+        hit!(PidR11);
         if !is_init {
             let reaper = self.pids.child_reaper(ns);
             for t in &mut self.tasks {
                 if t.parent == Some(task) && t.state != State::Reaped {
+                    hit!(TaskReparent);
                     t.parent = reaper;
                 }
             }
@@ -501,6 +541,8 @@ impl Kernel {
             let parent = self.tasks[v.0].parent;
             if parent.is_none_or(|p| p == task || victims.contains(&p)) {
                 self.release(v);
+            } else {
+                hit!(PidR13OutsideParent);
             }
         }
         self.reap_waiters();
@@ -541,6 +583,7 @@ impl Kernel {
             let Some((waiter, child)) = ready else {
                 return;
             };
+            hit!(TaskWaitWoken);
             let outcome = self.reap(waiter, child);
             self.complete(waiter, outcome);
         }
@@ -563,6 +606,8 @@ impl Kernel {
         });
         if !used {
             self.pids.free(pid);
+        } else {
+            hit!(PidR12);
         }
     }
 
@@ -581,13 +626,21 @@ impl Kernel {
             t.parent == Some(task) && t.state != State::Reaped && self.pidof(task, c) == pid
         });
         let Some(child) = child else {
+            hit!(TaskWaitEchild);
             return Ok(Step::Done(Outcome::err(Errno::ECHILD)));
         };
-        if self.tasks[child.0].state == State::Zombie && !self.exit_pending(child) {
+        let zombie = self.tasks[child.0].state == State::Zombie;
+        if zombie && !self.exit_pending(child) {
+            hit!(TaskWaitReap);
             let outcome = self.reap(task, child);
             self.reap_waiters();
             return Ok(Step::Done(outcome));
         }
+        hit!(if zombie {
+            Rule::PidR13Held
+        } else {
+            Rule::TaskWaitSleep
+        });
         self.sleep(task, Wake::Wait { child });
         Ok(Step::Blocked)
     }
@@ -614,7 +667,10 @@ impl Kernel {
         } else {
             match self.find_task(task, pid) {
                 Some(t) => t,
-                None => return Outcome::err(Errno::ESRCH),
+                None => {
+                    hit!(TaskGetEsrch);
+                    return Outcome::err(Errno::ESRCH);
+                }
             }
         };
         let t = &self.tasks[target.0];
@@ -626,8 +682,10 @@ impl Kernel {
     fn setsid(&mut self, task: TaskId) -> Outcome {
         let pid = self.tasks[task.0].pid;
         if self.is_pgrp(pid) {
+            hit!(TaskSetsidEperm);
             return Outcome::err(Errno::EPERM);
         }
+        hit!(TaskSetsid);
         let t = &mut self.tasks[task.0];
         let (old_pgrp, old_session) = (t.pgrp, t.session);
         t.pgrp = pid;
@@ -647,21 +705,26 @@ impl Kernel {
         };
         let pgid = if pgid == 0 { pid } else { pgid };
         if pgid < 0 {
+            hit!(TaskSetpgidEinval);
             return Outcome::err(Errno::EINVAL);
         }
         let Some(p) = self.find_task(task, pid) else {
+            hit!(TaskSetpgidEsrch);
             return Outcome::err(Errno::ESRCH);
         };
         let caller_session = self.tasks[task.0].session;
         if self.tasks[p.0].parent == Some(task) {
             if self.tasks[p.0].session != caller_session {
+                hit!(TaskSetpgidSession);
                 return Outcome::err(Errno::EPERM);
             }
             // Our children never exec, so `PF_FORKNOEXEC` holds: no EACCES.
         } else if p != task {
+            hit!(TaskSetpgidEsrch);
             return Outcome::err(Errno::ESRCH);
         }
         if self.tasks[p.0].session_leader {
+            hit!(TaskSetpgidLeader);
             return Outcome::err(Errno::EPERM);
         }
         let mut pgrp = self.tasks[p.0].pid;
@@ -673,9 +736,13 @@ impl Kernel {
             });
             match found {
                 Some(g) => pgrp = g,
-                None => return Outcome::err(Errno::EPERM),
+                None => {
+                    hit!(TaskSetpgidNoGroup);
+                    return Outcome::err(Errno::EPERM);
+                }
             }
         }
+        hit!(TaskSetpgid);
         let old = std::mem::replace(&mut self.tasks[p.0].pgrp, pgrp);
         self.free_if_unused(old);
         Outcome::val(0)
@@ -686,6 +753,7 @@ impl Kernel {
         let cred = &mut self.tasks[task.0].cred;
         let id = id as u32;
         if id == u32::MAX {
+            hit!(TaskSetidEinval);
             return Outcome::err(Errno::EINVAL);
         }
         let id = id as i64;
@@ -696,8 +764,14 @@ impl Kernel {
         };
         let privileged = cred.capable(cap);
         if !privileged && id != real && id != saved {
+            hit!(TaskSetidEperm);
             return Outcome::err(Errno::EPERM);
         }
+        hit!(if privileged {
+            Rule::TaskSetid
+        } else {
+            Rule::TaskSetidEffective
+        });
         match (is_uid, privileged) {
             (true, true) => (cred.uid, cred.euid, cred.suid) = (id, id, id),
             (true, false) => cred.euid = id,
@@ -706,6 +780,7 @@ impl Kernel {
         }
         // Leaving uid 0 clears the permitted and effective sets.
         if is_uid && cred.uid != 0 && cred.euid != 0 && cred.suid != 0 {
+            hit!(TaskSetuidDropsCaps);
             cred.caps = 0;
         }
         Outcome::val(0)
@@ -714,14 +789,29 @@ impl Kernel {
     fn capdrop(&mut self, task: TaskId, cap: i64) -> Outcome {
         let cred = &mut self.tasks[task.0].cred;
         if !(0..=CAP_LAST_CAP as i64).contains(&cap) {
+            hit!(TaskCapdropEinval);
             return Outcome::err(Errno::EINVAL);
         }
         if !cred.capable(CAP_SETPCAP) {
+            hit!(TaskCapdropEperm);
             return Outcome::err(Errno::EPERM);
         }
+        hit!(TaskCapdrop);
         cred.caps &= !(1 << cap);
         cred.bounding &= !(1 << cap);
         Outcome::val(0)
+    }
+}
+
+/// The rule a woken msg sleeper's call ended by (`send` for a sender).
+fn woken_ending(send: bool, outcome: &Outcome) -> Rule {
+    match (send, outcome.errno()) {
+        (true, None) => Rule::MsgR7WokenSend,
+        (true, Some(Errno::EACCES)) => Rule::MsgR6Woken,
+        (true, Some(_)) => Rule::MsgR8,
+        (false, None) => Rule::MsgR27Receive,
+        (false, Some(Errno::EACCES)) => Rule::MsgR27Eacces,
+        (false, Some(_)) => Rule::MsgR27Error,
     }
 }
 

@@ -16,9 +16,15 @@
 //! - pid numbers: `pid.rs` (mainline), `pid_flat.rs` (`flat2007`),
 //!   `pid_openvz.rs` (`openvz2006`), `pid_bitmap.rs` (their allocator), and
 //!   `pid_space.rs`, which picks one for the dialect;
-//! - the ABI numbers and errno names: `abi.rs`.
+//! - the ABI numbers and errno names: `abi.rs`;
+//! - the table of the rules these files cite, and the per-thread counters
+//!   of how often each was taken (`hit!`): `rules.rs`.
 
 #![forbid(unsafe_code)]
+
+// First, so that its `hit!` is in scope in every module below.
+#[macro_use]
+pub mod rules;
 
 pub mod abi;
 pub mod dialect;
@@ -35,6 +41,7 @@ mod task;
 pub use abi::Errno;
 pub use dialect::Dialect;
 pub use kernel::{CallError, Kernel};
+pub use rules::{Hits, Rule, RuleInfo};
 pub use syscall::{
     Detail, DigestWords, Event, IpcDigest, MsgInfo, MsgSet, MsqidDs, NsDigest, Outcome, Ret, Step,
     Syscall, Sysctl, TaskId,

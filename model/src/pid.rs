@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use crate::abi::Errno;
+use crate::rules::Rule;
 use crate::syscall::TaskId;
 
 /// A PID namespace, by index.
@@ -98,8 +99,10 @@ impl Pids {
     pub fn create_ns(&mut self, parent: NsId) -> Result<NsId, Errno> {
         let level = self.nss[parent].level + 1;
         if level > MAX_PID_NS_LEVEL {
+            hit!(PidR29);
             return Err(Errno::ENOSPC);
         }
+        hit!(PidR9);
         self.nss.push(PidNs {
             level,
             parent: Some(parent),
@@ -144,7 +147,8 @@ impl Pids {
         privileged: impl Fn(NsId) -> bool,
     ) -> Result<PidId, Option<Errno>> {
         if set_tid.len() > self.nss[ns].level + 1 {
-            return Err(Some(Errno::EINVAL)); // R17
+            hit!(PidR17);
+            return Err(Some(Errno::EINVAL));
         }
         let mut reserved: Vec<(NsId, i64)> = Vec::new();
         let mut tmp = Some(ns);
@@ -157,22 +161,39 @@ impl Pids {
             let nr = match set_tid.get(k) {
                 Some(&tid) => {
                     if tid < 1 || tid >= n.pid_max {
-                        break Err(Some(Errno::EINVAL)); // R18
+                        hit!(PidR18);
+                        break Err(Some(Errno::EINVAL));
                     }
                     if tid != 1 && n.child_reaper.is_none() {
-                        break Err(Some(Errno::EINVAL)); // R19
+                        hit!(PidR19);
+                        break Err(Some(Errno::EINVAL));
                     }
                     if !privileged(level_ns) {
-                        break Err(Some(Errno::EPERM)); // R21
+                        hit!(PidR21);
+                        break Err(Some(Errno::EPERM));
                     }
                     if n.ids.contains_key(&tid) {
-                        break Err(Some(Errno::EEXIST)); // R20
+                        hit!(PidR20);
+                        break Err(Some(Errno::EEXIST));
                     }
-                    tid // R22: the cursor does not move.
+                    // The cursor does not move.
+                    hit!(PidR22);
+                    tid
                 }
                 None => match self.cyclic(level_ns) {
-                    Some(nr) => nr,
-                    None => break Err(Some(Errno::EAGAIN)), // R4, R8
+                    Some(nr) => {
+                        hit!(PidR2);
+                        nr
+                    }
+                    None => {
+                        // R4 in the namespace itself, R8 at an outer level.
+                        hit!(if level_ns == ns {
+                            Rule::PidR4
+                        } else {
+                            Rule::PidR8
+                        });
+                        break Err(Some(Errno::EAGAIN));
+                    }
                 },
             };
             // A reserved number is invisible, but taken: a placeholder.
@@ -185,15 +206,21 @@ impl Pids {
             if self.nss[ns].adding {
                 Ok(())
             } else {
-                Err(Some(Errno::ENOMEM)) // R13: init has died.
+                // Init has died.
+                hit!(PidR13);
+                Err(Some(Errno::ENOMEM))
             }
         });
         if let Err(e) = result {
+            if !reserved.is_empty() {
+                hit!(PidR23);
+            }
             for (n, nr) in reserved {
                 self.nss[n].ids.remove(&nr);
             }
             // A failed first pid resets the cursor, so init still gets 1 (R15).
             if self.nss[ns].adding && self.nss[ns].ids.is_empty() {
+                hit!(PidR15);
                 self.nss[ns].cursor = 0;
             }
             return Err(e);
@@ -219,9 +246,15 @@ impl Pids {
         let end = n.pid_max;
         let from = n.cursor.max(start);
         let free = |nr: &i64| !n.ids.contains_key(nr);
-        let nr = (from..end)
-            .find(free)
-            .or_else(|| (start..from.min(end)).find(free))?;
+        let nr = (from..end).find(free).or_else(|| {
+            // The wrap: to 300 past it (R7), else to 1 (R5).
+            hit!(if start == RESERVED_PIDS {
+                Rule::PidR7
+            } else {
+                Rule::PidR5
+            });
+            (start..from.min(end)).find(free)
+        })?;
         n.cursor = nr + 1;
         Some(nr)
     }
@@ -255,6 +288,7 @@ impl Pids {
     /// Writes `kernel.ns_last_pid` after its range check (R3, R6).
     pub fn set_last_pid(&mut self, ns: NsId, v: i64) -> Result<(), Errno> {
         check_last_pid(v, self.nss[ns].pid_max)?;
+        hit!(PidR3);
         self.nss[ns].cursor = v + 1;
         Ok(())
     }
@@ -262,6 +296,7 @@ impl Pids {
     /// Writes `kernel.pid_max` after its range check (R10).
     pub fn set_pid_max(&mut self, ns: NsId, v: i64) -> Result<(), Errno> {
         check_pid_max(v)?;
+        hit!(PidR10Write);
         self.nss[ns].pid_max = v;
         Ok(())
     }
@@ -273,6 +308,7 @@ pub(crate) fn check_last_pid(v: i64, pid_max: i64) -> Result<(), Errno> {
     if (0..=pid_max).contains(&v) {
         Ok(())
     } else {
+        hit!(PidR6Einval);
         Err(Errno::EINVAL)
     }
 }
@@ -282,6 +318,7 @@ pub(crate) fn check_pid_max(v: i64) -> Result<(), Errno> {
     if (PID_MAX_MIN..=PID_MAX_LIMIT).contains(&v) {
         Ok(())
     } else {
+        hit!(PidR10);
         Err(Errno::EINVAL)
     }
 }

@@ -41,6 +41,7 @@ impl OneNs {
     /// Writes the system-wide `kernel.pid_max` (R10's range).
     pub fn set_pid_max(&mut self, v: i64) -> Result<(), Errno> {
         check_pid_max(v)?;
+        hit!(PidR10Write);
         self.pid_max = v;
         Ok(())
     }
@@ -78,9 +79,10 @@ impl Pidmap {
             start = RESERVED_PIDS;
         }
         let free = |nr: &i64| allowed(*nr) && !self.used.contains_key(nr);
-        let nr = (start..pid_max)
-            .find(free)
-            .or_else(|| (RESERVED_PIDS..start.min(pid_max)).find(free))?;
+        let nr = (start..pid_max).find(free).or_else(|| {
+            hit!(BitmapWrap);
+            (RESERVED_PIDS..start.min(pid_max)).find(free)
+        })?;
         self.used.insert(nr, owner);
         self.last = nr;
         Some(nr)

@@ -66,6 +66,7 @@ impl FlatPids {
 
     /// A namespace inside the container would need a third number: EINVAL.
     pub fn create_ns(&mut self, _parent: NsId) -> Result<NsId, Errno> {
+        hit!(FlatNoNesting);
         Err(Errno::EINVAL)
     }
 
@@ -103,28 +104,38 @@ impl FlatPids {
         privileged: impl Fn(NsId) -> bool,
     ) -> Result<PidId, Option<Errno>> {
         if set_tid.len() > 2 {
-            return Err(Some(Errno::EINVAL)); // R17: two levels.
+            // Two levels.
+            hit!(PidR17);
+            return Err(Some(Errno::EINVAL));
         }
         let id = self.pids.len();
         let vnr = match set_tid.first() {
             Some(&tid) => {
                 if tid < 1 || tid >= self.ns.pid_max {
-                    return Err(Some(Errno::EINVAL)); // R18
+                    hit!(PidR18);
+                    return Err(Some(Errno::EINVAL));
                 }
                 if tid != 1 && self.ns.child_reaper.is_none() {
-                    return Err(Some(Errno::EINVAL)); // R19
+                    hit!(PidR19);
+                    return Err(Some(Errno::EINVAL));
                 }
                 if !privileged(CONTAINER) {
-                    return Err(Some(Errno::EPERM)); // R21
+                    hit!(PidR21);
+                    return Err(Some(Errno::EPERM));
                 }
                 if !self.virt.claim(tid, id) {
-                    return Err(Some(Errno::EEXIST)); // R20
+                    hit!(PidR20);
+                    return Err(Some(Errno::EEXIST));
                 }
+                hit!(PidR22);
                 tid
             }
             None => match self.virt.alloc(self.ns.pid_max, |_| true, id) {
                 Some(vnr) => vnr,
-                None => return Err(Some(Errno::EAGAIN)),
+                None => {
+                    hit!(FlatVirtualFull);
+                    return Err(Some(Errno::EAGAIN));
+                }
             },
         };
         if set_tid.len() == 2 {
@@ -132,13 +143,16 @@ impl FlatPids {
             return Err(None);
         }
         let Some(nr) = self.global.alloc(self.ns.pid_max, |_| true, id) else {
+            hit!(FlatGlobalFull);
             self.virt.free(vnr);
             return Err(Some(Errno::EAGAIN));
         };
         if !self.ns.adding {
+            // Init has died.
+            hit!(PidR13);
             self.virt.free(vnr);
             self.global.free(nr);
-            return Err(Some(Errno::ENOMEM)); // R13: init has died.
+            return Err(Some(Errno::ENOMEM));
         }
         self.pids.push(FlatPid { nr, vnr });
         Ok(id)
@@ -171,6 +185,7 @@ impl FlatPids {
     /// itself, in `[0, pid_max]`.
     pub fn set_last_pid(&mut self, _ns: NsId, v: i64) -> Result<(), Errno> {
         check_last_pid(v, self.ns.pid_max)?;
+        hit!(PidR3);
         self.virt.last = v;
         Ok(())
     }

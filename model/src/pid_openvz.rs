@@ -88,6 +88,7 @@ impl VpidPids {
 
     /// The design has the host and one level of VPS, no more: EINVAL.
     pub fn create_ns(&mut self, _parent: NsId) -> Result<NsId, Errno> {
+        hit!(VpidNoNesting);
         Err(Errno::EINVAL)
     }
 
@@ -188,14 +189,18 @@ impl VpidPids {
         privileged: impl Fn(NsId) -> bool,
     ) -> Result<PidId, Option<Errno>> {
         if set_tid.len() > 2 {
-            return Err(Some(Errno::EINVAL)); // R17: two levels.
+            // Two levels.
+            hit!(PidR17);
+            return Err(Some(Errno::EINVAL));
         }
         let mut want = set_tid.first().copied();
         if let Some(v) = want {
             if v < 1 || v >= self.ns.pid_max || (v != 1 && !is_virtual_nr(v)) {
+                hit!(VpidEinval);
                 return Err(Some(Errno::EINVAL));
             }
             if !privileged(VPS) {
+                hit!(PidR21);
                 return Err(Some(Errno::EPERM));
             }
         }
@@ -210,11 +215,14 @@ impl VpidPids {
             .global
             .alloc(self.ns.pid_max, |n| !is_virtual_nr(n), id)
         else {
+            hit!(VpidGlobalFull);
             return Err(Some(Errno::EAGAIN));
         };
         if !self.ns.adding {
+            // Init has died.
+            hit!(PidR13);
             self.global.free(nr);
-            return Err(Some(Errno::ENOMEM)); // R13: init has died.
+            return Err(Some(Errno::ENOMEM));
         }
         match self.alloc_vpid(nr, want, id) {
             Ok(vnr) => {
@@ -236,22 +244,37 @@ impl VpidPids {
     fn alloc_vpid(&mut self, nr: i64, want: Option<i64>, id: PidId) -> Result<i64, Errno> {
         if !self.sparse {
             match want {
-                None => return Ok(nr + VPID_DIV),
+                None => {
+                    hit!(VpidLinear);
+                    return Ok(nr + VPID_DIV);
+                }
                 // The patch accepts 1 as it is; the model refuses a second init.
                 Some(1) if self.init.is_some_and(|p| self.in_vps(p)) => {
+                    hit!(VpidEexist);
                     return Err(Errno::EEXIST);
                 }
                 Some(1) => return Ok(1),
-                Some(v) if v == nr + VPID_DIV => return Ok(v),
-                Some(_) => self.switch_to_sparse_mapping(),
+                Some(v) if v == nr + VPID_DIV => {
+                    hit!(VpidLinear);
+                    return Ok(v);
+                }
+                Some(_) => {
+                    hit!(VpidSparse);
+                    self.switch_to_sparse_mapping();
+                }
             }
         }
         let mut result = want.unwrap_or(nr + VPID_DIV);
         if self.map.contains_key(&result) {
             if want.is_some() {
+                hit!(VpidEexist);
                 return Err(Errno::EEXIST);
             }
-            result = self.search(result).ok_or(Errno::EAGAIN)?;
+            hit!(VpidSearch);
+            result = self.search(result).ok_or_else(|| {
+                hit!(VpidExhausted);
+                Errno::EAGAIN
+            })?;
             // "set last_pid in hope future alloc_pidmap to avoid collisions"
             self.global.last = result - VPID_DIV;
         }
@@ -318,6 +341,7 @@ impl VpidPids {
     /// itself, in `[0, pid_max]`.
     pub fn set_last_pid(&mut self, _ns: NsId, v: i64) -> Result<(), Errno> {
         check_last_pid(v, self.ns.pid_max)?;
+        hit!(PidR3);
         self.global.last = v;
         Ok(())
     }
