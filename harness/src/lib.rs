@@ -14,6 +14,8 @@
 //!   the conformance campaign;
 //! - [`ops`]: the differential engine (op sequences, their lowering, the
 //!   lockstep check, reports);
+//! - [`coverage`]: rule coverage (which rules of the specification the
+//!   model took), its table and JSON, and the corpus's coverage baseline;
 //! - [`zoo`]: the bug zoo's kill matrix (`nscheck zoo`);
 //! - [`commands`]: the subcommands, one function each;
 //! - [`cli`]: the `nscheck` command line, which parses arguments and calls
@@ -29,6 +31,8 @@ pub mod generate;
 
 pub mod conform;
 pub mod ops;
+
+pub mod coverage;
 pub mod zoo;
 
 pub mod commands;

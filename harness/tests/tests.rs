@@ -9,6 +9,7 @@
 mod bad_input;
 mod common;
 mod concurrent_backend;
+mod coverage;
 mod determinism;
 mod gvisor_backend;
 mod linux_backend;
