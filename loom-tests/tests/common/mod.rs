@@ -545,6 +545,10 @@ pub fn counters(s: Scale, m: Option<Mutant>) {
 /// the file their results go to.
 pub const ZOO_OUT: &str = "NSCHECK_ZOO_OUT";
 
+/// The environment variable that restricts the bug zoo's runs to the
+/// scenarios of one half (`Ipc` or `Pid`, as [`Half`] spells them).
+pub const ZOO_HALF: &str = "NSCHECK_ZOO_HALF";
+
 /// The longest a zoo run may take before it counts as a survivor that timed
 /// out.
 pub const ZOO_RUN_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
@@ -565,14 +569,18 @@ pub struct ZooRun {
 /// scenario against every mutant of its half ([`Half::mutants`]) with
 /// `run` and writes one tab-separated line per run to that file
 /// (`checker mutant scenario caught|survived seconds why`), after a
-/// `# checker budget` line. Does nothing when [`ZOO_OUT`] is unset, so a
-/// plain test run skips it.
+/// `# checker budget` line; with [`ZOO_HALF`] set, only that half's.
+/// Does nothing when [`ZOO_OUT`] is unset, so a plain test run skips it.
 pub fn zoo(checker: &str, budget: &str, mut run: impl FnMut(&'static Scenario, Mutant) -> ZooRun) {
     let Ok(path) = std::env::var(ZOO_OUT) else {
         return;
     };
     let mut out = format!("# {checker}\t{budget}\n");
-    for half in [Half::Ipc, Half::Pid] {
+    let only = std::env::var(ZOO_HALF).ok();
+    let halves = [Half::Ipc, Half::Pid]
+        .into_iter()
+        .filter(|h| only.as_deref().is_none_or(|o| o == format!("{h:?}")));
+    for half in halves {
         for m in half.mutants() {
             for s in SCENARIOS.iter().filter(|s| s.half == half) {
                 zoo_line(&mut out, checker, s, m, run(s, m));
