@@ -7,6 +7,7 @@ use nscheck_model::Dialect;
 
 use crate::backend::BackendKind;
 use crate::commands;
+use crate::coverage::report_after;
 
 /// Differential checker for Linux PID namespaces, System V message queues and MSG_COPY.
 #[derive(Debug, Parser)]
@@ -85,6 +86,9 @@ pub enum Command {
         /// Where a shrunk divergence is written.
         #[arg(long, default_value = "corpus/regressions")]
         regressions: PathBuf,
+        /// Also write the rule coverage table to this file as JSON.
+        #[arg(long, value_name = "PATH")]
+        coverage: Option<PathBuf>,
     },
     /// The default campaign: a time-boxed conformance run (model against
     /// the kernel), then differential fuzzing of the model against the
@@ -99,6 +103,9 @@ pub enum Command {
         /// Where a shrunk divergence is written.
         #[arg(long, default_value = "corpus/regressions")]
         regressions: PathBuf,
+        /// Also write the rule coverage table to this file as JSON.
+        #[arg(long, value_name = "PATH")]
+        coverage: Option<PathBuf>,
     },
     /// Prints generated scripts.
     Gen {
@@ -165,16 +172,22 @@ pub fn main(cli: Cli) -> i32 {
             cases,
             time,
             regressions,
+            coverage,
         } => {
             wrap.configure();
             let budget = commands::budget(cases, time, 60);
-            commands::conform_against(backend, seed, budget, regressions)
+            report_after(coverage.as_deref(), || {
+                commands::conform_against(backend, seed, budget, regressions)
+            })
         }
         Command::Check {
             seed,
             time,
             regressions,
-        } => commands::check(seed, time, regressions),
+            coverage,
+        } => report_after(coverage.as_deref(), || {
+            commands::check(seed, time, regressions)
+        }),
         Command::Gen { seed, case, count } => commands::gen_scripts(seed, case, count),
         Command::Zoo {
             seed,
