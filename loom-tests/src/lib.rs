@@ -10,10 +10,13 @@
 //!   `alloc_pid` in the steps Linux takes its lock in;
 //! - [`pid_world`]: the implementation's tree of PID namespaces, and its
 //!   quiescence check;
-//! - [`recorder`]: the history recorder both worlds use.
+//! - [`task_world`]: the implementation's task half, one task per thread,
+//!   judged against the model's kernel;
+//! - [`recorder`]: the history recorder every world uses.
 //!
 //! The scenarios themselves are in `tests/`: `tests/common/mod.rs` holds the
-//! catalogue (its pid scenarios in `tests/common/pid.rs`), written once
+//! catalogue (its pid scenarios in `tests/common/pid.rs`, its task
+//! scenarios in `tests/common/tasks.rs`), written once
 //! against a small thread facade; `tests/loom.rs` runs it at a small scale
 //! under loom (`--cfg nscheck_loom`, `ci/loom.sh`) and `tests/shuttle.rs`
 //! at a larger scale under shuttle's PCT and random schedulers
@@ -27,4 +30,5 @@ pub mod model;
 pub mod pid_spec;
 pub mod pid_world;
 pub mod recorder;
+pub mod task_world;
 pub mod world;

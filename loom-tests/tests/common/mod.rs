@@ -16,11 +16,13 @@
 //!
 //! The IPC scenarios are below; the pid scenarios, which race the numbers
 //! of a tree of PID namespaces and are judged against the pid
-//! specification, are in [`pid`].
+//! specification, are in [`pid`]; the task scenarios, which race task
+//! calls and are judged against the model's kernel, in [`tasks`].
 
 #![allow(dead_code)]
 
 pub mod pid;
+pub mod tasks;
 
 use nscheck_concurrent::IpcNamespace;
 use nscheck_concurrent::mutants::Mutant;
@@ -63,6 +65,8 @@ pub enum Half {
     Ipc,
     /// Pid numbers: the mutants of `Mutant::PID` and `Mutant::PID_RACES`.
     Pid,
+    /// Tasks, sessions and process groups: the mutants of `Mutant::TASKS`.
+    Tasks,
 }
 
 impl Half {
@@ -71,6 +75,7 @@ impl Half {
         let lists: [&[Mutant]; 2] = match self {
             Half::Ipc => [Mutant::ALL, Mutant::RACES],
             Half::Pid => [Mutant::PID, Mutant::PID_RACES],
+            Half::Tasks => [Mutant::TASKS, &[]],
         };
         lists.into_iter().flatten().copied()
     }
@@ -78,7 +83,7 @@ impl Half {
 
 /// The mutant whose `Debug` name is `name`, from any list.
 pub fn mutant_named(name: &str) -> Mutant {
-    [Half::Ipc, Half::Pid]
+    [Half::Ipc, Half::Pid, Half::Tasks]
         .into_iter()
         .flat_map(Half::mutants)
         .find(|m| format!("{m:?}") == name)
@@ -104,6 +109,7 @@ macro_rules! scenario_tests {
             pid_init_death_fork,
             pid_nested_fork_lookup,
             pid_last_pid_write_fork,
+            task_setsid_leader_exit,
         );
     };
     ($($name:ident),* $(,)?) => {
@@ -144,6 +150,7 @@ macro_rules! mutant_tests {
             pid_last_pid_write_fork_catches_last_pid_race: "pid_last_pid_write_fork" LastPidRace;
             pid_nested_fork_lookup_catches_publish_per_level: "pid_nested_fork_lookup" PublishPerLevel;
             pid_init_death_fork_catches_adding_check_early: "pid_init_death_fork" AddingCheckEarly;
+            task_setsid_leader_exit_catches_reuse_held_pgid: "task_setsid_leader_exit" ReuseHeldPgid;
         }
     };
     ($($test:ident: $name:literal $mutant:ident;)*) => {
@@ -254,6 +261,12 @@ pub const SCENARIOS: &[Scenario] = &[
         run: pid::pid_last_pid_write_fork,
         half: Half::Pid,
         catches: &[Mutant::LastPidRace],
+    },
+    Scenario {
+        name: "task_setsid_leader_exit",
+        run: tasks::task_setsid_leader_exit,
+        half: Half::Tasks,
+        catches: &[Mutant::ReuseHeldPgid],
     },
 ];
 
@@ -546,7 +559,8 @@ pub fn counters(s: Scale, m: Option<Mutant>) {
 pub const ZOO_OUT: &str = "NSCHECK_ZOO_OUT";
 
 /// The environment variable that restricts the bug zoo's runs to the
-/// scenarios of one half (`Ipc` or `Pid`, as [`Half`] spells them).
+/// scenarios of one half (`Ipc`, `Pid` or `Tasks`, as [`Half`] spells
+/// them).
 pub const ZOO_HALF: &str = "NSCHECK_ZOO_HALF";
 
 /// The longest a zoo run may take before it counts as a survivor that timed
@@ -577,7 +591,7 @@ pub fn zoo(checker: &str, budget: &str, mut run: impl FnMut(&'static Scenario, M
     };
     let mut out = format!("# {checker}\t{budget}\n");
     let only = std::env::var(ZOO_HALF).ok();
-    let halves = [Half::Ipc, Half::Pid]
+    let halves = [Half::Ipc, Half::Pid, Half::Tasks]
         .into_iter()
         .filter(|h| only.as_deref().is_none_or(|o| o == format!("{h:?}")));
     for half in halves {
