@@ -3,9 +3,10 @@
 #
 # - the scenarios of nscheck-loom-tests: every interleaving of each scenario
 #   up to the preemption bound, each execution's history checked for
-#   linearizability against the model (the IPC scenarios) or the pid
-#   specification (the pid_* scenarios: races on the numbers of a tree of
-#   PID namespaces, tests/common/pid.rs), plus one run per (scenario,
+#   linearizability against the model (the IPC scenarios, and the task_*
+#   scenario, which races task calls: tests/common/tasks.rs) or the pid
+#   specification (the pid_* scenarios, which race the numbers of a tree of
+#   PID namespaces: tests/common/pid.rs), plus one run per (scenario,
 #   mutant) that must fail; each scenario prints its number of executions;
 # - nscheck-concurrent's own loom test (concurrent/tests/loom.rs): the queue
 #   protocol's hand-off, sleeping senders and removal racing a receiver,
@@ -16,10 +17,11 @@
 # "unbounded", which these tests do not finish (concurrent's sleeping-senders
 # test alone runs for many minutes), so this script always sets one.
 # Measured on the 2-core machine at bound 2, with the build cached: about
-# 50 s for nscheck-loom-tests (plus the mutant runs), of which the six pid
-# scenarios take about 2.5 s (244 to 685 executions each, 2,614 in all);
-# 0.2 s and 1,557 executions for concurrent/tests/loom.rs (at bound 3:
-# 2.3 s, 17,604).
+# 80 s for nscheck-loom-tests (plus the mutant runs), of which the six pid
+# scenarios and the task scenario take about 3 s (146 to 665 executions
+# each, 1,963 in all; the counts follow the implementation's
+# synchronization points, so they move when it changes); 0.2 s and 1,557
+# executions for concurrent/tests/loom.rs (at bound 3: 2.3 s, 17,604).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

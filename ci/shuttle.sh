@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The shuttle scenarios of nscheck-loom-tests: the loom catalogue at a larger
 # scale (IPC: 4 workers, 20+ calls; pid: thread 0 and 2 workers, 5 calls
-# each, in trees of up to 3 levels), each scenario under shuttle's PCT scheduler
+# each, in trees of up to 3 levels; tasks: 4 tasks, 3 of them racing),
+# each scenario under shuttle's PCT scheduler
 # (depth 3) and its random scheduler, both with a fixed seed, every
 # execution's history checked for linearizability against the model; plus
 # one run per (scenario, mutant) that must fail and print its schedule, and
