@@ -18,6 +18,12 @@
 //! and a hit costs one increment, without allocation or locking. A
 //! campaign reads them with [`snapshot`] and clears them with [`reset`];
 //! both act on the calling thread's table only.
+//!
+//! For feedback (a campaign that keeps the inputs reaching a rule for the
+//! first time, a fuzzer's extra counters): take a [`snapshot`] before and
+//! after one input and keep [`Hits::since`]; [`Hits::new_beside`] lists the
+//! rules it took that an accumulated [`Hits`] never saw, and
+//! [`Hits::as_slice`] is the raw counters, one a rule in [`RULES`] order.
 
 use std::cell::Cell;
 
@@ -308,6 +314,19 @@ impl Hits {
         }
     }
 
+    /// The counters, one a rule, in the order of [`RULES`].
+    pub fn as_slice(&self) -> &[u64] {
+        &self.0
+    }
+
+    /// The rules these hits took that `seen` never did.
+    pub fn new_beside<'a>(&'a self, seen: &'a Hits) -> impl Iterator<Item = Rule> + 'a {
+        self.iter()
+            .zip(seen.0.iter())
+            .filter(|&((_, n), &old)| n > 0 && old == 0)
+            .map(|((r, _), _)| r.rule)
+    }
+
     /// The hits since `earlier`, a snapshot taken before this one.
     pub fn since(&self, earlier: &Hits) -> Hits {
         let mut d = self.clone();
@@ -380,6 +399,9 @@ mod tests {
         assert_eq!(other.get(Rule::MsgR23), 0);
         let mine = snapshot();
         assert_eq!((mine.get(Rule::MsgR23), mine.get(Rule::PidR1)), (2, 0));
+        let new: Vec<_> = other.new_beside(&mine).collect();
+        assert_eq!(new, vec![Rule::PidR1]);
+        assert_eq!(mine.as_slice()[Rule::MsgR23 as usize], 2);
         reset();
         assert_eq!(snapshot(), Hits::default());
     }
