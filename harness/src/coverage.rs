@@ -20,9 +20,7 @@ use std::path::{Path, PathBuf};
 use nscheck_model::rules::{RULES, snapshot};
 use nscheck_model::{Dialect, Hits, RuleInfo};
 
-use crate::backend::BackendKind;
 use crate::backend::model::ModelBackend;
-use crate::ops::check_ops;
 use crate::run::run_partial;
 use crate::script::load_script;
 
@@ -164,9 +162,9 @@ pub fn report_after(json: Option<&Path>, work: impl FnOnce() -> i32) -> i32 {
 pub enum CorpusPart {
     /// Scripts run on the model in one or more dialects.
     Scripts(&'static str, &'static [Dialect]),
-    /// A differential fuzz corpus, decoded through [`decode`] and checked
-    /// against the concurrent implementation by [`check_ops`], as the fuzz
-    /// target does.
+    /// A differential fuzz corpus, decoded through `ops::decode` and checked
+    /// against the concurrent implementation by `ops::check_ops`, as the
+    /// fuzz target does.
     Ops(&'static str),
 }
 
@@ -232,7 +230,7 @@ pub fn corpus_hits(root: &Path, skip: &dyn Fn(&Path) -> bool) -> Result<Hits, St
 #[cfg(feature = "arbitrary")]
 fn check_bytes(bytes: &[u8]) {
     if let Some(ops) = crate::ops::decode(bytes) {
-        let _ = check_ops(&ops, BackendKind::Concurrent);
+        let _ = crate::ops::check_ops(&ops, crate::backend::BackendKind::Concurrent);
     }
 }
 
