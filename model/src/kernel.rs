@@ -788,13 +788,14 @@ impl Kernel {
 
     fn capdrop(&mut self, task: TaskId, cap: i64) -> Outcome {
         let cred = &mut self.tasks[task.0].cred;
-        if !(0..=CAP_LAST_CAP as i64).contains(&cap) {
-            hit!(TaskCapdropEinval);
-            return Outcome::err(Errno::EINVAL);
-        }
+        // `cap_prctl_drop` checks CAP_SETPCAP before the number.
         if !cred.capable(CAP_SETPCAP) {
             hit!(TaskCapdropEperm);
             return Outcome::err(Errno::EPERM);
+        }
+        if !(0..=CAP_LAST_CAP as i64).contains(&cap) {
+            hit!(TaskCapdropEinval);
+            return Outcome::err(Errno::EINVAL);
         }
         hit!(TaskCapdrop);
         cred.caps &= !(1 << cap);

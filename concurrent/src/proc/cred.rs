@@ -129,11 +129,12 @@ impl System {
         let proc = self.proc(task);
         let mut own = lock(&proc.own);
         let cred = &mut own.cred;
-        if !(0..=i64::from(CAP_LAST_CAP)).contains(&cap) {
-            return Err(Errno::EINVAL);
-        }
+        // `cap_prctl_drop` checks CAP_SETPCAP before the number.
         if !cred.capable(CAP_SETPCAP) {
             return Err(Errno::EPERM);
+        }
+        if !(0..=i64::from(CAP_LAST_CAP)).contains(&cap) {
+            return Err(Errno::EINVAL);
         }
         cred.caps &= !(1 << cap);
         cred.bounding &= !(1 << cap);
