@@ -58,11 +58,17 @@ impl PidWorld for Concurrent {
         assert!(pid.unlink(), "the new pid had one link");
     }
 
+    /// The translations run on the pid found, under the lookup lock
+    /// (`PidNamespace::with_pid`), as Linux's run under `rcu_read_lock`
+    /// without taking a reference.
     fn lookup(&self, nr: i64) -> i64 {
-        let pid = self.ns(Ns::A).find_pid(nr).expect("a target");
         let root = self.ns(Ns::Root);
-        let nspid: i64 = pid.nspid(root).iter().sum();
-        pid.nr_in(root) + pid.vnr(&self.inits[Ns::A as usize]) + nspid
+        let a_init = &self.inits[Ns::A as usize];
+        let translate = |pid: &Arc<StructPid>| {
+            let nspid: i64 = pid.nspid(root).iter().sum();
+            pid.nr_in(root) + pid.vnr(a_init) + nspid
+        };
+        self.ns(Ns::A).with_pid(nr, translate).expect("a target")
     }
 }
 

@@ -5,8 +5,10 @@
 
 use crate::errno::Errno;
 use crate::pid::ns::PidNamespace;
+use crate::pid::numbers::Numbers;
 use crate::pid::struct_pid::{StructPid, Upid};
-use crate::sync::{Arc, RwLockWriteGuard, write};
+use crate::pid::table::Shard;
+use crate::sync::Arc;
 
 /// Why `alloc_pid` failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,19 +52,16 @@ pub fn alloc_pid(
     if set_tid.len() > ns.level() + 1 {
         return Err(Errno::EINVAL.into()); // R17
     }
-    let mut reserved: Vec<Upid> = Vec::with_capacity(ns.level());
-    let result = reserve_levels(ns, set_tid, &privileged, &mut reserved);
-    let result = result.and_then(|()| {
-        reserved.reverse();
-        publish(ns, reserved.as_slice())
-    });
-    match result {
-        Ok(pid) => Ok(pid),
-        Err(e) => {
-            rollback(ns, &reserved);
-            Err(e)
-        }
+    let mut reserved = Numbers::Empty;
+    if let Err(e) = reserve_levels(ns, set_tid, &privileged, &mut reserved) {
+        rollback(ns, reserved.as_slice());
+        return Err(e);
     }
+    reserved.reverse();
+    publish(ns, reserved).map_err(|(e, reserved)| {
+        rollback(ns, reserved.as_slice());
+        e
+    })
 }
 
 /// The reservation phase: one number per level, innermost first, into
@@ -71,7 +70,7 @@ fn reserve_levels(
     ns: &Arc<PidNamespace>,
     set_tid: &[i64],
     privileged: &impl Fn(&PidNamespace) -> bool,
-    reserved: &mut Vec<Upid>,
+    reserved: &mut Numbers,
 ) -> Result<(), AllocError> {
     let mut tmp = Some(ns);
     let mut k = 0;
@@ -131,51 +130,46 @@ fn reserve_tid(
 
 /// The publication phase: under `ns`'s allocation lock, checks
 /// `PIDNS_ADDING` and fills every level's table while holding all their
-/// lookup locks.
-fn publish(ns: &PidNamespace, numbers: &[Upid]) -> Result<Arc<StructPid>, AllocError> {
+/// lookup locks. The reserved numbers (outermost first) become the pid's;
+/// on failure they come back with the errno, for the rollback.
+fn publish(ns: &PidNamespace, numbers: Numbers) -> Result<Arc<StructPid>, (AllocError, Numbers)> {
     if mutant!(ns, AddingCheckEarly) && !ns.alloc_lock().adding {
         // pid H4: the check has its own critical section, so a `disable`
         // can come between it and the publication.
-        return Err(Errno::ENOMEM.into());
+        return Err((Errno::ENOMEM.into(), numbers));
     }
     let a = ns.alloc_lock();
     if !a.adding && !mutant!(ns, AddingCheckEarly) {
-        return Err(Errno::ENOMEM.into()); // R13: init has died.
+        return Err((Errno::ENOMEM.into(), numbers)); // R13: init has died.
     }
-    let pid = Arc::new(StructPid::new(
-        numbers
-            .iter()
-            .map(|u| Upid {
-                nr: u.nr,
-                ns: u.ns.clone(),
-            })
-            .collect(),
-    ));
+    let pid = Arc::new(StructPid::new(numbers));
     if mutant!(ns, PublishPerLevel) {
         // pid B17: one level at a time, innermost first, each under its own
         // lookup lock only.
-        for u in numbers.iter().rev() {
-            write(&u.ns.table).insert(u.nr, pid.clone());
+        for u in pid.numbers().iter().rev() {
+            u.ns.table.write(u.nr).insert(u.nr, pid.clone());
         }
         drop(a);
         return Ok(pid);
     }
-    let mut tables = lookup_locks(numbers);
-    for (table, u) in tables.iter_mut().zip(numbers.iter().rev()) {
-        table.insert(u.nr, pid.clone());
-    }
-    drop(tables);
+    with_lookup_locks(pid.numbers(), &mut |table, nr| {
+        table.insert(nr, pid.clone());
+    });
     drop(a);
     Ok(pid)
 }
 
-/// The lookup locks of every level of `numbers` (outermost first), taken
-/// for writing innermost first, the crate's lock order; returned innermost
-/// first.
-fn lookup_locks(
-    numbers: &[Upid],
-) -> Vec<RwLockWriteGuard<'_, std::collections::BTreeMap<i64, Arc<StructPid>>>> {
-    numbers.iter().rev().map(|u| write(&u.ns.table)).collect()
+/// Calls `f` on every level of `numbers` (outermost first) with the lookup
+/// lock of its number, taken for writing innermost first, the crate's lock
+/// order; no lock is released before `f` has run on every level, so a
+/// lookup sees the effect on every level or on none. The guards live on
+/// the stack, one frame a level.
+fn with_lookup_locks(numbers: &[Upid], f: &mut impl FnMut(&mut Shard, i64)) {
+    if let Some((u, outer)) = numbers.split_last() {
+        let mut table = u.ns.table.write(u.nr);
+        f(&mut table, u.nr);
+        with_lookup_locks(outer, f);
+    }
 }
 
 /// `out_free`: gives back every reserved number to the namespace it was
@@ -189,7 +183,7 @@ fn rollback(ns: &PidNamespace, reserved: &[Upid]) {
         } else {
             &u.ns
         };
-        owner.alloc_lock().taken.remove(&u.nr);
+        owner.alloc_lock().taken.remove(u.nr);
     }
     let mut a = ns.alloc_lock();
     if a.adding && a.taken.is_empty() {
@@ -208,12 +202,10 @@ pub(crate) fn free_pid(pid: &StructPid) {
     if let Some(h) = &pid.ns().historical {
         return h.free(pid);
     }
-    let mut tables = lookup_locks(pid.numbers());
-    for (table, u) in tables.iter_mut().zip(pid.numbers().iter().rev()) {
-        table.remove(&u.nr);
-    }
-    drop(tables);
+    with_lookup_locks(pid.numbers(), &mut |table, nr| {
+        table.remove(&nr);
+    });
     for u in pid.numbers() {
-        u.ns.alloc_lock().taken.remove(&u.nr);
+        u.ns.alloc_lock().taken.remove(u.nr);
     }
 }

@@ -19,10 +19,8 @@ fn own_nr(r: Result<Arc<StructPid>, AllocError>) -> Result<i64, AllocError> {
 /// Whether the taken numbers of `ns` are exactly its published ones: no
 /// reservation leaked.
 fn no_leak(ns: &PidNamespace) -> bool {
-    let taken = ns.alloc_lock().taken.clone();
-    let published: std::collections::BTreeSet<i64> =
-        crate::sync::read(&ns.table).keys().copied().collect();
-    taken == published
+    let taken: Vec<i64> = ns.alloc_lock().taken.iter().collect();
+    taken == ns.table.numbers()
 }
 
 /// Runs `f` on every interleaving, each time with a new tree whose first
@@ -59,8 +57,7 @@ fn fork(ns: &Arc<PidNamespace>) -> Result<Arc<StructPid>, AllocError> {
 /// has a number there): a published pid and its namespaces hold each
 /// other until then, and loom reports what is never dropped as a leak.
 fn free_all(root: &PidNamespace) {
-    let pids: Vec<_> = crate::sync::read(&root.table).values().cloned().collect();
-    for p in pids {
+    for p in root.table.pids() {
         while !p.unlink() {}
     }
 }

@@ -5,10 +5,14 @@
 //! cited where they apply). This is the foundation of issue 11.
 //!
 //! - [`ns`]: [`PidNamespace`], one level of the tree: its allocation state
-//!   (cursor, `pid_max`, `PIDNS_ADDING`, the taken numbers), its table of
-//!   published numbers, the sysctls `kernel.ns_last_pid` and
-//!   `kernel.pid_max`, and `find_pid_ns` ([`PidNamespace::find_pid`]);
-//! - [`struct_pid`]: [`StructPid`], one number per level, with `pid_nr_ns`
+//!   (cursor, `pid_max`, `PIDNS_ADDING`, the taken numbers as a bitmap,
+//!   `nr_set`), its table of published numbers (`table`: shards of hash
+//!   maps, each behind a read-write lock of its own), the sysctls
+//!   `kernel.ns_last_pid` and `kernel.pid_max`, and `find_pid_ns`
+//!   ([`PidNamespace::find_pid`], and [`PidNamespace::with_pid`], which
+//!   lends the pid found instead of taking a reference);
+//! - [`struct_pid`]: [`StructPid`], one number per level (kept inside the
+//!   pid up to two levels, `numbers`), with `pid_nr_ns`
 //!   ([`StructPid::nr_in`]), `pid_vnr` ([`StructPid::vnr`]), the `NSpid`
 //!   view ([`StructPid::nspid`]) and the links that keep its numbers in
 //!   use;
@@ -54,27 +58,34 @@
 //! # Locks
 //!
 //! Each namespace has an allocation lock (a mutex over its cursor,
-//! `pid_max`, `PIDNS_ADDING` and taken numbers) and a lookup lock (a
-//! read-write lock over its published numbers). Linux has one global
-//! `pidmap_lock`; here two forks in unrelated namespaces do not contend.
+//! `pid_max`, `PIDNS_ADDING` and taken numbers) and lookup locks: its table
+//! of published numbers is split by number into shards, each a read-write
+//! lock on a cache line of its own, and the lookup lock of a number is the
+//! lock of its shard. Linux has one global `pidmap_lock` (and RCU for
+//! lookups); here two forks in unrelated namespaces do not contend, and
+//! lookups of different numbers, or a lookup beside a fork whose number
+//! falls in another shard, write to no common lock.
 //!
-//! - Lookups (`find_pid`) take one lookup lock for reading and never an
-//!   allocation lock; `nr_in`, `vnr` and `nspid` read numbers that never
-//!   change, with no lock at all.
+//! - Lookups (`find_pid`, `with_pid`) take one lookup lock for reading and
+//!   never an allocation lock; `nr_in`, `vnr` and `nspid` read numbers that
+//!   never change, with no lock at all.
 //! - A reservation, a rollback, a sysctl access and `disable` each hold one
 //!   allocation lock at a time.
 //! - Publication holds the innermost level's allocation lock (so that
 //!   `disable` is ordered against it: once `disable` returns, no pid is
-//!   published in the namespace) and, inside it, the lookup locks of every
-//!   level, taken innermost (deepest) first. `free_pid` takes the same
-//!   lookup locks in the same order, releases them, then one allocation
-//!   lock at a time. Nothing takes an allocation lock while holding a
-//!   lookup lock, and lookup locks are always taken deepest first (one
-//!   namespace per level on a chain), so there is no cycle.
+//!   published in the namespace) and, inside it, the lookup lock of the
+//!   pid's number at every level, one shard a level, taken innermost
+//!   (deepest) first. `free_pid` takes the same lookup locks in the same
+//!   order, releases them, then one allocation lock at a time. Nothing
+//!   takes an allocation lock while holding a lookup lock; lookup locks are
+//!   always taken deepest first, one namespace per level on a chain, and
+//!   no one holds two shards of one namespace, so there is no cycle.
 //!
 //! Visibility: a number is taken from its reservation on, but found only
 //! once every level of its pid is published, and every level is published
-//! (and unpublished by `free_pid`) under all the lookup locks at once.
+//! (and unpublished by `free_pid`) while the lookup locks of all its
+//! numbers are held at once, so a lookup at any level sees every level of
+//! the pid or none.
 //!
 //! `kernel.ns_last_pid` rule against a concurrent fork (Linux writes it
 //! without `pidmap_lock`): here a write takes the namespace's allocation
@@ -119,9 +130,12 @@ pub mod bitmap;
 pub mod flat;
 #[cfg(all(test, nscheck_loom))]
 mod loom_checks;
+mod nr_set;
 pub mod ns;
+mod numbers;
 pub mod openvz;
 pub mod struct_pid;
+mod table;
 pub mod variant;
 
 pub(crate) use alloc::free_pid;

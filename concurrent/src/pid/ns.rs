@@ -1,18 +1,19 @@
 //! `struct pid_namespace`: one level of the tree, with its allocation state
 //! (behind the allocation lock) and its table of published numbers (behind
-//! the lookup lock), plus the two sysctls and the cyclic cursor. A
+//! the lookup locks, one a shard of the table), plus the two sysctls and
+//! the cyclic cursor. A
 //! namespace of a historical [`Variant`] hands every call to that variant's
 //! state instead (`variant.rs`).
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use crate::errno::Errno;
+use crate::pid::nr_set::NrSet;
 use crate::pid::struct_pid::StructPid;
+use crate::pid::table::PidTable;
 use crate::pid::variant::{Historical, Variant};
 use crate::pid::{
     MAX_PID_NS_LEVEL, MutantSlot, NO_MUTANT, PID_MAX_LIMIT, PID_MAX_MIN, RESERVED_PIDS, ROOT_LEVEL,
 };
-use crate::sync::{Arc, AtomicI64, Mutex, MutexGuard, Ordering, RwLock, lock, read};
+use crate::sync::{Arc, AtomicI64, Mutex, MutexGuard, Ordering, lock};
 use crate::task::PidNsId;
 
 /// What the allocation lock of one namespace guards (Linux keeps it under
@@ -21,7 +22,7 @@ use crate::task::PidNsId;
 pub(crate) struct AllocState {
     /// Every number of this level that is reserved or published: the idr's
     /// keys, whatever they point to.
-    pub(crate) taken: BTreeSet<i64>,
+    pub(crate) taken: NrSet,
     /// `idr_next`; `ns_last_pid` reads `cursor - 1`.
     pub(crate) cursor: i64,
     /// `kernel.pid_max` of this namespace.
@@ -32,27 +33,13 @@ pub(crate) struct AllocState {
     pub(crate) has_reaper: bool,
 }
 
-impl AllocState {
-    /// The smallest number of `[from, end)` that is not taken.
-    fn first_free(&self, from: i64, end: i64) -> Option<i64> {
-        let mut candidate = from;
-        for &t in self.taken.range(from..end.max(from)) {
-            if t != candidate {
-                break;
-            }
-            candidate += 1;
-        }
-        (candidate < end).then_some(candidate)
-    }
-}
-
 /// A PID namespace: a level of the tree of namespaces.
 ///
 /// Two locks, never held by lookups and allocations the other way round:
 /// the allocation lock (`alloc`, a mutex) serializes the reservations,
-/// sysctl writes and `PIDNS_ADDING` of this level; the lookup lock (`table`,
-/// a read-write lock) guards the published numbers, which lookups read. See
-/// the module documentation of `pid` for the lock order.
+/// sysctl writes and `PIDNS_ADDING` of this level; the lookup locks (the
+/// shards of `table`, read-write locks) guard the published numbers, which
+/// lookups read. See the module documentation of `pid` for the lock order.
 #[derive(Debug)]
 pub struct PidNamespace {
     id: PidNsId,
@@ -62,7 +49,7 @@ pub struct PidNamespace {
     ids: Arc<AtomicI64>,
     pub(crate) alloc: Mutex<AllocState>,
     /// The published numbers: `idr_find` sees exactly these.
-    pub(crate) table: RwLock<BTreeMap<i64, Arc<StructPid>>>,
+    pub(crate) table: PidTable,
     /// The state of a historical variant, which then takes every call;
     /// `None` under mainline.
     pub(crate) historical: Option<Historical>,
@@ -113,13 +100,13 @@ impl PidNamespace {
             historical: None,
             mutant,
             alloc: Mutex::new(AllocState {
-                taken: BTreeSet::new(),
+                taken: NrSet::default(),
                 cursor: 0,
                 pid_max: PID_MAX_LIMIT, // R9
                 adding: true,
                 has_reaper: false,
             }),
-            table: RwLock::new(BTreeMap::new()),
+            table: PidTable::new(),
         }
     }
 
@@ -188,14 +175,22 @@ impl PidNamespace {
     }
 
     /// `find_pid_ns(nr, ns)`: the published pid that holds `nr` here. Takes
-    /// only the lookup lock, for reading: a reserved number is not found.
-    /// Under a historical variant, the number is one the container passes
-    /// (`openvz2006` also takes a global pid of the VPS).
+    /// only the lookup lock of `nr`'s shard, for reading: a reserved number
+    /// is not found. Under a historical variant, the number is one the
+    /// container passes (`openvz2006` also takes a global pid of the VPS).
     pub fn find_pid(&self, nr: i64) -> Option<Arc<StructPid>> {
+        self.with_pid(nr, Arc::clone)
+    }
+
+    /// [`PidNamespace::find_pid`] without taking a reference: calls `f` on
+    /// the pid found, while the lookup lock is held for reading (as Linux
+    /// translates inside `rcu_read_lock`). Readers of different numbers
+    /// then write to no common cache line.
+    pub fn with_pid<R>(&self, nr: i64, f: impl FnOnce(&Arc<StructPid>) -> R) -> Option<R> {
         if let Some(h) = &self.historical {
-            return h.find(nr);
+            return h.find(nr).map(|pid| f(&pid));
         }
-        read(&self.table).get(&nr).cloned()
+        self.table.with(nr, f)
     }
 
     /// The init of this namespace exists from now on (`ns->child_reaper`
@@ -313,8 +308,9 @@ impl PidNamespace {
         };
         let from = a.cursor.max(start);
         let nr = a
+            .taken
             .first_free(from, end)
-            .or_else(|| a.first_free(start, from.min(end)))?;
+            .or_else(|| a.taken.first_free(start, from.min(end)))?;
         a.taken.insert(nr);
         Some(nr)
     }

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::pid::ns::PidNamespace;
+use crate::pid::numbers::Numbers;
 use crate::pid::{ROOT_LEVEL, free_pid};
 use crate::sync::{Arc, AtomicI64, Ordering};
 use crate::task::PidNsId;
@@ -29,7 +30,7 @@ pub struct Upid {
 pub struct StructPid {
     /// `numbers[i]` is the number at level `ROOT_LEVEL + i`; the last one
     /// is the pid's own namespace.
-    numbers: Vec<Upid>,
+    numbers: Numbers,
     /// The links that hold the numbers; 0 once they are given back.
     links: AtomicI64,
     /// The task linked to the pid as PIDTYPE_PID (`pid_task`), or -1.
@@ -47,9 +48,9 @@ impl fmt::Debug for StructPid {
 
 impl StructPid {
     /// A pid with `numbers` (outermost first) and one link, the caller's.
-    pub(crate) fn new(numbers: Vec<Upid>) -> StructPid {
+    pub(crate) fn new(numbers: impl Into<Numbers>) -> StructPid {
         StructPid {
-            numbers,
+            numbers: numbers.into(),
             links: AtomicI64::new(1),
             task: AtomicI64::new(-1),
         }
@@ -57,24 +58,25 @@ impl StructPid {
 
     /// The numbers, outermost first.
     pub fn numbers(&self) -> &[Upid] {
-        &self.numbers
+        self.numbers.as_slice()
     }
 
     /// The numbers as `(namespace id, number)` pairs, outermost first: the
     /// form of the IPC code's `task::Pid`.
     pub fn numbers_by_id(&self) -> Vec<(PidNsId, i64)> {
-        self.numbers.iter().map(|u| (u.ns.id(), u.nr)).collect()
+        self.numbers().iter().map(|u| (u.ns.id(), u.nr)).collect()
     }
 
     /// The innermost level: the namespace the pid was allocated in.
     pub fn ns(&self) -> &Arc<PidNamespace> {
-        &self.numbers[self.numbers.len() - 1].ns
+        let numbers = self.numbers();
+        &numbers[numbers.len() - 1].ns
     }
 
     /// `pid_nr_ns(pid, ns)` (§1.6): the number `ns` gives the pid, 0 where
     /// it has none (`ns` is deeper than the pid, or on another branch).
     pub fn nr_in(&self, ns: &PidNamespace) -> i64 {
-        match self.numbers.get(ns.level() - ROOT_LEVEL) {
+        match self.numbers().get(ns.level() - ROOT_LEVEL) {
             Some(u) if u.ns.id() == ns.id() => u.nr,
             _ => 0,
         }
@@ -94,7 +96,7 @@ impl StructPid {
         if self.nr_in(viewer) == 0 {
             return Vec::new();
         }
-        self.numbers[viewer.level() - ROOT_LEVEL..]
+        self.numbers()[viewer.level() - ROOT_LEVEL..]
             .iter()
             .map(|u| u.nr)
             .collect()
