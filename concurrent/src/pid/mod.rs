@@ -134,6 +134,7 @@ mod nr_set;
 pub mod ns;
 mod numbers;
 pub mod openvz;
+mod padded;
 pub mod struct_pid;
 mod table;
 pub mod variant;

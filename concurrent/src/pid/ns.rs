@@ -7,6 +7,7 @@
 
 use crate::errno::Errno;
 use crate::pid::nr_set::NrSet;
+use crate::pid::padded::Padded;
 use crate::pid::struct_pid::StructPid;
 use crate::pid::table::PidTable;
 use crate::pid::variant::{Historical, Variant};
@@ -47,7 +48,9 @@ pub struct PidNamespace {
     parent: Option<Arc<PidNamespace>>,
     /// The source of ids, shared by every namespace of one tree.
     ids: Arc<AtomicI64>,
-    pub(crate) alloc: Mutex<AllocState>,
+    /// The allocation lock, on cache lines of its own: forks write it,
+    /// while every translation reads the namespace's id and level.
+    alloc: Padded<Mutex<AllocState>>,
     /// The published numbers: `idr_find` sees exactly these.
     pub(crate) table: PidTable,
     /// The state of a historical variant, which then takes every call;
@@ -99,13 +102,13 @@ impl PidNamespace {
             ids,
             historical: None,
             mutant,
-            alloc: Mutex::new(AllocState {
+            alloc: Padded(Mutex::new(AllocState {
                 taken: NrSet::default(),
                 cursor: 0,
                 pid_max: PID_MAX_LIMIT, // R9
                 adding: true,
                 has_reaper: false,
-            }),
+            })),
             table: PidTable::new(),
         }
     }
@@ -171,7 +174,7 @@ impl PidNamespace {
 
     /// Takes the allocation lock.
     pub(crate) fn alloc_lock(&self) -> MutexGuard<'_, AllocState> {
-        lock(&self.alloc)
+        lock(&self.alloc.0)
     }
 
     /// `find_pid_ns(nr, ns)`: the published pid that holds `nr` here. Takes

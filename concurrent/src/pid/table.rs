@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use crate::pid::padded::Padded;
 use crate::pid::struct_pid::StructPid;
 use crate::sync::{Arc, RwLock, RwLockWriteGuard, read, write};
 
@@ -43,16 +44,10 @@ impl Hasher for NrHasher {
     }
 }
 
-/// One shard, alone on its cache lines (two, for the adjacent-line
-/// prefetcher).
-#[derive(Debug)]
-#[repr(align(128))]
-struct Padded(RwLock<Shard>);
-
 /// The published numbers of a namespace level.
 #[derive(Debug)]
 pub(crate) struct PidTable {
-    shards: [Padded; SHARDS],
+    shards: [Padded<RwLock<Shard>>; SHARDS],
 }
 
 impl PidTable {
