@@ -7,7 +7,8 @@
 # - loom at preemption bound 3 (a truly unbounded run of these 4-thread
 #   scenarios does not finish: at bound 3, copy_vs_receive alone takes about
 #   119,000 executions and 2 minutes);
-# - shuttle with a ten times larger budget;
+# - shuttle with a ten times larger budget, and 2000 generated cases of
+#   the day's seed at 200 executions a scheduler each;
 # - the bug zoo's kill matrix (ci/zoo.sh, about 13 minutes);
 # - the stress tests (ci/stress.sh: every conformance script 50 times on the
 #   Linux backend under CPU hogs, 10^6 messages through the concurrent
@@ -42,10 +43,11 @@ for target in $(cd fuzz && cargo fuzz list); do
 done
 
 step "loom, preemption bound 3"
-LOOM_MAX_PREEMPTIONS=3 bash ci/loom.sh
+LOOM_MAX_PREEMPTIONS=3 NSCHECK_GEN_LOOM_CASES=24 bash ci/loom.sh
 
-step "shuttle, 20000 executions per scheduler and scenario"
-NSCHECK_SHUTTLE_ITERATIONS=20000 bash ci/shuttle.sh
+step "shuttle, 20000 executions per scheduler and scenario, 2000 generated cases"
+NSCHECK_SHUTTLE_ITERATIONS=20000 NSCHECK_GEN_SEED="$(date -u +%Y%m%d)" \
+  NSCHECK_GEN_CASES=2000 NSCHECK_GEN_ITERATIONS=200 bash ci/shuttle.sh
 
 step "bug zoo: the kill matrix"
 bash ci/zoo.sh

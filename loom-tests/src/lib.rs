@@ -12,7 +12,12 @@
 //!   quiescence check;
 //! - [`task_world`]: the implementation's task half, one task per thread,
 //!   judged against the model's kernel;
-//! - [`recorder`]: the history recorder every world uses.
+//! - [`recorder`]: the history recorder every world uses;
+//! - [`generated`]: generated msg scenarios, a function of a seed and a case
+//!   number, run by `tests/common/generated.rs`;
+//! - [`lock_sections`]: the places of the implementation that take a lock,
+//!   and the table of which scenarios contended each (from the shuttle
+//!   build's contention log).
 //!
 //! The scenarios themselves are in `tests/`: `tests/common/mod.rs` holds the
 //! catalogue (its pid scenarios in `tests/common/pid.rs`, its task
@@ -25,7 +30,9 @@
 //! This crate is a check, so it may know both the implementation and the
 //! model.
 
+pub mod generated;
 pub mod lin;
+pub mod lock_sections;
 pub mod model;
 pub mod pid_spec;
 pub mod pid_world;

@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use common::{SCENARIOS, SMALL, Scenario, scenario};
 use nscheck_concurrent::mutants::Mutant;
+use nscheck_loom_tests::generated;
 
 /// The preemption bound when `LOOM_MAX_PREEMPTIONS` is not set.
 const DEFAULT_PREEMPTIONS: usize = 2;
@@ -165,4 +166,61 @@ fn zoo() {
             },
         }
     });
+}
+
+/// How many generated cases loom explores (`NSCHECK_GEN_LOOM_CASES`).
+const DEFAULT_GEN_LOOM_CASES: usize = 12;
+
+/// How many cases of the seed loom scans for small ones.
+const GEN_SCAN: u64 = 500;
+
+/// The smallest generated scenarios (`nscheck_loom_tests::generated`: two
+/// workers of at most two calls, one queue; the first
+/// `NSCHECK_GEN_LOOM_CASES` such cases among the first [`GEN_SCAN`] of
+/// seed `NSCHECK_GEN_SEED`), each explored at the preemption bound like
+/// the catalogue's, thread 0 removing the queue without yielding first.
+#[test]
+fn generated() {
+    let seed = std::env::var("NSCHECK_GEN_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(generated::DEFAULT_SEED);
+    let count = std::env::var("NSCHECK_GEN_LOOM_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_GEN_LOOM_CASES);
+    let (mut total, all) = (0, Instant::now());
+    for mut g in generated::small_cases(seed, GEN_SCAN, count) {
+        g.yields = 0;
+        let mut b = loom::model::Builder::new();
+        if b.preemption_bound.is_none() {
+            b.preemption_bound = Some(DEFAULT_PREEMPTIONS);
+        }
+        let n = Arc::new(AtomicUsize::new(0));
+        let count = n.clone();
+        let start = Instant::now();
+        let case = g.clone();
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            b.check(move || {
+                count.fetch_add(1, Ordering::Relaxed);
+                common::generated::run_generated(&case, None);
+            })
+        }));
+        if let Err(e) = run {
+            eprint!("loom: this generated case failed\n{g}");
+            std::panic::resume_unwind(e);
+        }
+        let n = n.load(Ordering::Relaxed);
+        total += n;
+        eprintln!(
+            "loom generated seed {seed} case {}: {n} executions in {:.2?} (bound {})",
+            g.case,
+            start.elapsed(),
+            bound()
+        );
+    }
+    eprintln!(
+        "loom generated: {count} cases, {total} executions in {:.2?}",
+        all.elapsed()
+    );
 }

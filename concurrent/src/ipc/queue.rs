@@ -233,7 +233,9 @@ impl Queue {
         (self.seq << IPCMNI_SHIFT) + self.idx
     }
 
-    /// Takes the queue lock.
+    /// Takes the queue lock. (In a shuttle build the contention log names
+    /// the caller's line as the critical section.)
+    #[cfg_attr(nscheck_shuttle, track_caller)]
     pub fn lock(&self) -> Locked<'_> {
         Locked {
             q: self,

@@ -17,10 +17,13 @@
 //! The IPC scenarios are below; the pid scenarios, which race the numbers
 //! of a tree of PID namespaces and are judged against the pid
 //! specification, are in [`pid`]; the task scenarios, which race task
-//! calls and are judged against the model's kernel, in [`tasks`].
+//! calls and are judged against the model's kernel, in [`tasks`]; the
+//! generated msg scenarios (`nscheck_loom_tests::generated`) run through
+//! [`generated`].
 
 #![allow(dead_code)]
 
+pub mod generated;
 pub mod pid;
 pub mod tasks;
 
@@ -288,10 +291,19 @@ fn namespace(m: Option<Mutant>) -> IpcNamespace {
 /// A worker's script: the calls it makes, in order.
 type Script = Vec<nscheck_model::Syscall>;
 
+/// [`run_with`] where thread 0 makes the calls of `main`.
+fn run(w: &World, main: Script, workers: Vec<Script>) {
+    run_with(w, workers, || {
+        for call in main {
+            w.call(0, call);
+        }
+    });
+}
+
 /// Runs `workers[i]` on thread `i + 1` and `main` on thread 0 at the same
 /// time, joins them all, then runs the quiescence checks and the
 /// linearizability check.
-fn run(w: &World, main: Script, workers: Vec<Script>) {
+fn run_with(w: &World, workers: Vec<Script>, main: impl FnOnce()) {
     let handles: Vec<_> = workers
         .into_iter()
         .enumerate()
@@ -304,9 +316,7 @@ fn run(w: &World, main: Script, workers: Vec<Script>) {
             })
         })
         .collect();
-    for call in main {
-        w.call(0, call);
-    }
+    main();
     for h in handles {
         h.join().expect("a worker panicked");
     }
