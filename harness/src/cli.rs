@@ -66,8 +66,9 @@ pub enum Command {
         /// The script.
         file: PathBuf,
     },
-    /// Generates random scripts and checks the model against the kernel
-    /// (or against gVisor, or the kernel under a command prefix).
+    /// Generates random scripts and checks the model against the kernel;
+    /// against another implementation (gVisor, or `--wrap`), or with
+    /// `--report`, sorts the divergences into classes.
     Conform {
         /// The backend compared with the model: linux or gvisor.
         #[arg(long, value_enum, default_value = "linux")]
@@ -83,9 +84,15 @@ pub enum Command {
         /// Stop after this many seconds (default 60).
         #[arg(long)]
         time: Option<u64>,
-        /// Where a shrunk divergence is written.
-        #[arg(long, default_value = "corpus/regressions")]
-        regressions: PathBuf,
+        /// Where a shrunk divergence is written (default
+        /// corpus/regressions); of divergence classes, one script a class,
+        /// and only where given.
+        #[arg(long)]
+        regressions: Option<PathBuf>,
+        /// Sort divergences into classes and write them to this file as
+        /// JSON (`docs/SCRIPT.md`).
+        #[arg(long, value_name = "PATH")]
+        report: Option<PathBuf>,
         /// Also write the rule coverage table to this file as JSON.
         #[arg(long, value_name = "PATH")]
         coverage: Option<PathBuf>,
@@ -118,6 +125,10 @@ pub enum Command {
         /// How many cases.
         #[arg(long, default_value_t = 1)]
         count: u64,
+        /// The scripts for another implementation than Linux (those of
+        /// `conform --backend gvisor`): queues only by bound names.
+        #[arg(long)]
+        external: bool,
     },
     /// The bug zoo's kill matrix: every deliberate bug of the concurrent
     /// implementation against differential fuzzing (computed here) and
@@ -172,12 +183,13 @@ pub fn main(cli: Cli) -> i32 {
             cases,
             time,
             regressions,
+            report,
             coverage,
         } => {
             wrap.configure();
             let budget = commands::budget(cases, time, 60);
             report_after(coverage.as_deref(), || {
-                commands::conform_against(backend, seed, budget, regressions)
+                commands::conform_against(backend, seed, budget, regressions, report)
             })
         }
         Command::Check {
@@ -188,7 +200,12 @@ pub fn main(cli: Cli) -> i32 {
         } => report_after(coverage.as_deref(), || {
             commands::check(seed, time, regressions)
         }),
-        Command::Gen { seed, case, count } => commands::gen_scripts(seed, case, count),
+        Command::Gen {
+            seed,
+            case,
+            count,
+            external,
+        } => commands::gen_scripts(seed, case, count, external),
         Command::Zoo {
             seed,
             time,

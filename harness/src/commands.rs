@@ -11,10 +11,13 @@ use nscheck_model::Dialect;
 
 use crate::backend::{self, BackendKind};
 use crate::conform::{Budget, Campaign, Progress, Report, Stats, campaign};
-use crate::generate::generate;
+use crate::generate::{Target, generate_for};
 use crate::ops::{Failure, OpStats, check_input, check_ops};
 use crate::run::{RunError, run_partial};
 use crate::script::load_script;
+
+mod survey;
+use survey::{diff_external, is_external, survey};
 
 /// A backend of `kind` for the command line (the linux backend's agent is
 /// this very executable).
@@ -47,13 +50,13 @@ pub fn run(file: &Path, kind: BackendKind, dialect: Dialect) -> i32 {
 }
 
 /// An indicatif bar over cases or seconds.
-struct Bar {
-    bar: ProgressBar,
+pub(crate) struct Bar {
+    pub(crate) bar: ProgressBar,
     by_time: bool,
 }
 
 impl Bar {
-    fn new(budget: Budget) -> Bar {
+    pub(crate) fn new(budget: Budget) -> Bar {
         let (len, by_time) = match budget {
             Budget::Cases(n) => (n, false),
             Budget::Time(t) => (t.as_secs().max(1), true),
@@ -79,9 +82,13 @@ impl Progress for Bar {
             self.bar.set_position(case);
         }
         let rate = stats.statements as f64 / elapsed.as_secs_f64().max(1e-9);
+        let classes = match stats.classes {
+            0 => String::new(),
+            n => format!(" in {n} classes"),
+        };
         self.bar.set_message(format!(
-            "{case} cases, {} statements, {rate:.0} stmt/s, 0 divergences",
-            stats.statements
+            "{case} cases, {} statements, {rate:.0} stmt/s, {} divergences{classes}",
+            stats.statements, stats.divergences
         ));
     }
 
@@ -121,22 +128,47 @@ fn summarize(seed: u64, report: &Report) -> i32 {
 
 /// `nscheck conform`: model against the kernel over generated scripts.
 pub fn conform(seed: u64, budget: Budget, regressions: PathBuf) -> i32 {
-    conform_against(BackendKind::Linux, seed, budget, regressions)
+    conform_against(BackendKind::Linux, seed, budget, Some(regressions), None)
 }
 
 /// `nscheck conform --backend KIND`: model against `kind` (the kernel,
-/// possibly under `--wrap`, or gVisor) over generated scripts.
-pub fn conform_against(kind: BackendKind, seed: u64, budget: Budget, regressions: PathBuf) -> i32 {
-    let c = Campaign {
-        seed,
-        budget,
-        regressions,
-    };
+/// possibly under `--wrap`, or gVisor) over generated scripts: until the
+/// first divergence against Linux, or a survey of divergence classes
+/// ([`survey`]) against another implementation or with `report`.
+pub fn conform_against(
+    kind: BackendKind,
+    seed: u64,
+    budget: Budget,
+    regressions: Option<PathBuf>,
+    report: Option<PathBuf>,
+) -> i32 {
+    // A report that cannot be written is a mistake of the command line:
+    // say so before the campaign, not after it.
+    if let Some(path) = &report
+        && let Err(e) = std::fs::write(path, "")
+    {
+        eprintln!("nscheck: --report {}: cannot write: {e}", path.display());
+        return 2;
+    }
     // Fail early, with the reason, where the backend cannot run.
     if let Err(e) = make(kind, Dialect::Mainline) {
         eprintln!("nscheck: {e}");
         return e.exit_code();
     }
+    if report.is_some() || is_external(kind) {
+        return survey(
+            kind,
+            seed,
+            budget,
+            regressions.as_deref(),
+            report.as_deref(),
+        );
+    }
+    let c = Campaign {
+        seed,
+        budget,
+        regressions: regressions.unwrap_or_else(|| PathBuf::from("corpus/regressions")),
+    };
     let mut bar = Bar::new(budget);
     let mut linux = || backend::make(kind, Dialect::Mainline, None);
     let result = campaign(&c, &mut linux, &mut bar);
@@ -151,8 +183,13 @@ pub fn conform_against(kind: BackendKind, seed: u64, budget: Budget, regressions
 }
 
 /// `nscheck diff --backend BACKEND FILE`: the script on the model and on
-/// the other backend in lockstep ([`crate::ops::lockstep`]), compared.
+/// the other backend in lockstep ([`crate::ops::lockstep`]), compared; or,
+/// against another implementation than Linux, the whole traces with queue
+/// ids normalized ([`diff_external`]).
 pub fn diff(file: &Path, against: BackendKind, dialect: Dialect) -> i32 {
+    if is_external(against) && dialect == Dialect::Mainline {
+        return diff_external(file, against);
+    }
     let result = load(file).and_then(|script| {
         crate::ops::lockstep_in(&script, dialect, &mut || {
             backend::make(against, dialect, None)
@@ -269,10 +306,16 @@ fn fuzz_concurrent(seed: u64, time: Duration, regressions: &Path) -> i32 {
     }
 }
 
-/// `nscheck gen`: prints generated scripts.
-pub fn gen_scripts(seed: u64, first: u64, count: u64) -> i32 {
+/// `nscheck gen`: prints generated scripts (for another implementation
+/// than Linux with `external`).
+pub fn gen_scripts(seed: u64, first: u64, count: u64, external: bool) -> i32 {
+    let target = if external {
+        Target::External
+    } else {
+        Target::Linux
+    };
     for case in first..first + count {
-        print!("{}", generate(seed, case));
+        print!("{}", generate_for(seed, case, target));
     }
     0
 }

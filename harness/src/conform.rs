@@ -4,6 +4,16 @@
 //! backends and reports the first trace line where they differ. The campaign
 //! generates scripts ([`crate::generate`]), checks each one, and on a divergence
 //! shrinks the script ([`shrink`]) and stores it in `corpus/regressions/`.
+//!
+//! Against another implementation than Linux, the campaign is a survey
+//! ([`survey`]): it goes on past the first divergence, sorts divergences
+//! into classes ([`classes`]) and reports one shrunk script a class
+//! ([`report`]).
+
+pub mod classes;
+pub mod report;
+pub mod slice;
+pub mod survey;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -120,6 +130,10 @@ pub struct Stats {
     pub skipped: u64,
     /// Why the last of them was refused.
     pub last_skip: Option<String>,
+    /// Scripts that diverged.
+    pub divergences: u64,
+    /// Divergence classes seen (a survey's).
+    pub classes: u64,
 }
 
 impl Stats {

@@ -6,6 +6,14 @@
 //! script-so-far on the model after every statement, so that it knows which
 //! tasks are asleep and never writes a statement for a blocked task, and it
 //! avoids the scheduler-dependent patterns that `docs/SCRIPT.md` lists.
+//!
+//! A script for another implementation ([`Target::External`], the scripts
+//! of `nscheck conform --backend gvisor` or `--wrap`) names every queue it
+//! uses by a bound name: that implementation numbers its queues its own
+//! way (gVisor 1, 2, 3…), so a literal id would mean another queue there.
+//! It is written by the same draws as the script for Linux of the same
+//! case: the two are the same up to the first stale queue operand, a
+//! literal id in one and a name (or `-1`) in the other.
 
 use nscheck_model::{Dialect, Syscall, TaskId};
 use rand_chacha::ChaCha8Rng;
@@ -23,6 +31,20 @@ pub fn case_rng(seed: u64, case: u64) -> ChaCha8Rng {
     key[8..16].copy_from_slice(&case.to_le_bytes());
     key[16..].copy_from_slice(b"nscheck-conform!");
     ChaCha8Rng::from_seed(key)
+}
+
+/// Which implementation a script is written for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Target {
+    /// Linux and the implementations that number queues as Linux does
+    /// (the model, the concurrent implementation): a stale queue operand
+    /// may be a literal id.
+    #[default]
+    Linux,
+    /// Another implementation, whose queue ids need not be Linux's: a
+    /// stale queue operand is the name of a removed or failed queue, or
+    /// `-1`, never a literal id.
+    External,
 }
 
 /// A small helper over the raw generator; all draws go through it.
@@ -87,10 +109,16 @@ struct Writer {
     /// Calls asleep, with their tasks.
     blocked: Vec<(String, Syscall)>,
     dialect: Dialect,
+    target: Target,
 }
 
-/// Generates the script of case `case` of campaign `seed`.
+/// Generates the script of case `case` of campaign `seed` for Linux.
 pub fn generate(seed: u64, case: u64) -> String {
+    generate_for(seed, case, Target::Linux)
+}
+
+/// Generates the script of case `case` of campaign `seed` for `target`.
+pub fn generate_for(seed: u64, case: u64, target: Target) -> String {
     let mut d = Draw(case_rng(seed, case));
     let kind = [Kind::Msg, Kind::Pid, Kind::Mixed][d.weighted(&[50, 25, 25])];
     let mut w = Writer {
@@ -104,9 +132,14 @@ pub fn generate(seed: u64, case: u64) -> String {
         inits: Vec::new(),
         blocked: Vec::new(),
         dialect: Dialect::Mainline,
+        target,
     };
     w.write();
-    let mut src = format!("# nscheck gen --seed {seed} --case {case}\n");
+    let external = match target {
+        Target::Linux => "",
+        Target::External => " --external",
+    };
+    let mut src = format!("# nscheck gen{external} --seed {seed} --case {case}\n");
     for l in &w.lines {
         src.push_str(l);
         src.push('\n');
@@ -315,7 +348,11 @@ impl Writer {
             return self.d.pick(&self.dead).clone();
         }
         if self.queues.is_empty() || self.d.chance(2) {
-            return self.d.pick(STALE).to_string();
+            let literal = self.d.pick(STALE).to_string();
+            return match self.target {
+                Target::Linux => literal,
+                Target::External => self.dead.first().cloned().unwrap_or_else(|| "-1".into()),
+            };
         }
         self.d.pick(&self.queues).clone()
     }
@@ -533,6 +570,51 @@ mod tests {
         }
         assert_ne!(generate(7, 1), generate(7, 2));
         assert_ne!(generate(7, 1), generate(8, 1));
+    }
+
+    #[test]
+    fn scripts_for_another_implementation_name_their_queues() {
+        let mut literal = 0;
+        for case in 0..300 {
+            let linux = generate(1, case);
+            let external = generate_for(1, case, Target::External);
+            let script = Script::parse("gen", &external).expect("generated scripts parse");
+            let mut model = ModelBackend::new(Dialect::Mainline);
+            run(&script, &mut model).expect("generated scripts run");
+            // The same draws: the scripts are the same up to a stale queue.
+            if let Some((a, b)) = linux
+                .lines()
+                .zip(external.lines())
+                .skip(1)
+                .find(|(a, b)| a != b)
+            {
+                let first = |l: &str| {
+                    l.split('(')
+                        .nth(1)
+                        .and_then(|r| r.split(',').next())
+                        .map(str::to_string)
+                };
+                assert!(
+                    STALE.contains(&first(a).unwrap_or_default().as_str()),
+                    "case {case}: {a} / {b}"
+                );
+                literal += 1;
+            }
+            for stmt in &script.stmts {
+                let queue_first = matches!(stmt.spec.name, "msgsnd" | "msgrcv")
+                    || (stmt.spec.name == "msgctl"
+                        && !stmt.args[1].value.to_string().starts_with("MSG_STAT"));
+                let first = stmt.args.first().map(|a| a.value.to_string());
+                if queue_first {
+                    let first = first.unwrap_or_default();
+                    assert!(
+                        first == "-1" || first.starts_with('q'),
+                        "case {case}: {stmt} uses a literal queue id"
+                    );
+                }
+            }
+        }
+        assert!(literal > 0, "some Linux scripts use literal ids");
     }
 
     #[test]
