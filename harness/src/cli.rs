@@ -113,6 +113,10 @@ pub enum Command {
         /// Also write the rule coverage table to this file as JSON.
         #[arg(long, value_name = "PATH")]
         coverage: Option<PathBuf>,
+        /// Fuzz the concurrent implementation with the base input stream
+        /// only, without rule steering (for comparison).
+        #[arg(long)]
+        no_steer: bool,
     },
     /// Prints generated scripts.
     Gen {
@@ -145,6 +149,10 @@ pub enum Command {
         /// test); one column each.
         #[arg(long)]
         results: Vec<PathBuf>,
+        /// The fuzzing column without rule steering (the base input stream
+        /// of `nscheck check --no-steer`).
+        #[arg(long)]
+        no_steer: bool,
     },
     /// Internal: the launcher of the linux backend's tasks (started by
     /// `nscheck` itself in fresh namespaces).
@@ -197,8 +205,9 @@ pub fn main(cli: Cli) -> i32 {
             time,
             regressions,
             coverage,
+            no_steer,
         } => report_after(coverage.as_deref(), || {
-            commands::check(seed, time, regressions)
+            commands::check(seed, time, regressions, !no_steer)
         }),
         Command::Gen {
             seed,
@@ -210,7 +219,8 @@ pub fn main(cli: Cli) -> i32 {
             seed,
             time,
             results,
-        } => commands::zoo(seed, time, &results),
+            no_steer,
+        } => commands::zoo(seed, time, &results, !no_steer),
         Command::Agent { supervise } => crate::backend::linux::agent_main(supervise),
         Command::Run {
             backend,

@@ -12,9 +12,10 @@ use nscheck_model::Dialect;
 use crate::backend::{self, BackendKind};
 use crate::conform::{Budget, Campaign, Progress, Report, Stats, campaign};
 use crate::generate::{Target, generate_for};
-use crate::ops::{Failure, OpStats, check_input, check_ops};
+use crate::ops::{Failure, OpStats};
 use crate::run::{RunError, run_partial};
 use crate::script::load_script;
+use crate::steer::Steering;
 
 mod survey;
 use survey::{diff_external, is_external, survey};
@@ -217,9 +218,10 @@ pub fn diff(file: &Path, against: BackendKind, dialect: Dialect) -> i32 {
 /// `nscheck check`: the default campaign. The first half of the time goes
 /// to the conformance campaign (model against the kernel, as `conform`),
 /// the second half to differential fuzzing of the model against the
-/// concurrent implementation ([`check_ops`] over seeded op sequences). Where
-/// the kernel backend cannot run, the whole time goes to the second.
-pub fn check(seed: u64, time: u64, regressions: PathBuf) -> i32 {
+/// concurrent implementation ([`check_ops`](crate::ops::check_ops) over
+/// seeded op sequences, rule-steered when `steer`). Where the kernel
+/// backend cannot run, the whole time goes to the second.
+pub fn check(seed: u64, time: u64, regressions: PathBuf, steer: bool) -> i32 {
     let half = Duration::from_secs(time) / 2;
     let fuzz_time = match make(BackendKind::Linux, Dialect::Mainline) {
         Ok(_) => {
@@ -236,19 +238,22 @@ pub fn check(seed: u64, time: u64, regressions: PathBuf) -> i32 {
             Duration::from_secs(time)
         }
     };
-    fuzz_concurrent(seed, fuzz_time, &regressions)
+    fuzz_concurrent(seed, fuzz_time, &regressions, steer)
 }
 
 /// Differential fuzzing of the model against the concurrent implementation
-/// for `time`, over the inputs [`check_input`]`(seed, 0..)`.
-fn fuzz_concurrent(seed: u64, time: Duration, regressions: &Path) -> i32 {
+/// for `time`, over the inputs of [`Steering`]`::new(seed, steer)`.
+fn fuzz_concurrent(seed: u64, time: Duration, regressions: &Path, steer: bool) -> i32 {
     let bar = Bar::new(Budget::Time(time)).bar;
     let start = Instant::now();
     let mut total = OpStats::default();
     let mut case = 0u64;
     let mut found = None;
+    let mut steering = Steering::new(seed, steer);
+    let mut make = || backend::make(BackendKind::Concurrent, Dialect::Mainline, None);
     while start.elapsed() < time {
-        match check_ops(&check_input(seed, case), BackendKind::Concurrent) {
+        let (input, result) = steering.check(BackendKind::Concurrent, &mut make);
+        match result {
             Ok(stats) => total.merge(&stats),
             Err(Failure::Unavailable(why)) => {
                 bar.finish_and_clear();
@@ -256,7 +261,7 @@ fn fuzz_concurrent(seed: u64, time: Duration, regressions: &Path) -> i32 {
                 return 3;
             }
             Err(Failure::Diverged(f)) => {
-                found = Some((case, f));
+                found = Some((input, f));
                 break;
             }
         }
@@ -282,6 +287,7 @@ fn fuzz_concurrent(seed: u64, time: Duration, regressions: &Path) -> i32 {
         case as f64 / elapsed,
         total.stats.statements as f64 / case.max(1) as f64
     );
+    println!("{}", steering.summary());
     println!(
         "successful calls: {:.1}%\n\n{}",
         100.0 * total.success_share(),
@@ -292,8 +298,8 @@ fn fuzz_concurrent(seed: u64, time: Duration, regressions: &Path) -> i32 {
             println!("divergences: 0");
             0
         }
-        Some((case, f)) => {
-            println!("divergences: 1 (input {case})\n{f}");
+        Some((input, f)) => {
+            println!("divergences: 1 ({input})\n{f}");
             match f.save(regressions) {
                 Ok(path) => {
                     println!("saved to {}", path.display());
@@ -323,8 +329,9 @@ pub fn gen_scripts(seed: u64, first: u64, count: u64, external: bool) -> i32 {
 /// `nscheck zoo`: the kill matrix ([`crate::zoo`]) on standard output;
 /// 0 when every mutant is killed, every scenario fails against some mutant
 /// and the unmutated implementation passes; 1 otherwise; 2 for an
-/// unreadable results file; 3 without the feature `mutants`.
-pub fn zoo(seed: u64, time: u64, results: &[PathBuf]) -> i32 {
+/// unreadable results file; 3 without the feature `mutants`. The fuzzing
+/// column runs the rule-steered stream of `nscheck check` when `steer`.
+pub fn zoo(seed: u64, time: u64, results: &[PathBuf], steer: bool) -> i32 {
     let mut columns = Vec::new();
     for path in results {
         let parsed = std::fs::read_to_string(path)
@@ -338,12 +345,12 @@ pub fn zoo(seed: u64, time: u64, results: &[PathBuf]) -> i32 {
             }
         }
     }
-    zoo_with(seed, Duration::from_secs(time), columns)
+    zoo_with(seed, Duration::from_secs(time), columns, steer)
 }
 
 #[cfg(feature = "mutants")]
-fn zoo_with(seed: u64, time: Duration, mut columns: Vec<crate::zoo::Column>) -> i32 {
-    let (fuzz, baseline) = crate::zoo::fuzz_column(seed, time);
+fn zoo_with(seed: u64, time: Duration, mut columns: Vec<crate::zoo::Column>, steer: bool) -> i32 {
+    let (fuzz, baseline) = crate::zoo::fuzz_column(seed, time, steer);
     columns.insert(0, fuzz);
     match crate::zoo::corpus_column(Path::new("corpus")) {
         Ok(corpus) => columns.insert(1, corpus),
@@ -359,7 +366,7 @@ fn zoo_with(seed: u64, time: Duration, mut columns: Vec<crate::zoo::Column>) -> 
 }
 
 #[cfg(not(feature = "mutants"))]
-fn zoo_with(_: u64, _: Duration, _: Vec<crate::zoo::Column>) -> i32 {
+fn zoo_with(_: u64, _: Duration, _: Vec<crate::zoo::Column>, _: bool) -> i32 {
     eprintln!(
         "nscheck zoo: this nscheck was built without the deliberate bugs; run \
          `cargo run --release --features mutants -- zoo`, or ci/zoo.sh for the whole matrix"

@@ -16,6 +16,8 @@
 //!   lockstep check, reports);
 //! - [`coverage`]: rule coverage (which rules of the specification the
 //!   model took), its table and JSON, and the corpus's coverage baseline;
+//! - [`steer`]: rule steering, the input stream of `nscheck check` and the
+//!   zoo, with the model's rule hits as feedback;
 //! - [`zoo`]: the bug zoo's kill matrix (`nscheck zoo`);
 //! - [`commands`]: the subcommands, one function each;
 //! - [`cli`]: the `nscheck` command line, which parses arguments and calls
@@ -33,6 +35,7 @@ pub mod conform;
 pub mod ops;
 
 pub mod coverage;
+pub mod steer;
 pub mod zoo;
 
 pub mod commands;

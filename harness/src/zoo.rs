@@ -6,10 +6,11 @@
 //! checker, whether the checker catches it and how long it takes:
 //!
 //! - **fuzzing**: [`check_ops`](crate::ops::check_ops_with) over the
-//!   deterministic input stream of `nscheck check`
-//!   ([`check_input`](crate::ops::check_input), msg and pid ops, mainline),
-//!   input after input until the first divergence (shrunk) or the time
-//!   budget; this column is computed here;
+//!   deterministic input stream of `nscheck check` (the rule-steered
+//!   [`Steering`](crate::steer::Steering) stream, or with `--no-steer` the
+//!   base stream [`check_input`](crate::ops::check_input); msg and pid
+//!   ops, mainline), input after input until the first divergence (shrunk)
+//!   or the time budget; this column is computed here;
 //! - **corpus**: the scripts of `corpus/conformance/` (mainline) and
 //!   `corpus/dialects/` (in mainline, `flat2007` and `openvz2006`, the pid
 //!   designs the implementation has) in lockstep with the model, script
@@ -409,21 +410,23 @@ fn all_mutants() -> &'static [nscheck_concurrent::mutants::Mutant] {
 }
 
 /// The fuzzing column: for each mutant, [`check_ops_with`] on a concurrent
-/// backend that carries it ([`mutated`]), over [`check_input`]`(seed, 0..)`
-/// until the first divergence or `time`. The time to detection runs from
-/// the first input to the shrunk counterexample. Then the unmutated
-/// implementation must pass every input up to the last one that caught a
-/// mutant; the second value is the failure if it does not.
+/// backend that carries it ([`mutated`]), over the inputs of
+/// [`Steering`]`::new(seed, steer)` until the first divergence or `time`.
+/// The time to detection runs from the first input to the shrunk
+/// counterexample. Then the unmutated implementation must pass every input
+/// of the same stream up to the last one that caught a mutant; the second
+/// value is the failure if it does not.
 ///
 /// [`check_ops_with`]: crate::ops::check_ops_with
-/// [`check_input`]: crate::ops::check_input
+/// [`Steering`]: crate::steer::Steering
 #[cfg(feature = "mutants")]
-pub fn fuzz_column(seed: u64, time: std::time::Duration) -> (Column, Option<String>) {
+pub fn fuzz_column(seed: u64, time: std::time::Duration, steer: bool) -> (Column, Option<String>) {
     use std::time::Instant;
 
     use crate::backend::concurrent::ConcurrentBackend;
     use crate::backend::{Backend, BackendError, BackendKind};
-    use crate::ops::{Failure, check_input, check_ops_with};
+    use crate::ops::Failure;
+    use crate::steer::Steering;
     use nscheck_concurrent::mutants::Mutant;
     use nscheck_model::Dialect;
 
@@ -434,9 +437,13 @@ pub fn fuzz_column(seed: u64, time: std::time::Duration) -> (Column, Option<Stri
         }))
     }
 
+    let steered = if steer { "steered" } else { "unsteered" };
     let mut col = Column {
         checker: "fuzzing".into(),
-        budget: format!("check_ops, seed {seed}, at most {} s", time.as_secs()),
+        budget: format!(
+            "check_ops, {steered}, seed {seed}, at most {} s",
+            time.as_secs()
+        ),
         ..Column::default()
     };
     let mut last_catch = None;
@@ -444,19 +451,16 @@ pub fn fuzz_column(seed: u64, time: std::time::Duration) -> (Column, Option<Stri
         let start = Instant::now();
         let mut case = 0u64;
         let mut cell = None;
+        let mut steering = Steering::new(seed, steer);
         while start.elapsed() < time {
-            match check_ops_with(
-                &check_input(seed, case),
-                BackendKind::Concurrent,
-                &mut || backend(Some(m)),
-            ) {
-                Ok(_) => case += 1,
-                Err(Failure::Diverged(found)) => {
+            match steering.check(BackendKind::Concurrent, &mut || backend(Some(m))) {
+                (_, Ok(_)) => case += 1,
+                (input, Err(Failure::Diverged(found))) => {
                     cell = Some(Cell {
                         caught: true,
                         secs: start.elapsed().as_secs_f64(),
                         detail: format!(
-                            "input {case}, {} statements shrunk to {}",
+                            "{input}, {} statements shrunk to {}",
                             found.script.stmts.len(),
                             found.shrunk.stmts.len()
                         ),
@@ -464,7 +468,7 @@ pub fn fuzz_column(seed: u64, time: std::time::Duration) -> (Column, Option<Stri
                     last_catch = last_catch.max(Some(case));
                     break;
                 }
-                Err(Failure::Unavailable(why)) => {
+                (_, Err(Failure::Unavailable(why))) => {
                     panic!("the concurrent backend cannot run: {why}")
                 }
             }
@@ -477,16 +481,11 @@ pub fn fuzz_column(seed: u64, time: std::time::Duration) -> (Column, Option<Stri
         eprintln!("fuzzing {m:?}: {}", cell.show());
         col.cells.insert(format!("{m:?}"), cell);
     }
-    let baseline = (0..=last_catch.unwrap_or(0)).find_map(|case| {
-        match check_ops_with(
-            &check_input(seed, case),
-            BackendKind::Concurrent,
-            &mut || backend(None),
-        ) {
-            Ok(_) => None,
-            Err(f) => Some(format!(
-                "the unmutated implementation fails input {case}:\n{f}"
-            )),
+    let mut steering = Steering::new(seed, steer);
+    let baseline = (0..=last_catch.unwrap_or(0)).find_map(|_| {
+        match steering.check(BackendKind::Concurrent, &mut || backend(None)) {
+            (_, Ok(_)) => None,
+            (input, Err(f)) => Some(format!("the unmutated implementation fails {input}:\n{f}")),
         }
     });
     (col, baseline)
