@@ -18,6 +18,8 @@ mod ops_corpus;
 
 #[path = "../../snapshots/dialects.rs"]
 mod dialects;
+#[path = "../../snapshots/gvisor.rs"]
+mod gvisor;
 #[path = "../../snapshots/regressions.rs"]
 mod regressions;
 #[path = "../../snapshots/seeded.rs"]

@@ -258,10 +258,11 @@ fn shrink_class(
     let mut small = script.clone();
     small.stmts.truncate(c.statement + 1);
     let failed = matches!(c.end, End::Failed(_));
+    let sliced = renumber(slice(&small, c.statement.min(small.stmts.len() - 1)));
+    small = renumber(small);
     if small.stmts.len() == script.stmts.len() || !(failed || same(&small)) {
         small = script.clone();
     }
-    let sliced = slice(&small, c.statement.min(small.stmts.len() - 1));
     if sliced.stmts.len() < small.stmts.len() && same(&sliced) {
         small = sliced;
     }
@@ -285,6 +286,12 @@ fn shrink_class(
         divergence: first.divergence(),
         script: small,
     })
+}
+
+/// `script` with its statements on consecutive lines, as its text gives
+/// them (so that an error names the line of the shrunk script).
+fn renumber(script: Script) -> Script {
+    Script::parse(&script.file, &script.to_source()).unwrap_or(script)
 }
 
 /// The model's normalized trace of `script`, if it runs.
