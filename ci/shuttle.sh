@@ -24,7 +24,9 @@
 # NSCHECK_SHUTTLE_ITERATIONS is the budget: executions per scheduler and
 # scenario (default 2000). Measured on the 2-core machine at 2000: about
 # 25 s for the IPC scenarios and 60 s for the pid scenarios (3 to 10 s a
-# scenario and scheduler) with the build cached.
+# scenario and scheduler) with the build cached; the generated cases about
+# 15 s (20,000 executions), generated_catches_races 15 s, lock_sections
+# 22 s; the whole script 3 min 12 s with clippy and the build cached.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -114,6 +114,14 @@ pub enum Mutant {
     /// critical section of its own, so a pid can be published after
     /// `disable` has returned.
     AddingCheckEarly,
+    /// `IPC_STAT` does not check, once it holds the queue lock, whether
+    /// `IPC_RMID` removed the queue after it found it (the race that
+    /// Linux closed by re-checking the object under its lock,
+    /// `ipc_valid_object`, as B9 for `msgsnd` and `msgrcv`): it reports
+    /// the removed, emptied queue instead of `EIDRM`. No hand-written loom
+    /// or shuttle scenario states a queue while another thread removes
+    /// it; the generated ones do.
+    StatRmidRace,
 }
 
 impl Mutant {
@@ -150,6 +158,7 @@ impl Mutant {
             Mutant::PublishPerLevel => "pid B17",
             Mutant::AddingCheckEarly => "pid H4",
             Mutant::ReuseHeldPgid => "B12",
+            Mutant::StatRmidRace => "B9 (IPC_STAT)",
         }
     }
 
@@ -160,6 +169,7 @@ impl Mutant {
         Mutant::CopyAliasing,
         Mutant::KeyRace,
         Mutant::MsgmniRace,
+        Mutant::StatRmidRace,
     ];
 
     /// The mutants of the task half (`crate::proc`), which a sequential

@@ -228,7 +228,10 @@ fn worker_call(d: &mut Draw, queues: usize) -> Syscall {
         // checks read `MSG_INFO`). A lookup of the key reads the registry.
         84..88 => get(KEY, 0o600),
         88..92 => get(KEY, CREAT | d.pick(&[0, EXCL]) | 0o600),
-        92..95 => sysctl(Sysctl::Msgmni, d.pick(&[queues as i64 + 1, 32000])),
+        92..94 => sysctl(Sysctl::Msgmni, d.pick(&[queues as i64 + 1, 32000])),
+        // The id the next creation takes: ordered with creations by the
+        // registry's write lock.
+        94..97 => sysctl(Sysctl::MsgNextId, d.pick(&[1, 7, 32771])),
         _ => get(PRIVATE, CREAT | 0o600),
     }
 }

@@ -144,28 +144,33 @@ mutant_tests!();
 /// ([`common::zoo`]). Does nothing otherwise.
 #[test]
 fn zoo() {
-    common::zoo("loom", &format!("preemption bound {}", bound()), |s, m| {
-        let start = Instant::now();
-        let (status, stderr) = common::run_limited(child(s.name, m), common::ZOO_RUN_LIMIT);
-        let took = start.elapsed();
-        match status {
-            Some(st) if !st.success() => common::ZooRun {
-                caught: true,
-                took,
-                why: common::zoo_why(&stderr),
-            },
-            Some(_) => common::ZooRun {
-                caught: false,
-                took,
-                why: String::new(),
-            },
-            None => common::ZooRun {
-                caught: false,
-                took,
-                why: "timed out".into(),
-            },
-        }
-    });
+    common::zoo(
+        "loom",
+        &format!("preemption bound {}", bound()),
+        &[],
+        |s, m| {
+            let start = Instant::now();
+            let (status, stderr) = common::run_limited(child(s.name, m), common::ZOO_RUN_LIMIT);
+            let took = start.elapsed();
+            match status {
+                Some(st) if !st.success() => common::ZooRun {
+                    caught: true,
+                    took,
+                    why: common::zoo_why(&stderr),
+                },
+                Some(_) => common::ZooRun {
+                    caught: false,
+                    took,
+                    why: String::new(),
+                },
+                None => common::ZooRun {
+                    caught: false,
+                    took,
+                    why: "timed out".into(),
+                },
+            }
+        },
+    );
 }
 
 /// How many generated cases loom explores (`NSCHECK_GEN_LOOM_CASES`).

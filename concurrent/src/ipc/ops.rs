@@ -341,7 +341,7 @@ pub fn msgctl(task: &Task, msqid: i32, cmd: i32, set: Option<&MsgSet>) -> Result
                 }
             };
             let q = queue.lock();
-            if q.st.deleted {
+            if q.st.deleted && !(cmd == IPC_STAT && mutant!(queue, StatRmidRace)) {
                 return Err(Errno::EIDRM);
             }
             if cmd != MSG_STAT_ANY && q.st.perm.denied(&task.cred, S_IRUGO) {
