@@ -64,7 +64,8 @@ fn implementation(kind: BackendKind) -> String {
 /// scripts for another implementation, the classes as a Markdown table
 /// on standard output, the JSON report written to `report` and one script
 /// a class to `regressions`, where given. 1 when a class was found, 0 when
-/// none; 2 when the report cannot be written.
+/// none; 2 when the report or the scripts cannot be written (a directory
+/// that cannot be made is said before the campaign).
 pub fn survey(
     kind: BackendKind,
     seed: u64,
@@ -72,6 +73,15 @@ pub fn survey(
     regressions: Option<&Path>,
     report_path: Option<&Path>,
 ) -> i32 {
+    if let Some(dir) = regressions
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        eprintln!(
+            "nscheck: --regressions {}: cannot write: {e}",
+            dir.display()
+        );
+        return 2;
+    }
     let implementation = implementation(kind);
     let mut bar = Bar::new(budget);
     let mut other = || backend::make(kind, Dialect::Mainline, None);
@@ -97,6 +107,13 @@ pub fn survey(
     );
     print!("{}", report::table(&found.classes));
     println!("\n{}", s.table());
+    if let Some(path) = report_path {
+        if let Err(e) = std::fs::write(path, report::json(&implementation, &found.classes)) {
+            eprintln!("nscheck: --report {}: cannot write: {e}", path.display());
+            return 2;
+        }
+        println!("report written to {}", path.display());
+    }
     let args = backend_args(kind);
     if let Some(dir) = regressions {
         let how = format!("`nscheck conform {args} --seed {seed}`");
@@ -110,13 +127,6 @@ pub fn survey(
                 return 2;
             }
         }
-    }
-    if let Some(path) = report_path {
-        if let Err(e) = std::fs::write(path, report::json(&implementation, &found.classes)) {
-            eprintln!("nscheck: --report {}: cannot write: {e}", path.display());
-            return 2;
-        }
-        println!("report written to {}", path.display());
     }
     if !found.classes.is_empty() {
         println!("replay a class's script: nscheck diff {args} FILE");
@@ -163,5 +173,42 @@ pub fn diff_external(file: &Path, kind: BackendKind) -> i32 {
             );
             0
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use crate::backend::BackendKind;
+    use crate::commands::conform_against;
+    use crate::conform::Budget;
+
+    #[test]
+    fn a_report_that_cannot_be_written_is_exit_2_before_the_campaign() {
+        let path = PathBuf::from("/nonexistent-nscheck-dir/r.json");
+        // The model against itself would run; the report stops it first.
+        let code = conform_against(BackendKind::Model, 1, Budget::Cases(1), None, Some(path));
+        assert_eq!(code, 2);
+    }
+
+    #[test]
+    fn a_survey_of_the_model_against_itself_finds_no_class() {
+        let dir = std::env::temp_dir().join(format!("nscheck-survey-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("r.json");
+        let code = conform_against(
+            BackendKind::Model,
+            1,
+            Budget::Cases(5),
+            None,
+            Some(path.clone()),
+        );
+        assert_eq!(code, 0);
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(report["implementation"], "model");
+        assert_eq!(report["classes"], serde_json::json!([]));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
