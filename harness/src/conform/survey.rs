@@ -299,3 +299,81 @@ fn model_lines(script: &Script) -> Option<Vec<String>> {
     let trace = run(script, &mut ModelBackend::new(Dialect::Mainline)).ok()?;
     Some(normalize(&trace.lines))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use nscheck_model::{Event, Outcome, Step, Syscall, TaskId};
+
+    use super::*;
+    use crate::backend::{Backend, BackendError};
+
+    /// The model, but `getpid()` returns `pid`.
+    struct OtherPid {
+        model: ModelBackend,
+        pid: i64,
+    }
+
+    impl Backend for OtherPid {
+        fn call(&mut self, task: TaskId, call: &Syscall) -> Result<Step, BackendError> {
+            match call {
+                Syscall::Getpid => Ok(Step::Done(Outcome::val(self.pid))),
+                _ => self.model.call(task, call),
+            }
+        }
+
+        fn take_events(&mut self) -> Result<Vec<Event>, BackendError> {
+            self.model.take_events()
+        }
+
+        fn pidof(&mut self, viewer: TaskId, target: TaskId) -> Result<i64, BackendError> {
+            self.model.pidof(viewer, target)
+        }
+    }
+
+    /// Shrinks the class of `src` against backends whose `getpid()` gives
+    /// `pid(n)` in their `n`th run.
+    fn shrunk(src: &str, pid: impl Fn(i64) -> i64) -> Found {
+        let runs = Cell::new(0);
+        let mut make = || -> Result<Box<dyn Backend>, BackendError> {
+            runs.set(runs.get() + 1);
+            Ok(Box::new(OtherPid {
+                model: ModelBackend::new(Dialect::Mainline),
+                pid: pid(runs.get()),
+            }))
+        };
+        let script = Script::parse("t", src).unwrap();
+        let c = compare(&script, &mut make).unwrap();
+        let class = c.class().expect("a divergence").clone();
+        shrink_class(class, 7, &script, &c, &mut make).unwrap()
+    }
+
+    const SRC: &str = "q = msgget(IPC_PRIVATE, 0600)\n\
+                       c = fork()\n\
+                       c: getppid()\n\
+                       getpid()\n\
+                       msgctl(q, IPC_RMID)\n";
+
+    #[test]
+    fn a_wrong_result_is_shrunk_to_its_statement() {
+        let f = shrunk(SRC, |_| 5);
+        assert_eq!(f.class.kind, Kind::Wrong);
+        assert_eq!(
+            f.class.signature,
+            "getpid(): linux N, impl N; differs: value"
+        );
+        assert_eq!(f.script.to_source(), "getpid()\n");
+        assert_eq!((f.cases, f.first_case), (1, 7));
+        let d = f.divergence.expect("where it diverges");
+        assert_eq!(d.expected.as_deref(), Some("t0: getpid() = 1"));
+        assert_eq!(d.actual.as_deref(), Some("t0: getpid() = 5"));
+    }
+
+    #[test]
+    fn a_result_that_changes_from_run_to_run_is_nondeterministic() {
+        let f = shrunk(SRC, |n| 100 + n);
+        assert_eq!(f.class.kind, Kind::Nondeterministic);
+        assert_eq!(f.script.to_source(), "getpid()\n");
+    }
+}
