@@ -25,8 +25,8 @@ const QUEUE: &str = "q#";
 pub enum Kind {
     /// The implementation gives another result than Linux.
     Wrong,
-    /// The implementation lacks the feature entirely (the backend refused
-    /// the call with `missing: `).
+    /// The implementation lacks the feature entirely: the backend refused
+    /// the call with `missing: `, or the call returned `ENOSYS`.
     Missing,
     /// Two runs of the same script on the implementation differ.
     Nondeterministic,
