@@ -17,8 +17,9 @@
 # NSCHECK_GEN_REPLAY line that replays it with the printed schedule
 # (test generated_replay). The same cases run against every race mutant
 # (generated_catches_races), and the lock-section table (lock_sections:
-# which scenarios made two threads contend for each lock site of
-# concurrent/, NSCHECK_LOCK_ITERATIONS executions a scheduler, default 100)
+# which scenarios, with the gap-closing LOCK_SCENARIOS, made two threads
+# contend for each lock site of concurrent/, NSCHECK_LOCK_ITERATIONS
+# executions a scheduler, default 100)
 # is printed and written to target/lock-sections.md.
 #
 # NSCHECK_SHUTTLE_ITERATIONS is the budget: executions per scheduler and
@@ -26,7 +27,7 @@
 # 25 s for the IPC scenarios and 60 s for the pid scenarios (3 to 10 s a
 # scenario and scheduler) with the build cached; the generated cases about
 # 15 s (20,000 executions), generated_catches_races 15 s, lock_sections
-# 22 s; the whole script 3 min 12 s with clippy and the build cached.
+# 26 s; the whole script 3 min 12 s with clippy and the build cached.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

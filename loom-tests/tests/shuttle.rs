@@ -501,8 +501,8 @@ fn generated_catches_races() {
 /// (`NSCHECK_LOCK_ITERATIONS`).
 const DEFAULT_LOCK_ITERATIONS: usize = 100;
 
-/// The lock-section table: every scenario of the catalogue and every
-/// generated case is run again, for `NSCHECK_LOCK_ITERATIONS` executions
+/// The lock-section table: every scenario of the catalogue and of
+/// `LOCK_SCENARIOS`, and every generated case, is run again, for `NSCHECK_LOCK_ITERATIONS` executions
 /// a scheduler (default [`DEFAULT_LOCK_ITERATIONS`]; the generated cases a
 /// quarter of it), recording where a thread found a lock held by another
 /// (`nscheck_concurrent::sync::contention`). Prints the table (Markdown)
@@ -514,7 +514,7 @@ fn lock_sections() {
     let start = Instant::now();
     contention::take();
     let mut runs: BTreeMap<String, Hits> = BTreeMap::new();
-    for s in SCENARIOS {
+    for s in SCENARIOS.iter().chain(common::LOCK_SCENARIOS) {
         let run = s.run;
         for sched in [Sched::Pct, Sched::Random] {
             run_under(sched, n, move || run(LARGE, None));
@@ -547,7 +547,7 @@ fn lock_sections() {
     std::fs::write(&out, &table).unwrap_or_else(|e| panic!("{}: {e}", out.display()));
     eprintln!(
         "shuttle lock_sections: {} scenarios and {} generated cases in {:.2?}, table in {}",
-        SCENARIOS.len(),
+        SCENARIOS.len() + common::LOCK_SCENARIOS.len(),
         gen_cases(),
         start.elapsed(),
         out.display()

@@ -281,6 +281,16 @@ pub const SCENARIOS: &[Scenario] = &[
     },
 ];
 
+/// Scenarios that contend lock sections the catalogue does not, and
+/// catch no mutant (none lives there), so the bug zoo leaves them out;
+/// shuttle's lock-section table runs them, judged like the catalogue's.
+pub const LOCK_SCENARIOS: &[Scenario] = &[Scenario {
+    name: "task_unshare_wait_exit",
+    run: tasks::task_unshare_wait_exit,
+    half: Half::Tasks,
+    catches: &[],
+}];
+
 /// The scenario called `name`.
 pub fn scenario(name: &str) -> &'static Scenario {
     SCENARIOS

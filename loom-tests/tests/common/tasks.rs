@@ -47,17 +47,7 @@ pub fn task_setsid_leader_exit(s: Scale, m: Option<Mutant>) {
             ],
         ));
     }
-    let handles: Vec<_> = workers
-        .into_iter()
-        .map(|(i, script)| {
-            let w = w.clone();
-            thread::spawn(move || {
-                for call in script {
-                    w.call(i, call);
-                }
-            })
-        })
-        .collect();
+    let handles = spawn(&w, workers);
     w.call(0, Syscall::Getpgid { pid: 2 });
     w.call(0, Syscall::Setpgid { pid: 3, pgid: 2 });
     for h in handles {
@@ -74,4 +64,44 @@ pub fn task_setsid_leader_exit(s: Scale, m: Option<Mutant>) {
     w.call(0, Syscall::Getpgid { pid: 4 });
     w.check_linearizable();
     w.release();
+}
+
+/// `unshare(CLONE_NEWIPC)` by two tasks at once, one of which then exits
+/// while `t0` waits for it: the IPC-namespace list of the task half and
+/// the wait for a child's exit, which the catalogue's scenarios never
+/// contend. It catches no mutant (none lives there), so it is not in the
+/// catalogue; shuttle's lock-section table runs it
+/// ([`super::LOCK_SCENARIOS`]).
+pub fn task_unshare_wait_exit(_: Scale, _: Option<Mutant>) {
+    let sys = System::with_ipc_namespaces(Box::new(IpcNamespace::new));
+    let w = TaskWorld::new(sys, 3, &[]);
+    let newipc = Syscall::Unshare {
+        flags: nscheck_model::abi::CLONE_NEWIPC,
+    };
+    let workers = vec![
+        (1, vec![newipc.clone(), Syscall::Exit { code: 3 }]),
+        (2, vec![newipc, Syscall::Getpgid { pid: 0 }]),
+    ];
+    let handles = spawn(&w, workers);
+    w.call(0, Syscall::Waitpid { pid: 2 });
+    for h in handles {
+        h.join().expect("a worker panicked");
+    }
+    w.check_linearizable();
+    w.release();
+}
+
+/// Runs each `(thread, script)` of `workers` on a thread of its own.
+fn spawn(w: &TaskWorld, workers: Vec<(usize, Vec<Syscall>)>) -> Vec<thread::JoinHandle<()>> {
+    workers
+        .into_iter()
+        .map(|(i, script)| {
+            let w = w.clone();
+            thread::spawn(move || {
+                for call in script {
+                    w.call(i, call);
+                }
+            })
+        })
+        .collect()
 }
