@@ -27,7 +27,7 @@
 # 25 s for the IPC scenarios and 60 s for the pid scenarios (3 to 10 s a
 # scenario and scheduler) with the build cached; the generated cases about
 # 15 s (20,000 executions), generated_catches_races 15 s, lock_sections
-# 26 s; the whole script 3 min 12 s with clippy and the build cached.
+# 22 to 26 s; the whole script 3 min 27 s with clippy and the build cached.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
