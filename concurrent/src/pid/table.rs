@@ -6,7 +6,8 @@
 //! nothing depends on its order.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+
+use rustc_hash::FxBuildHasher;
 
 use crate::pid::padded::Padded;
 use crate::pid::struct_pid::StructPid;
@@ -15,34 +16,10 @@ use crate::sync::{Arc, RwLock, RwLockWriteGuard, read, write};
 /// The number of shards of a table.
 const SHARDS: usize = 16;
 
-/// The map of one shard: number to pid.
-pub(crate) type Shard = HashMap<i64, Arc<StructPid>, BuildHasherDefault<NrHasher>>;
-
-/// A hasher for pid numbers: one multiplication (FxHash's constant) whose
-/// high half is folded into the low bits, since the numbers of one shard
-/// share their low bits and the map indexes its buckets by the low bits.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct NrHasher(u64);
-
-impl Hasher for NrHasher {
-    fn finish(&self) -> u64 {
-        self.0 ^ (self.0 >> 29)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-
-    fn write_i64(&mut self, n: i64) {
-        self.write_u64(n as u64);
-    }
-}
+/// The map of one shard: number to pid. `rustc-hash`'s hasher is one
+/// multiplication whose result is rotated so that its high bits index the
+/// buckets: the numbers of one shard share their low bits.
+pub(crate) type Shard = HashMap<i64, Arc<StructPid>, FxBuildHasher>;
 
 /// The published numbers of a namespace level.
 #[derive(Debug)]
