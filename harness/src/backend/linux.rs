@@ -143,6 +143,10 @@ mod proto;
 pub mod wrap;
 mod zap;
 
+/// How a refusal of a call that the implementation lacks begins
+/// (`docs/SCRIPT.md`, "Missing features").
+pub use proto::MISSING;
+
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 

@@ -20,14 +20,11 @@ use super::classes::{Class, End, Kind, Verdict, classify, normalize, plausible};
 use super::slice::slice;
 use super::{Budget, Divergence, Progress, Stats, shrink};
 use crate::backend::MakeBackend;
+use crate::backend::linux::MISSING;
 use crate::backend::model::ModelBackend;
 use crate::generate::{Target, generate_for};
 use crate::run::{RunError, Session, Trace, run, run_partial};
 use crate::script::Script;
-
-/// How a backend's refusal of a call the implementation lacks begins
-/// (`docs/SCRIPT.md`, "Missing features").
-const MISSING: &str = "missing: ";
 
 /// One script on the model and on the implementation.
 #[derive(Debug)]
