@@ -151,6 +151,25 @@ impl fmt::Debug for System {
     }
 }
 
+/// A machine that goes away gives back every number its tasks, process
+/// groups and sessions still hold: a published pid and the namespaces it
+/// is numbered in hold each other (`pid` module docs, "Lifetime") until
+/// its last link goes, so without this every pid left at the end of a run
+/// would leak with its namespaces. Nothing runs on the machine afterwards.
+impl Drop for System {
+    fn drop(&mut self) {
+        let tl = crate::sync::write(&self.tasklist);
+        for t in &tl.nodes {
+            for pid in [Some(&t.proc.pid), t.pgrp.as_ref(), t.session.as_ref()]
+                .into_iter()
+                .flatten()
+            {
+                while pid.links() > 0 && !pid.unlink() {}
+            }
+        }
+    }
+}
+
 impl System {
     /// A machine whose only task, `t0`, is pid 1 of a new PID namespace in
     /// a new IPC namespace, running as root with every capability, in the
