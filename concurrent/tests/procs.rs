@@ -376,3 +376,25 @@ fn no_fork_survives_a_racing_init_death() {
         assert_eq!(held, vec![1], "numbers held in the dead namespace");
     }
 }
+
+/// A machine dropped with live tasks, process groups, sessions and a nested
+/// namespace gives every number back, so its namespaces go with it: each
+/// namespace is then held by nobody but the test.
+#[test]
+fn a_dropped_machine_leaves_no_namespace_behind() {
+    let root = nscheck_concurrent::pid::PidNamespace::new_root();
+    let sys = System::with_root(
+        root.clone(),
+        Box::new(nscheck_concurrent::IpcNamespace::new),
+    );
+    // Tasks are numbered in creation order: the child is task 1.
+    assert_eq!(sys.fork(0, 0, &[]), Ok(2));
+    sys.setsid(1).expect("a new session");
+    sys.fork(0, CLONE_NEWPID, &[]).expect("a child in a nested namespace");
+    let nested = sys.struct_pid(2).ns().clone();
+    drop(sys);
+    assert_eq!(Arc::strong_count(&nested), 1, "the nested namespace leaked");
+    // The nested namespace holds its parent.
+    drop(nested);
+    assert_eq!(Arc::strong_count(&root), 1, "the first namespace leaked");
+}
