@@ -390,7 +390,8 @@ fn a_dropped_machine_leaves_no_namespace_behind() {
     // Tasks are numbered in creation order: the child is task 1.
     assert_eq!(sys.fork(0, 0, &[]), Ok(2));
     sys.setsid(1).expect("a new session");
-    sys.fork(0, CLONE_NEWPID, &[]).expect("a child in a nested namespace");
+    sys.fork(0, CLONE_NEWPID, &[])
+        .expect("a child in a nested namespace");
     let nested = sys.struct_pid(2).ns().clone();
     drop(sys);
     assert_eq!(Arc::strong_count(&nested), 1, "the nested namespace leaked");
