@@ -29,7 +29,7 @@
 //! - [`ipc`]: namespaces and queues, and the four calls;
 //! - [`pid`]: the PID half, beside `ipc/`: `struct pid`, PID namespaces and
 //!   the allocation of their numbers (its module documentation says what
-//!   issue 11 still needs);
+//!   is not implemented);
 //! - [`proc`]: the tasks ([`proc::System`]): fork, clone, unshare, exit and
 //!   the death of a namespace's init, waitpid, sessions and process
 //!   groups, credentials and the PID sysctls, under a `tasklist` lock; it

@@ -2,7 +2,7 @@
 //! numbers, following Linux 6.18 (`kernel/pid.c`, `kernel/pid_namespace.c`,
 //! `lib/idr.c`) as `pid-semantics.md` §1 tabulates it, with the same
 //! numbers and errnos as the model's `pid.rs` (rules R1…R29 of §1.12 are
-//! cited where they apply). This is the foundation of issue 11.
+//! cited where they apply).
 //!
 //! - [`ns`]: [`PidNamespace`], one level of the tree: its allocation state
 //!   (cursor, `pid_max`, `PIDNS_ADDING`, the taken numbers as a bitmap,
@@ -117,7 +117,7 @@
 //! list of `(namespace id, number)` pairs, which
 //! [`StructPid::numbers_by_id`] gives.
 //!
-//! # What remains for issue 11
+//! # Not implemented
 //!
 //! - setns, threads (TGID) and exec from a non-leader thread
 //!   (`transfer_pid`): the scripts have no such calls yet.
