@@ -8,8 +8,9 @@
 //! call at a time, it gives exactly the model's results. A driver that
 //! runs many tasks on one thread starts the calls that may sleep with
 //! `ipc::start_msgsnd`, `ipc::start_msgrcv` and
-//! `proc::System::start_waitpid`: a call that would sleep registers its
-//! task and returns parked (`ipc::Parked`, `proc::ParkedWait`), to be
+//! `proc::System::start_waitpid`: a call that would sleep returns parked
+//! (`ipc::Parked`, which has registered its task as a sleeper of the
+//! queue; `proc::ParkedWait`, which the child's exit lets finish), to be
 //! polled, waited on or cancelled.
 //!
 //! **Architecture invariant:** this crate does not depend on the model. It

@@ -610,22 +610,6 @@ fn each_variant_gives_the_model_numbers_and_errnos() {
 }
 
 #[test]
-fn the_outside_pid_has_no_number_and_frees_nothing() {
-    for variant in [Mainline, Flat2007, Openvz2006] {
-        let ns = PidNamespace::new_root_variant(variant);
-        let init = alloc_pid(&ns, &[], |_| true).unwrap();
-        let outside = ns.outside_pid();
-        assert_eq!(outside.nr_in(&ns), 0);
-        assert_eq!(outside.vnr(&init), 0);
-        assert!(outside.nspid(&ns).is_empty());
-        assert_eq!(ns.global_nr(&outside), None);
-        assert!(outside.unlink());
-        assert!(Arc::ptr_eq(&ns.find_pid(1).unwrap(), &init));
-        assert_eq!(ns.variant(), variant);
-    }
-}
-
-#[test]
 fn two_threads_in_a_historical_container_never_share_a_number() {
     for variant in [Flat2007, Openvz2006] {
         let ns = PidNamespace::new_root_variant(variant);

@@ -193,12 +193,8 @@ fn rollback(ns: &PidNamespace, reserved: &[Upid]) {
 
 /// `free_pid`: the numbers leave every level's table at once (with every
 /// lookup lock held), then become free for allocation, level by level.
-/// Under a historical variant, the variant frees; a pid with no number
-/// (`PidNamespace::outside_pid`) frees nothing.
+/// Under a historical variant, the variant frees.
 pub(crate) fn free_pid(pid: &StructPid) {
-    if pid.numbers().is_empty() {
-        return;
-    }
     if let Some(h) = &pid.ns().historical {
         return h.free(pid);
     }

@@ -51,9 +51,9 @@
 //! EINVAL), and each `StructPid` has one level, the number the container
 //! sees; the global number, which no call of a script sees, stays in the
 //! variant's state ([`PidNamespace::global_nr`] reads it). A `set_tid[1]`
-//! would choose it: [`AllocError::HostLevel`] too. The host's pid that
-//! `t0`'s first process group and session belong to is
-//! [`PidNamespace::outside_pid`], with no number at all, in every variant.
+//! would choose it: [`AllocError::HostLevel`] too. The host's process group
+//! and session that `t0` starts in have no `StructPid` here: the task half
+//! records them as `None`.
 //!
 //! # Locks
 //!

@@ -143,13 +143,6 @@ impl PidNamespace {
         }
     }
 
-    /// A pid of the host, with no number in any namespace of the tree (the
-    /// model's `PidSpace::outside`): the process group and session `t0`
-    /// starts in. It reads 0 everywhere (R1); its last link frees nothing.
-    pub fn outside_pid(&self) -> Arc<StructPid> {
-        Arc::new(StructPid::new(Vec::new()))
-    }
-
     /// The number the host gives `pid` under a historical variant (the
     /// global number, which no call of a script sees), while it is
     /// allocated; `None` under mainline, whose host level is left out.

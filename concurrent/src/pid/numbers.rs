@@ -8,7 +8,7 @@ use crate::pid::struct_pid::Upid;
 /// A short list of [`Upid`]s.
 #[derive(Debug, Default)]
 pub(crate) enum Numbers {
-    /// No number: a pid of the host (`PidNamespace::outside_pid`).
+    /// No number yet: a list being built level by level.
     #[default]
     Empty,
     /// One level.

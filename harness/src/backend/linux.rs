@@ -722,12 +722,7 @@ impl LinuxBackend {
     /// Where the agents announce their calls: waits for `task`'s
     /// announcement of `call`, if it is one that the agent announces.
     fn await_started(&self, task: TaskId, call: &Syscall) -> Result<(), BackendError> {
-        if !self.announce
-            || !matches!(
-                call,
-                Syscall::Msgsnd { .. } | Syscall::Msgrcv { .. } | Syscall::Waitpid { .. }
-            )
-        {
+        if !self.announce || !proto::announced(call) {
             return Ok(());
         }
         let who = Self::name(task);

@@ -229,12 +229,7 @@ fn serve(mut chan: OwnedFd) -> ! {
                 continue;
             }
         };
-        if ANNOUNCE.load(Ordering::Relaxed)
-            && matches!(
-                call,
-                Syscall::Msgsnd { .. } | Syscall::Msgrcv { .. } | Syscall::Waitpid { .. }
-            )
-        {
+        if ANNOUNCE.load(Ordering::Relaxed) && proto::announced(&call) {
             reply(chan.as_fd(), &Reply::Started, None);
         }
         let child_chan = match call {

@@ -32,10 +32,21 @@ pub enum Reply {
     /// starts with `missing: `, see [`MISSING`]).
     Unsupported(String),
     /// The agent got a call that may sleep and is about to make it. Only
-    /// an agent told to announce its calls sends it (see
-    /// `agent::announces`): where `/proc/PID/syscall` is absent, this is
+    /// an agent told to announce its calls sends it, for the calls of
+    /// [`announced`]: where `/proc/PID/syscall` is absent, this is
     /// how the controller knows that a task asleep is asleep in its call.
     Started,
+}
+
+/// Whether an agent that announces its calls sends [`Reply::Started`]
+/// before `call`: the calls that may sleep. The agent and the controller
+/// both ask this one function, so they never disagree on which reply
+/// comes.
+pub fn announced(call: &Syscall) -> bool {
+    matches!(
+        call,
+        Syscall::Msgsnd { .. } | Syscall::Msgrcv { .. } | Syscall::Waitpid { .. }
+    )
 }
 
 /// How a refusal for something the implementation under the agent lacks
