@@ -180,7 +180,7 @@ pub const CORPUS: &[CorpusPart] = &[
 ];
 
 /// The files of `dir`, sorted by name (only `*.nsc` with `scripts`).
-fn files(dir: &Path, scripts: bool) -> Result<Vec<PathBuf>, String> {
+pub(crate) fn files(dir: &Path, scripts: bool) -> Result<Vec<PathBuf>, String> {
     let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))

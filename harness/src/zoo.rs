@@ -341,13 +341,7 @@ pub fn corpus_column(corpus: &std::path::Path) -> Result<Column, String> {
         ("conformance", &[Dialect::Mainline][..]),
         ("dialects", CORPUS_DIALECTS),
     ] {
-        let mut paths: Vec<_> = std::fs::read_dir(corpus.join(dir))
-            .map_err(|e| format!("{}: {e}", corpus.join(dir).display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "nsc"))
-            .collect();
-        paths.sort();
-        for path in paths {
+        for path in crate::coverage::files(&corpus.join(dir), true)? {
             let script = crate::script::load_script(&path).map_err(|e| e.to_string())?;
             for &dialect in dialects {
                 runs.push((path.clone(), script.clone(), dialect));
