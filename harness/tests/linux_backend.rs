@@ -185,6 +185,38 @@ exit(0)
     );
 }
 
+/// An init's exit held by a zombie that an outside parent's sleeping
+/// `waitpid` reaps as it resumes: by the end of that same step nothing
+/// holds the init any more, so its exit must be finished, or the parent's
+/// next `waitpid` for it would be judged asleep while the init is still
+/// on its way to becoming a zombie. Each round's verdict is read from the
+/// backend's own record, never from timing; the rounds only give the
+/// kernel many chances to reap after the controller's first look.
+#[test]
+fn a_reap_by_a_resumed_waitpid_finishes_the_held_exit() {
+    let test = "a_reap_by_a_resumed_waitpid_finishes_the_held_exit";
+    let src = r#"
+u = fork()
+u: unshare(CLONE_NEWPID)
+u: x = fork()
+u: z = fork()
+u: waitpid(z)
+x: exit(0)
+"#;
+    let script = Script::parse(test, src).expect("the test script parses");
+    for round in 0..100 {
+        let Some(mut backend) = linux(test) else {
+            return;
+        };
+        run(&script, &mut backend).unwrap_or_else(|e| panic!("{test}: linux failed: {e}"));
+        assert_eq!(
+            backend.held_exits(),
+            [],
+            "{test}: round {round}: x's exit is still held after its zombie was reaped"
+        );
+    }
+}
+
 #[test]
 fn credentials_and_namespaces() {
     same(

@@ -71,7 +71,9 @@
 //! so a `waitpid` for it returns after that. Later forks into that namespace
 //! fail with `ENOMEM`. When such an exit is finished, or held for good by a
 //! number that only a later call can free, is decided by the rule in
-//! [`zap`].
+//! [`zap`]. Settling the sleepers and the held exits goes round until
+//! neither moves: a resumed `waitpid` may reap the zombie that held an
+//! init, and that init's exit may then wake its parent's `waitpid`.
 //!
 //! # Deadlines
 //!
@@ -428,6 +430,15 @@ impl LinuxBackend {
     /// the backend.
     pub fn wrapper_tmpdir(&self) -> Option<&Path> {
         self.wrapped.as_ref().map(|w| w.tmpdir())
+    }
+
+    /// The namespace inits whose exit is held (see [`zap`]): each waits in
+    /// its exit for a number that only a later call can free.
+    pub fn held_exits(&self) -> Vec<TaskId> {
+        (0..self.tasks.len())
+            .filter(|&k| self.tasks[k].life == Life::Zapping)
+            .map(TaskId)
+            .collect()
     }
 
     /// Adopts `t0` on `chan` and checks that it is pid 1 at level 1.
@@ -809,8 +820,8 @@ impl LinuxBackend {
     /// asleep. Where the agents announce their calls, a woken task may still
     /// show asleep for a moment (gVisor marks it runnable only when it runs),
     /// so such a round counts only when a second one, [`SETTLE`] later,
-    /// finds the same.
-    fn settle(&mut self) -> Result<(), BackendError> {
+    /// finds the same. Returns whether any task resumed.
+    fn settle(&mut self) -> Result<bool, BackendError> {
         let deadline = self.deadline();
         let mut resumed = Vec::new();
         let mut confirmed = !self.announce;
@@ -855,12 +866,13 @@ impl LinuxBackend {
             }
         }
         resumed.sort_by_key(|&(order, _, _)| order);
+        let any = !resumed.is_empty();
         self.events.extend(
             resumed
                 .into_iter()
                 .map(|(_, task, outcome)| Event::Resumed { task, outcome }),
         );
-        Ok(())
+        Ok(any)
     }
 
     /// `fork`/`clone` by `task`: the reply carries the child's socket.
@@ -949,8 +961,15 @@ impl Backend for LinuxBackend {
         {
             self.tasks[task.0].unshared_ns = Some(self.fresh_ns());
         }
-        self.finish_zaps()?;
-        self.settle()?;
+        // A resumed `waitpid` may reap the zombie that held an init in its
+        // exit, and an init that finishes its exit may wake its parent's
+        // `waitpid`: go round until a settle resumes nobody.
+        loop {
+            self.finish_zaps()?;
+            if !self.settle()? {
+                break;
+            }
+        }
         self.events
             .extend(killed.into_iter().map(|task| Event::Killed { task }));
         Ok(step)
