@@ -122,6 +122,16 @@ pub enum Mutant {
     /// or shuttle scenario states a queue while another thread removes
     /// it; the generated ones do.
     StatRmidRace,
+    /// A killed sleeper's call ends with `EINTR` without looking whether a
+    /// waker ended it between the kill and the call leaving its queue
+    /// (Linux's `do_msgrcv` looks at `r_msg` again under the queue lock
+    /// before it returns for a signal, "lockless receive, part 2", R9 and
+    /// R26): the message handed to a killed receiver is lost, and a killed
+    /// sender's completed send is reported as not sent. Only a task killed
+    /// while another thread wakes it shows it (the loom and shuttle
+    /// scenarios that kill a sleeper); the harness cancels a killed
+    /// task's call before it polls any.
+    CancelDropsWakeup,
 }
 
 impl Mutant {
@@ -159,6 +169,7 @@ impl Mutant {
             Mutant::AddingCheckEarly => "pid H4",
             Mutant::ReuseHeldPgid => "B12",
             Mutant::StatRmidRace => "B9 (IPC_STAT)",
+            Mutant::CancelDropsWakeup => "R9/R26 (kill)",
         }
     }
 
@@ -170,6 +181,7 @@ impl Mutant {
         Mutant::KeyRace,
         Mutant::MsgmniRace,
         Mutant::StatRmidRace,
+        Mutant::CancelDropsWakeup,
     ];
 
     /// The mutants of the task half (`crate::proc`), which a sequential

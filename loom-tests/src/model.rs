@@ -10,6 +10,16 @@
 //! it starts at a point where its queue exists, changes nothing, and
 //! returns `EIDRM` at the step that removes the queue, exactly like a
 //! sleeper woken by `IPC_RMID`.
+//!
+//! And one the model leaves out: the result of a call its task was killed
+//! in. The model's killed task never returns from the call it sleeps in;
+//! the implementation's call ends with `EINTR` (`Parked::cancel`, as a
+//! fatal signal ends it), unless a waker ended it first. So a task that
+//! the model kills while one of its calls sleeps completes that call with
+//! `EINTR` at the step that kills it. A task killed while running simply
+//! makes no more calls (the model refuses them).
+
+use std::collections::BTreeSet;
 
 use nscheck_model::{Detail, Dialect, Errno, Event, Kernel, Outcome, Ret, Step, Syscall, TaskId};
 
@@ -21,6 +31,8 @@ pub struct ModelSpec {
     kernel: Kernel,
     /// Overtaken calls: the thread and the queue whose removal ends them.
     stalled: Vec<(usize, i64)>,
+    /// The threads whose call sleeps in the model.
+    asleep: BTreeSet<usize>,
 }
 
 impl ModelSpec {
@@ -29,7 +41,16 @@ impl ModelSpec {
     /// `(thread, call)` of `prelude` is run, in order (e.g. `setuid`); each
     /// must return at once.
     pub fn new(threads: usize, prelude: &[(usize, Syscall)]) -> ModelSpec {
-        let mut kernel = Kernel::new(Dialect::Mainline);
+        ModelSpec::with_dialect(Dialect::Mainline, threads, prelude)
+    }
+
+    /// As [`ModelSpec::new`], for a kernel of `dialect`.
+    pub fn with_dialect(
+        dialect: Dialect,
+        threads: usize,
+        prelude: &[(usize, Syscall)],
+    ) -> ModelSpec {
+        let mut kernel = Kernel::new(dialect);
         for i in 1..threads {
             let step = kernel.call(TaskId(0), &Syscall::Fork).expect("fork");
             assert_eq!(step, Step::Done(Outcome::val(i as i64 + 1)), "pid of t{i}");
@@ -43,6 +64,7 @@ impl ModelSpec {
         ModelSpec {
             kernel,
             stalled: Vec::new(),
+            asleep: BTreeSet::new(),
         }
     }
 
@@ -91,8 +113,15 @@ impl Spec for ModelSpec {
             .map_err(|e| e.to_string())?;
         for ev in self.kernel.take_events() {
             match ev {
-                Event::Resumed { task, outcome } => resumed.push((task.0, outcome)),
-                Event::Killed { task } => return Err(format!("t{} was killed", task.0)),
+                Event::Resumed { task, outcome } => {
+                    self.asleep.remove(&task.0);
+                    resumed.push((task.0, outcome));
+                }
+                Event::Killed { task } => {
+                    if self.asleep.remove(&task.0) {
+                        resumed.push((task.0, Outcome::err(Errno::EINTR)));
+                    }
+                }
             }
         }
         for (t, msqid) in std::mem::take(&mut self.stalled) {
@@ -104,11 +133,15 @@ impl Spec for ModelSpec {
         }
         Ok(match step {
             Step::Done(o) => Some(o),
-            Step::Blocked => None,
+            Step::Blocked => {
+                self.asleep.insert(thread);
+                None
+            }
         })
     }
 
     fn key(&self) -> String {
+        // `asleep` follows from the kernel's state.
         format!("{:?} {:?}", self.stalled, self.kernel)
     }
 

@@ -54,15 +54,29 @@ impl<C: Clone, R: Clone> Recorder<C, R> {
     /// Thread `thread` makes `call` by running `run`; the call and its
     /// result are recorded.
     pub fn record(&self, thread: usize, call: C, run: impl FnOnce(&C) -> R) -> R {
-        let slot = {
-            let mut r = self.lock();
-            r.clock += 1;
-            let inv = r.clock;
-            r.pending.push(Some((thread, call.clone(), inv)));
-            r.calls.push(None);
-            r.pending.len() - 1
-        };
+        let (slot, call) = self.invoke(thread, call);
         let ret = run(&call);
+        self.respond(slot, ret.clone());
+        ret
+    }
+
+    /// Stamps the invocation of `call` by `thread` now: the call's window
+    /// opens here, whenever it really starts. Returns the slot that
+    /// [`Recorder::respond`] closes, and the call. A scenario stamps a
+    /// call so from another thread, before the threads that race it run,
+    /// when the call must be in progress by then (a task's call that its
+    /// init's exit may kill: the model refuses a call a dead task makes).
+    pub fn invoke(&self, thread: usize, call: C) -> (usize, C) {
+        let mut r = self.lock();
+        r.clock += 1;
+        let inv = r.clock;
+        r.pending.push(Some((thread, call.clone(), inv)));
+        r.calls.push(None);
+        (r.pending.len() - 1, call)
+    }
+
+    /// Stamps the response of the call of `slot` now, with its result.
+    pub fn respond(&self, slot: usize, ret: R) {
         let mut r = self.lock();
         r.clock += 1;
         let res = r.clock;
@@ -72,9 +86,8 @@ impl<C: Clone, R: Clone> Recorder<C, R> {
             call,
             inv,
             res,
-            ret: ret.clone(),
+            ret,
         });
-        ret
     }
 
     /// The history so far (only calls that returned).

@@ -1,12 +1,15 @@
 //! The implementation's task half (`nscheck_concurrent::proc::System`) with
 //! one task per thread, its calls recorded as a history ([`Recorder`]) and
 //! judged against the model's kernel ([`ModelSpec`]), as the harness's
-//! concurrent backend runs them (`nscheck_adapter::start_task`).
+//! concurrent backend runs them (`nscheck_adapter::start_task`, and
+//! `start_ipc` in the task's IPC context for the IPC calls). A task that
+//! an init's exit kills ends the call it sleeps in on its own thread
+//! (`Parked::wait` returns when the sleeper is killed, as `cancel` does).
 
-use nscheck_adapter::{Started, start_task};
+use nscheck_adapter::{Started, is_ipc, start_ipc, start_task};
 use nscheck_concurrent::proc::System;
 use nscheck_concurrent::sync::Arc;
-use nscheck_model::{Outcome, Syscall, TaskId};
+use nscheck_model::{Dialect, Outcome, Syscall, TaskId};
 
 use crate::lin;
 use crate::model::ModelSpec;
@@ -16,6 +19,7 @@ use crate::recorder::Recorder;
 #[derive(Clone, Debug)]
 pub struct TaskWorld {
     sys: Arc<System>,
+    dialect: Dialect,
     threads: usize,
     prelude: Vec<(usize, Syscall)>,
     rec: Recorder<Syscall, Outcome>,
@@ -27,6 +31,17 @@ impl TaskWorld {
     /// `prelude` runs in order and must succeed: the state
     /// [`ModelSpec::new`] starts from. None of this is recorded.
     pub fn new(sys: Arc<System>, threads: usize, prelude: &[(usize, Syscall)]) -> TaskWorld {
+        TaskWorld::with_dialect(sys, Dialect::Mainline, threads, prelude)
+    }
+
+    /// As [`TaskWorld::new`], judged against the model's kernel of
+    /// `dialect` (`sys` follows that dialect's pid design).
+    pub fn with_dialect(
+        sys: Arc<System>,
+        dialect: Dialect,
+        threads: usize,
+        prelude: &[(usize, Syscall)],
+    ) -> TaskWorld {
         for i in 1..threads {
             let pid = run(&sys, 0, &Syscall::Fork);
             assert_eq!(pid, Outcome::val(i as i64 + 1), "pid of t{i}");
@@ -37,6 +52,7 @@ impl TaskWorld {
         }
         TaskWorld {
             sys,
+            dialect,
             threads,
             prelude: prelude.to_vec(),
             rec: Recorder::default(),
@@ -49,11 +65,32 @@ impl TaskWorld {
             .record(thread, call, |call| run(&self.sys, thread, call))
     }
 
+    /// Stamps the invocation of `call` by `thread` now; the call runs and
+    /// returns when [`Invoked::finish`] is called, on the thread that runs
+    /// the task. A task's call that an init's exit may kill is stamped so
+    /// before the exit's thread starts: the model refuses a call made by a
+    /// task already dead, which the implementation cannot refuse (the task's
+    /// thread does not know it was killed).
+    pub fn invoke(&self, thread: usize, call: Syscall) -> Invoked {
+        let (slot, call) = self.rec.invoke(thread, call);
+        Invoked {
+            world: self.clone(),
+            thread,
+            slot,
+            call,
+        }
+    }
+
+    /// The machine.
+    pub fn system(&self) -> &Arc<System> {
+        &self.sys
+    }
+
     /// Checks that the history is linearizable with respect to the model;
     /// panics with the history and the rejection if not.
     pub fn check_linearizable(&self) {
         let h = self.rec.history();
-        let spec = ModelSpec::new(self.threads, &self.prelude);
+        let spec = ModelSpec::with_dialect(self.dialect, self.threads, &self.prelude);
         if let Err(r) = lin::check_apart(&spec, &h) {
             panic!(
                 "the history is not linearizable against the model\nhistory:\n{}{r}",
@@ -84,13 +121,48 @@ impl TaskWorld {
 /// uses.
 const RELEASED: i64 = 64;
 
-/// Runs `call` for task `t{thread}` to its end (a parked `waitpid` is
-/// waited for). A call that kills tasks is out of scope: the model's
-/// specification refuses it.
+/// A call whose invocation is stamped ([`TaskWorld::invoke`]) and which
+/// has not run yet.
+#[derive(Debug)]
+pub struct Invoked {
+    world: TaskWorld,
+    thread: usize,
+    slot: usize,
+    call: Syscall,
+}
+
+impl Invoked {
+    /// Runs the call to its end and stamps its response.
+    pub fn finish(self) -> Outcome {
+        let ret = self.run();
+        self.respond(ret.clone());
+        ret
+    }
+
+    /// Runs the call to its end, without stamping its response yet.
+    pub fn run(&self) -> Outcome {
+        run(&self.world.sys, self.thread, &self.call)
+    }
+
+    /// Stamps the response now, with the result [`Invoked::run`] gave.
+    pub fn respond(self, ret: Outcome) {
+        self.world.rec.respond(self.slot, ret);
+    }
+}
+
+/// Runs `call` for task `t{thread}` to its end (a parked call is waited
+/// for): an IPC call in the IPC context the task half gives the task now.
+/// The tasks a call kills end their own calls (a killed sleeper's `wait`
+/// returns), so nothing is left to do for them here.
 fn run(sys: &Arc<System>, thread: usize, call: &Syscall) -> Outcome {
-    let step = start_task(sys, TaskId(thread), call).expect("a modelled call");
-    assert!(step.killed.is_empty(), "{call:?} killed {:?}", step.killed);
-    match step.started {
+    let started = if is_ipc(call) {
+        start_ipc(&sys.ipc_task(thread), call)
+    } else {
+        start_task(sys, TaskId(thread), call)
+            .expect("a modelled call")
+            .started
+    };
+    match started {
         Started::Done(o) => o,
         Started::Parked(p) => p.wait(),
     }

@@ -143,6 +143,9 @@ impl<T> Parked<T> {
         let mut q = self.queue.lock();
         q.remove_sleeper(&self.sleeper);
         drop(q);
+        if mutant!(self.queue, CancelDropsWakeup) {
+            return Err(Errno::EINTR);
+        }
         self.sleeper
             .take()
             .map_or(Err(Errno::EINTR), |w| (self.finish)(w))

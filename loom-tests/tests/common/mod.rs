@@ -68,7 +68,8 @@ pub enum Half {
     Ipc,
     /// Pid numbers: the mutants of `Mutant::PID` and `Mutant::PID_RACES`.
     Pid,
-    /// Tasks, sessions and process groups: the mutants of `Mutant::TASKS`.
+    /// Tasks, sessions and process groups: the mutants of `Mutant::TASKS`,
+    /// and those of [`KILL_RACES`].
     Tasks,
 }
 
@@ -78,7 +79,7 @@ impl Half {
         let lists: [&[Mutant]; 2] = match self {
             Half::Ipc => [Mutant::ALL, Mutant::RACES],
             Half::Pid => [Mutant::PID, Mutant::PID_RACES],
-            Half::Tasks => [Mutant::TASKS, &[]],
+            Half::Tasks => [Mutant::TASKS, KILL_RACES],
         };
         lists.into_iter().flatten().copied()
     }
@@ -113,6 +114,8 @@ macro_rules! scenario_tests {
             pid_nested_fork_lookup,
             pid_last_pid_write_fork,
             task_setsid_leader_exit,
+            task_kill_receiver_handoff,
+            task_kill_sender_room,
         );
     };
     ($($name:ident),* $(,)?) => {
@@ -154,6 +157,8 @@ macro_rules! mutant_tests {
             pid_nested_fork_lookup_catches_publish_per_level: "pid_nested_fork_lookup" PublishPerLevel;
             pid_init_death_fork_catches_adding_check_early: "pid_init_death_fork" AddingCheckEarly;
             task_setsid_leader_exit_catches_reuse_held_pgid: "task_setsid_leader_exit" ReuseHeldPgid;
+            task_kill_receiver_handoff_catches_cancel_drops_wakeup: "task_kill_receiver_handoff" CancelDropsWakeup;
+            task_kill_sender_room_catches_cancel_drops_wakeup: "task_kill_sender_room" CancelDropsWakeup;
         }
     };
     ($($test:ident: $name:literal $mutant:ident;)*) => {
@@ -186,6 +191,12 @@ macro_rules! mutant_tests {
 /// `generated_catches_races` shows it); no hand-written scenario lists
 /// them.
 pub const GENERATED_ONLY: &[Mutant] = &[Mutant::StatRmidRace];
+
+/// The race mutants of the msg half that only a scenario which kills a
+/// sleeping task shows (the task scenarios `task_kill_*`): no IPC
+/// scenario, hand-written or generated, kills a task, so the bug zoo runs
+/// them against the task half's scenarios too.
+pub const KILL_RACES: &[Mutant] = &[Mutant::CancelDropsWakeup];
 
 /// The catalogue.
 pub const SCENARIOS: &[Scenario] = &[
@@ -278,6 +289,18 @@ pub const SCENARIOS: &[Scenario] = &[
         run: tasks::task_setsid_leader_exit,
         half: Half::Tasks,
         catches: &[Mutant::ReuseHeldPgid],
+    },
+    Scenario {
+        name: "task_kill_receiver_handoff",
+        run: tasks::task_kill_receiver_handoff,
+        half: Half::Tasks,
+        catches: &[Mutant::CancelDropsWakeup],
+    },
+    Scenario {
+        name: "task_kill_sender_room",
+        run: tasks::task_kill_sender_room,
+        half: Half::Tasks,
+        catches: &[Mutant::CancelDropsWakeup],
     },
 ];
 

@@ -7,9 +7,11 @@ use nscheck_concurrent::IpcNamespace;
 use nscheck_concurrent::mutants::Mutant;
 use nscheck_concurrent::proc::System;
 use nscheck_loom_tests::task_world::TaskWorld;
-use nscheck_model::Syscall;
+use nscheck_loom_tests::world::{CREAT, NOWAIT, PRIVATE, SET, ctl, get, rcv, snd, val};
+use nscheck_model::abi::CLONE_NEWPID;
+use nscheck_model::{MsgSet, Syscall};
 
-use super::{Scale, thread};
+use super::{Scale, namespace, thread};
 
 /// `setsid` and `setpgid` against the exit of the group's leader (R12,
 /// gVisor B12).
@@ -89,6 +91,104 @@ pub fn task_unshare_wait_exit(_: Scale, _: Option<Mutant>) {
     }
     w.check_linearizable();
     w.release();
+}
+
+/// The machine of the kill scenarios, every IPC namespace carrying `m`:
+/// `t1` (thread 1) made a PID namespace for its children and forked its
+/// init `t2`, which forked `t3` (pid 2 there). `t2`'s exit kills `t3`
+/// (R13); all share `t0`'s IPC namespace.
+fn zap_world(m: Option<Mutant>) -> TaskWorld {
+    let sys = System::with_ipc_namespaces(Box::new(move || namespace(m)));
+    let prelude = [
+        (
+            1,
+            Syscall::Unshare {
+                flags: CLONE_NEWPID,
+            },
+        ),
+        (1, Syscall::Fork),
+        (2, Syscall::Fork),
+    ];
+    TaskWorld::new(sys, 2, &prelude)
+}
+
+/// Races `victim`, a call of `t3` that sleeps on the queue, against the
+/// exit of `t3`'s init `t2` (which kills `t3`) and against `main`, the
+/// calls of `t0` that end the sleep (R13 against a hand-off: a kill
+/// racing a waker). `t3`'s call is stamped as invoked before the others
+/// start, so that it is in progress when the exit can kill `t3` (a dead
+/// task makes no calls), and the exit's response only once `t3`'s call has
+/// returned, as Linux's init exit (`zap_pid_ns_processes`) waits for the
+/// tasks it killed: until then, a waker may still end the killed
+/// sleeper's call (the call's result is the waker's; its task is dead).
+/// Then `t0` makes the `after` calls, which show where the hand-off went.
+fn zap_race(w: &TaskWorld, victim: Syscall, main: Vec<Syscall>, after: Vec<Syscall>) {
+    let victim = w.invoke(3, victim);
+    let sleeper = thread::spawn(move || {
+        victim.finish();
+    });
+    let init = w.clone();
+    let zap = thread::spawn(move || {
+        let exit = init.invoke(2, Syscall::Exit { code: 0 });
+        let out = exit.run();
+        sleeper.join().expect("the victim panicked");
+        exit.respond(out);
+    });
+    for call in main {
+        w.call(0, call);
+    }
+    zap.join().expect("the init panicked");
+    for call in after {
+        w.call(0, call);
+    }
+    w.check_linearizable();
+    w.release();
+}
+
+/// An init's exit kills a sleeping receiver while a send hands it a
+/// message (R13, R26; `Parked::cancel`).
+///
+/// `t3` waits for any message on an empty queue; `t0` sends one while
+/// `t3`'s init exits, then receives without waiting. The receiver gets the
+/// message (sent before the kill, or handed over before it left the
+/// queue) or `EINTR`, and then the message must still be queued: a
+/// cancelled call that drops a hand-off loses the message.
+pub fn task_kill_receiver_handoff(s: Scale, m: Option<Mutant>) {
+    let w = zap_world(m);
+    let q = val(&w.call(0, get(PRIVATE, CREAT | 0o600)));
+    let mut main = vec![snd(q, 1, b"hi", NOWAIT)];
+    if s.rounds > 2 {
+        main.push(snd(q, 2, b"ho", NOWAIT));
+    }
+    let after = vec![rcv(q, 16, 0, NOWAIT), rcv(q, 16, 0, NOWAIT)];
+    zap_race(&w, rcv(q, 16, 0, 0), main, after);
+}
+
+/// An init's exit kills a sleeping sender while a receive makes room for
+/// it (R13, R9; `Parked::cancel`).
+///
+/// The queue is full (`msg_qbytes` 2, one two-byte message); `t3` sends
+/// a second one and sleeps for room; `t0` receives the first while `t3`'s
+/// init exits, then receives without waiting. The sender succeeds (room
+/// made before the kill, or its send completed by the receive before it
+/// left the queue) or gets `EINTR`, and then its message must not be
+/// queued: a cancelled call that drops a completed send returns `EINTR`
+/// for a message that was sent.
+pub fn task_kill_sender_room(s: Scale, m: Option<Mutant>) {
+    let w = zap_world(m);
+    let q = val(&w.call(0, get(PRIVATE, CREAT | 0o600)));
+    let two = MsgSet {
+        msg_qbytes: Some(2),
+        ..MsgSet::default()
+    };
+    w.call(0, ctl(q, SET, Some(two)));
+    w.call(0, snd(q, 1, b"ab", NOWAIT));
+    let mut main = vec![rcv(q, 16, 0, NOWAIT)];
+    if s.rounds > 2 {
+        main.push(rcv(q, 16, 0, NOWAIT));
+    }
+    let after = vec![rcv(q, 16, 0, NOWAIT)];
+    zap_race(&w, snd(q, 2, b"cd", 0), main, after);
 }
 
 /// Runs each `(thread, script)` of `workers` on a thread of its own.
