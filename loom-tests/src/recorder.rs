@@ -90,6 +90,16 @@ impl<C: Clone, R: Clone> Recorder<C, R> {
         });
     }
 
+    /// How many calls `thread` has invoked so far, and how many of them
+    /// returned.
+    pub fn counts(&self, thread: usize) -> (usize, usize) {
+        let r = self.lock();
+        let returned = r.calls.iter().flatten().filter(|e| e.thread == thread);
+        let pending = r.pending.iter().flatten().filter(|p| p.0 == thread);
+        let returned = returned.count();
+        (returned + pending.count(), returned)
+    }
+
     /// The history so far (only calls that returned).
     pub fn history(&self) -> Vec<Entry<C, R>> {
         self.lock().calls.iter().flatten().cloned().collect()

@@ -307,12 +307,32 @@ pub const SCENARIOS: &[Scenario] = &[
 /// Scenarios that contend lock sections the catalogue does not, and
 /// catch no mutant (none lives there), so the bug zoo leaves them out;
 /// shuttle's lock-section table runs them, judged like the catalogue's.
-pub const LOCK_SCENARIOS: &[Scenario] = &[Scenario {
-    name: "task_unshare_wait_exit",
-    run: tasks::task_unshare_wait_exit,
-    half: Half::Tasks,
-    catches: &[],
-}];
+pub const LOCK_SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "task_unshare_wait_exit",
+        run: tasks::task_unshare_wait_exit,
+        half: Half::Tasks,
+        catches: &[],
+    },
+    Scenario {
+        name: "task_creds_readers",
+        run: tasks::task_creds_readers,
+        half: Half::Tasks,
+        catches: &[],
+    },
+    Scenario {
+        name: "task_flat2007_fork_reap",
+        run: tasks::task_flat2007_fork_reap,
+        half: Half::Tasks,
+        catches: &[],
+    },
+    Scenario {
+        name: "task_openvz2006_fork_reap",
+        run: tasks::task_openvz2006_fork_reap,
+        half: Half::Tasks,
+        catches: &[],
+    },
+];
 
 /// The scenario called `name`.
 pub fn scenario(name: &str) -> &'static Scenario {

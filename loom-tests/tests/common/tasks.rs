@@ -5,11 +5,12 @@
 
 use nscheck_concurrent::IpcNamespace;
 use nscheck_concurrent::mutants::Mutant;
+use nscheck_concurrent::pid::Variant;
 use nscheck_concurrent::proc::System;
 use nscheck_loom_tests::task_world::TaskWorld;
 use nscheck_loom_tests::world::{CREAT, NOWAIT, PRIVATE, SET, ctl, get, rcv, snd, val};
-use nscheck_model::abi::CLONE_NEWPID;
-use nscheck_model::{MsgSet, Syscall};
+use nscheck_model::abi::{CLONE_NEWIPC, CLONE_NEWPID};
+use nscheck_model::{Dialect, MsgSet, Syscall};
 
 use super::{Scale, namespace, thread};
 
@@ -189,6 +190,86 @@ pub fn task_kill_sender_room(s: Scale, m: Option<Mutant>) {
     }
     let after = vec![rcv(q, 16, 0, NOWAIT)];
     zap_race(&w, snd(q, 2, b"cd", 0), main, after);
+}
+
+/// Another thread reads a task's credentials and IPC context while the
+/// task changes them: the task's own lock (`task_lock`), which only the
+/// task's calls take otherwise.
+///
+/// `t1` sets its gid, unshares its IPC namespace, drops `CAP_SYS_ADMIN`,
+/// forks and sets its uid (which clears its capabilities), judged by the
+/// model; `t0` reads `t1`'s credentials (`System::creds`) and IPC context
+/// (`System::ipc_task`, as a driver does before each IPC call of a task)
+/// `rounds` times. Each read must show a state `t1` was in during the read
+/// (the states of the same calls run alone, [`TaskWorld::check_reads`]):
+/// an update seen half done fails. It catches no mutant (none lives
+/// there), so it is not in the catalogue; shuttle's lock-section table
+/// runs it ([`super::LOCK_SCENARIOS`]).
+pub fn task_creds_readers(s: Scale, _: Option<Mutant>) {
+    let script = vec![
+        Syscall::Setgid { gid: 1000 },
+        Syscall::Unshare {
+            flags: CLONE_NEWIPC,
+        },
+        Syscall::Capdrop { cap: 21 },
+        Syscall::Fork,
+        Syscall::Setuid { uid: 1000 },
+    ];
+    let alone = TaskWorld::new(System::new(), 2, &[]);
+    let mut states = vec![alone.view(1)];
+    for call in &script {
+        alone.call(1, call.clone());
+        states.push(alone.view(1));
+    }
+    alone.release();
+    let w = TaskWorld::new(System::new(), 2, &[]);
+    let handles = spawn(&w, vec![(1, script)]);
+    for _ in 0..s.rounds {
+        w.observe(0, 1);
+    }
+    for h in handles {
+        h.join().expect("a worker panicked");
+    }
+    w.check_linearizable();
+    w.check_reads(1, &states);
+    w.release();
+}
+
+/// Forks, an exit and a reap at once under a historical pid design
+/// (`Variant::Flat2007`, `Variant::Openvz2006`), judged by the model's
+/// kernel of the same dialect: the variant's one lock (`pid/variant.rs`),
+/// which the mainline scenarios never take.
+///
+/// `t3`, a child of `t0`, has exited. `t1` and `t2` fork (alloc against
+/// alloc) while `t0` reaps `t3` (free against alloc); then `t0` forks
+/// again. At shuttle's scale each forks twice.
+fn variant_fork_reap(variant: Variant, dialect: Dialect, s: Scale) {
+    let sys = System::with_variant(variant, Box::new(IpcNamespace::new));
+    let prelude = [(0, Syscall::Fork), (3, Syscall::Exit { code: 0 })];
+    let w = TaskWorld::with_dialect(sys, dialect, 3, &prelude);
+    let forks = if s.rounds > 2 { 2 } else { 1 };
+    let workers = (1..3).map(|t| (t, vec![Syscall::Fork; forks])).collect();
+    let handles = spawn(&w, workers);
+    let pid = w.pid(0, 3);
+    w.call(0, Syscall::Waitpid { pid });
+    for h in handles {
+        h.join().expect("a worker panicked");
+    }
+    w.call(0, Syscall::Fork);
+    w.check_linearizable();
+    w.release();
+}
+
+/// [`variant_fork_reap`] under `flat2007`, in the lock-section table's
+/// runs ([`super::LOCK_SCENARIOS`]).
+pub fn task_flat2007_fork_reap(s: Scale, _: Option<Mutant>) {
+    variant_fork_reap(Variant::Flat2007, Dialect::Flat2007, s);
+}
+
+/// [`variant_fork_reap`] under `openvz2006`, in the lock-section table's
+/// runs ([`super::LOCK_SCENARIOS`]).
+pub fn task_openvz2006_fork_reap(s: Scale, _: Option<Mutant>) {
+    variant_fork_reap(Variant::Openvz2006, Dialect::Openvz2006, s);
 }
 
 /// Runs each `(thread, script)` of `workers` on a thread of its own.
