@@ -14,7 +14,10 @@
 //! inputs before it. A kept input gets [`ENERGY`] mutations: op-level edits
 //! (insert, replace, duplicate, delete or swap ops, or splice it with
 //! another kept input), a few stacked, with new ops drawn from the
-//! steering's own seeded stream.
+//! steering's own seeded stream. One mutation in [`RECIPE_ODDS`] also puts
+//! a recipe in front (`ops::RECIPES`): a block of ops that reaches a state
+//! random ops almost never reach (a wrap of the queue index space, the
+//! deepest PID namespace, a woken sender that sleeps again).
 //!
 //! Steered inputs start once the base stream has stalled: [`STALL`] base
 //! inputs in a row brought nothing new. Before that the base stream finds
@@ -37,13 +40,13 @@ use std::collections::VecDeque;
 use std::fmt;
 
 use arbitrary::{Arbitrary, Unstructured};
-use nscheck_model::Hits;
+use nscheck_model::{Dialect, Hits};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
 use crate::backend::{BackendKind, MakeBackend};
 use crate::coverage::measure;
-use crate::ops::{Failure, Mixed, Op, OpStats, check_input, check_ops_with};
+use crate::ops::{Failure, Mixed, Op, OpStats, RECIPES, check_input, check_ops_in};
 
 /// A rule taken fewer times than this by all the inputs so far is rare: an
 /// input that takes it is kept.
@@ -57,8 +60,12 @@ pub const ENERGY: u32 = 16;
 /// steered input would only delay it.
 pub const STALL: u64 = 64;
 
-/// The most ops a steered input has (the longest base input's length).
-const MAX_LEN: usize = 64;
+/// The most ops a steered input has: room for the longest base input (64
+/// ops) after the longest recipe (301).
+const MAX_LEN: usize = 400;
+
+/// One steered input in this many starts with a recipe ([`RECIPES`]).
+const RECIPE_ODDS: usize = 32;
 
 /// Where an input of the stream comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,6 +104,8 @@ impl fmt::Display for Input {
 pub struct Steering {
     seed: u64,
     on: bool,
+    /// The dialect the model (and the implementation) follow.
+    dialect: Dialect,
     rng: ChaCha8Rng,
     /// The next input's position in the stream.
     index: u64,
@@ -129,12 +138,20 @@ impl Steering {
     /// The stream of `seed`: steered when `on`, else the base stream alone
     /// (`nscheck check --no-steer`).
     pub fn new(seed: u64, on: bool) -> Steering {
+        Steering::in_dialect(seed, on, Dialect::Mainline)
+    }
+
+    /// The stream of `seed` checked in `dialect`: the same inputs as
+    /// [`Steering::new`] until the feedback, which is the dialect's,
+    /// differs.
+    pub fn in_dialect(seed: u64, on: bool, dialect: Dialect) -> Steering {
         let mut key = [0u8; 32];
         key[..8].copy_from_slice(&seed.to_le_bytes());
         key[8..].copy_from_slice(b"nscheck rule steering!!!");
         Steering {
             seed,
             on,
+            dialect,
             rng: ChaCha8Rng::from_seed(key),
             index: 0,
             case: 0,
@@ -219,7 +236,8 @@ impl Steering {
     }
 
     /// Draws the next input, checks it on the model and on a backend of
-    /// kind `against` made by `make` ([`check_ops_with`]), and records the
+    /// kind `against` made by `make` ([`check_ops_in`] in the stream's
+    /// dialect), and records the
     /// rules the model took; the input's place in the stream and the
     /// check's result.
     pub fn check(
@@ -229,10 +247,10 @@ impl Steering {
     ) -> (Input, Result<OpStats, Failure>) {
         let input = self.next_input();
         if !self.on {
-            let result = check_ops_with(&input.ops, against, make);
+            let result = check_ops_in(&input.ops, self.dialect, against, make);
             return (input, result);
         }
-        let (result, hits) = measure(|| check_ops_with(&input.ops, against, make));
+        let (result, hits) = measure(|| check_ops_in(&input.ops, self.dialect, against, make));
         if result.is_ok() {
             self.record(&input, &hits);
         }
@@ -260,6 +278,10 @@ impl Steering {
         let edits = 1 + self.below(4);
         for _ in 0..edits {
             self.edit(&mut ops);
+        }
+        if self.below(RECIPE_ODDS) == 0 {
+            let recipe = &RECIPES[self.below(RECIPES.len())];
+            ops.splice(0..0, (recipe.ops)());
         }
         ops.truncate(MAX_LEN);
         ops

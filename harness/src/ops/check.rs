@@ -29,7 +29,19 @@ pub fn check_ops_with(
     against: BackendKind,
     make: &mut MakeBackend<'_>,
 ) -> Result<OpStats, Failure> {
-    let (statements, records) = check_lowered(ops, against, make)?;
+    check_ops_in(ops, Dialect::Mainline, against, make)
+}
+
+/// [`check_ops_with`] with the model following `dialect`; the backend
+/// from `make` must follow it too (the concurrent implementation does for
+/// the pid dialects, `flat2007` and `openvz2006`).
+pub fn check_ops_in(
+    ops: &[Op],
+    dialect: Dialect,
+    against: BackendKind,
+    make: &mut MakeBackend<'_>,
+) -> Result<OpStats, Failure> {
+    let (statements, records) = check_lowered(ops, dialect, against, make)?;
     Ok(OpStats::of(ops.len(), statements, &records))
 }
 
@@ -37,10 +49,12 @@ pub fn check_ops_with(
 /// the calls that finished; on a divergence, the shrunk report.
 fn check_lowered(
     ops: &[Op],
+    dialect: Dialect,
     against: BackendKind,
     make: &mut MakeBackend<'_>,
 ) -> Result<(usize, Vec<Record>), Failure> {
-    run_lowered(ops, against, make).map_err(|(stop, script)| stopped(stop, script, against, make))
+    run_lowered(ops, dialect, against, make)
+        .map_err(|(stop, script)| stopped(stop, script, dialect, against, make))
 }
 
 /// The body of the fuzz targets: decodes `bytes` and checks them; on a
@@ -52,7 +66,7 @@ pub fn fuzz_one(bytes: &[u8], against: BackendKind) {
         return;
     };
     let mut make = || backend::make(against, Dialect::Mainline, None);
-    match check_lowered(&ops, against, &mut make) {
+    match check_lowered(&ops, Dialect::Mainline, against, &mut make) {
         Ok(_) => {}
         Err(Failure::Unavailable(why)) => panic!("the {} backend: {why}", against.name()),
         Err(Failure::Diverged(found)) => {

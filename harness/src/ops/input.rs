@@ -133,10 +133,24 @@ pub enum PidOp {
     /// the flag is set.
     Unshare(bool),
     /// `sysctl("kernel.ns_last_pid")` (or `kernel.pid_max` when the flag
-    /// is set), or a write of a value from its table.
+    /// is set), or a write of a value from its table (or, for the bytes
+    /// from `tables::OUT_OF_RANGE` on, of `tables::VPID_VALUES`).
     Sysctl { pid_max: bool, value: Option<u8> },
     /// `exit(0)`; `t0`'s exit kills every task.
     Exit,
+    /// `cN = clone(CLONE_NEWPID)` by the task made last that may call: one
+    /// level deeper. It may go past the task limits of the other forks, so
+    /// that a chain of them reaches `MAX_PID_NS_LEVEL` (pid R29). Only the
+    /// steering's recipes (`recipes`) make it: `arbitrary` skips it, so the
+    /// committed corpora keep their meaning.
+    #[cfg_attr(feature = "arbitrary", arbitrary(skip))]
+    Nest,
+    /// `cN = fork()` by the first task that may call, past the task limits
+    /// of the other forks, so that enough of them fill a pid space (the
+    /// flat2007 dialect's global numbers). Only the steering's recipes make
+    /// it, as [`PidOp::Nest`].
+    #[cfg_attr(feature = "arbitrary", arbitrary(skip))]
+    Spawn,
 }
 
 /// The commands of [`Op::Ctl`]. **Only ever add variants at the end.**

@@ -14,8 +14,9 @@ use nscheck_model::{Dialect, Event, MsgSet, Outcome, Ret, Step, Syscall, Sysctl,
 
 use super::input::{ChildOp, CtlOp, Op, PidOp};
 use super::tables::{
-    CAPS, IDS, KEYS, LAST_PIDS, MODES, MTYPES, PID_MAXES, QBYTES, RAW_IDS, RAW_PIDS, RCV_SIZES,
-    RCV_TYPES, SET_TIDS, SIZES, SYSCTLS, UIDS, pick, small_or,
+    BAD_CAPS, BAD_CMDS, BAD_UID, CAPS, IDS, KEYS, LAST_PIDS, MODES, MTYPES, OUT_OF_RANGE,
+    PID_MAXES, QBYTES, RAW_IDS, RAW_PIDS, RCV_SIZES, RCV_TYPES, SET_TIDS, SIZES, SYSCTLS, UIDS,
+    VPID_VALUES, odd_set_tid, pick, small_or,
 };
 use crate::backend::model::ModelBackend;
 use crate::backend::{Backend, BackendKind};
@@ -26,6 +27,14 @@ const MAX_CHILDREN: usize = 3;
 
 /// The most `fork`/`clone` attempts, created or not.
 pub(super) const MAX_FORKS: usize = 6;
+
+/// The most [`PidOp::Nest`] clones besides those: one more than it takes to
+/// go from the script's first namespace (level 1) past level 32.
+pub(super) const MAX_NESTS: usize = 33;
+
+/// The most tasks that [`PidOp::Spawn`] forks may bring the forks to: more
+/// than the 300 numbers of the smallest pid space (`pid_max` 301).
+pub(super) const MAX_SPAWNS: usize = 310;
 
 /// A queue created by the script: `qN`.
 #[derive(Clone, Debug)]
@@ -196,13 +205,13 @@ pub(super) struct Lowering {
     next_queue: usize,
     /// The IPC namespace of each task (by [`Who`]), as far as the model's
     /// results show; `t0` stays in 0.
-    ns: [usize; MAX_FORKS + 1],
+    ns: Vec<usize>,
     namespaces: usize,
     /// The level of each task's active PID namespace and of the one its
     /// children are made in (1 for the script's first), as far as the
     /// model's results show: a `set_tid` array is never longer than the
     /// level of the namespace it names numbers in.
-    pid_level: [(usize, usize); MAX_FORKS + 1],
+    pid_level: Vec<(usize, usize)>,
     /// Scratch lists of queue indices.
     live: Vec<usize>,
     stale: Vec<usize>,
@@ -216,9 +225,9 @@ impl Lowering {
             created: 0,
             queues: Vec::new(),
             next_queue: 0,
-            ns: [0; MAX_FORKS + 1],
+            ns: vec![0],
             namespaces: 1,
-            pid_level: [(1, 1); MAX_FORKS + 1],
+            pid_level: vec![(1, 1)],
             live: Vec::new(),
             stale: Vec::new(),
         }
@@ -241,32 +250,36 @@ impl Lowering {
         })
     }
 
-    /// The tasks that may call now: `t0` first if it may (only a pid op
-    /// makes it sleep or exit), then the ready children; and how many of
-    /// them are children.
-    fn ready(&self, book: &Book) -> ([Who; MAX_FORKS + 1], usize, usize) {
-        let mut ready = [0; MAX_FORKS + 1];
-        let mut n = usize::from(book.is_ready(0));
-        let first = n;
-        for c in 1..=self.forks {
-            if book.is_ready(c) {
-                ready[n] = c;
-                n += 1;
-            }
-        }
-        (ready, n, n - first)
+    /// The tasks from `first` on that may call now, in creation order:
+    /// `t0` (only a pid op makes it sleep or exit), then the children.
+    fn ready<'b>(&self, book: &'b Book, first: Who) -> impl Iterator<Item = Who> + 'b {
+        (first..=self.forks).filter(move |&c| book.is_ready(c))
+    }
+
+    /// Ready task number `i` (modulo their number) from `first` on, if any.
+    fn nth_ready(&self, book: &Book, first: Who, i: u8) -> Option<Who> {
+        let n = self.ready(book, first).count();
+        (n > 0)
+            .then(|| self.ready(book, first).nth(usize::from(i) % n))
+            .flatten()
     }
 
     /// A ready task, if any.
     fn task(&self, book: &Book, i: u8) -> Option<Who> {
-        let (ready, n, _) = self.ready(book);
-        (n > 0).then(|| ready[usize::from(i) % n])
+        self.nth_ready(book, 0, i)
     }
 
     /// A ready child, if any.
     fn child(&self, book: &Book, i: u8) -> Option<Who> {
-        let (ready, n, children) = self.ready(book);
-        (children > 0).then(|| ready[n - children + usize::from(i) % children])
+        self.nth_ready(book, 1, i)
+    }
+
+    /// A name for the next child, `cN`: what its `fork` or `clone` binds.
+    fn next_child(&mut self) -> Bind {
+        self.forks += 1;
+        self.ns.push(0);
+        self.pid_level.push((1, 1));
+        Bind::Child(self.forks)
     }
 
     /// The task of a ready `who`.
@@ -429,6 +442,10 @@ impl Lowering {
                 let who = self.task(book, task)?;
                 let (q, id) = self.queue(who, queue);
                 let (msqid, cmd, set) = match cmd {
+                    CtlOp::Stat(cmd) if cmd >= OUT_OF_RANGE => {
+                        operand = q;
+                        (id, pick(BAD_CMDS, cmd), None)
+                    }
                     CtlOp::Stat(cmd) => match cmd % 4 {
                         0 | 1 => {
                             operand = q;
@@ -472,8 +489,7 @@ impl Lowering {
                     return None;
                 }
                 let who = self.task(book, task)?;
-                self.forks += 1;
-                bind = Bind::Child(self.forks);
+                bind = self.next_child();
                 let call = if new_ipc {
                     Syscall::Clone {
                         flags: CLONE_NEWIPC,
@@ -491,10 +507,13 @@ impl Lowering {
                         flags: CLONE_NEWIPC,
                     },
                     ChildOp::Setuid(uid) => Syscall::Setuid {
-                        uid: pick(UIDS, uid),
+                        uid: self::uid(uid),
                     },
                     ChildOp::Setgid(gid) => Syscall::Setgid {
-                        gid: pick(UIDS, gid),
+                        gid: self::uid(gid),
+                    },
+                    ChildOp::Capdrop(cap) if cap >= OUT_OF_RANGE => Syscall::Capdrop {
+                        cap: pick(BAD_CAPS, cap),
                     },
                     ChildOp::Capdrop(cap) => Syscall::Capdrop {
                         cap: i64::from(pick(CAPS, cap).1),
@@ -511,6 +530,8 @@ impl Lowering {
                 // every task and ends the input.
                 let who = match op {
                     PidOp::Exit => self.child(book, task).or_else(|| self.task(book, task))?,
+                    PidOp::Nest => self.ready(book, 0).last()?,
+                    PidOp::Spawn => self.task(book, 0)?,
                     _ => self.task(book, task)?,
                 };
                 let mut pid = |j: usize, i: u8| {
@@ -549,13 +570,16 @@ impl Lowering {
                         if flags & 2 != 0 && who != 0 {
                             clone_flags |= CLONE_NEWIPC;
                         }
-                        // No entry for the host's level above the script's.
+                        // No entry for the host's level above the script's,
+                        // unless the array is too long for any level.
                         let set_tid = set_tid.map_or(Vec::new(), |i| {
+                            if i >= OUT_OF_RANGE {
+                                return odd_set_tid(i, level);
+                            }
                             let t = pick(SET_TIDS, i);
                             t[..t.len().min(level)].to_vec()
                         });
-                        self.forks += 1;
-                        bind = Bind::Child(self.forks);
+                        bind = self.next_child();
                         Syscall::Clone {
                             flags: clone_flags,
                             set_tid,
@@ -574,12 +598,33 @@ impl Lowering {
                         } else {
                             (Sysctl::NsLastPid, LAST_PIDS)
                         };
-                        Syscall::Sysctl {
-                            name,
-                            value: value.map(|v| pick(table, v)),
-                        }
+                        let value = value.map(|v| {
+                            if v >= OUT_OF_RANGE {
+                                pick(VPID_VALUES, v)
+                            } else {
+                                pick(table, v)
+                            }
+                        });
+                        Syscall::Sysctl { name, value }
                     }
                     PidOp::Exit => Syscall::Exit { code: 0 },
+                    PidOp::Spawn => {
+                        if self.forks >= MAX_SPAWNS {
+                            return None;
+                        }
+                        bind = self.next_child();
+                        Syscall::Fork
+                    }
+                    PidOp::Nest => {
+                        if self.forks >= MAX_FORKS + MAX_NESTS {
+                            return None;
+                        }
+                        bind = self.next_child();
+                        Syscall::Clone {
+                            flags: CLONE_NEWPID,
+                            set_tid: Vec::new(),
+                        }
+                    }
                 };
                 (who, call)
             }
@@ -664,6 +709,15 @@ impl Lowering {
             }
             _ => {}
         }
+    }
+}
+
+/// The uid or gid of a `setuid` or `setgid` whose field is `i`.
+fn uid(i: u8) -> i64 {
+    if i >= OUT_OF_RANGE {
+        BAD_UID
+    } else {
+        pick(UIDS, i)
     }
 }
 

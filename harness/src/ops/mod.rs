@@ -38,6 +38,7 @@ mod engine;
 mod input;
 mod lower;
 mod print;
+mod recipes;
 mod report;
 mod stats;
 mod tables;
@@ -46,11 +47,12 @@ mod tests;
 
 #[cfg(feature = "arbitrary")]
 pub use check::fuzz_one;
-pub use check::{check_ops, check_ops_with};
+pub use check::{check_ops, check_ops_in, check_ops_with};
 pub use engine::{Lockstep, Mismatch, Stop, lockstep, lockstep_in, reads_only};
 pub use input::{ChildOp, CtlOp, MAX_OPS, Mixed, Op, PidOp, VERSION, VERSION_MIXED, check_input};
 #[cfg(feature = "arbitrary")]
 pub use input::{decode, generate_mixed, generate_ops};
 pub use print::{FILE, to_script};
+pub use recipes::{RECIPES, Recipe};
 pub use report::{Failure, Found, regressions_dir};
 pub use stats::OpStats;

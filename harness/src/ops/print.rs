@@ -181,9 +181,14 @@ impl Lowering {
                     MSG_INFO => "MSG_INFO",
                     IPC_SET => "IPC_SET",
                     IPC_RMID => "IPC_RMID",
-                    _ => unreachable!("the lowering makes no other command"),
+                    _ => "",
                 };
-                let mut args = vec![pos(q(msqid)), pos(word(name))];
+                let cmd = if name.is_empty() {
+                    num(cmd)
+                } else {
+                    word(name)
+                };
+                let mut args = vec![pos(q(msqid)), pos(cmd)];
                 if let Some(set) = set {
                     let mut fields = Vec::new();
                     if let Some(v) = set.msg_qbytes {
@@ -234,11 +239,12 @@ impl Lowering {
             &Syscall::Setuid { uid } => ("setuid", vec![pos(num(uid))]),
             &Syscall::Setgid { gid } => ("setgid", vec![pos(num(gid))]),
             &Syscall::Capdrop { cap } => {
-                let (name, _) = CAPS
+                // A capability the kernel does not know has no name.
+                let arg = CAPS
                     .iter()
                     .find(|(_, c)| i64::from(*c) == cap)
-                    .expect("the lowering drops only the capabilities of CAPS");
-                ("capdrop", vec![pos(word(name))])
+                    .map_or_else(|| num(cap), |(name, _)| word(name));
+                ("capdrop", vec![pos(arg)])
             }
             &Syscall::Exit { code } => ("exit", vec![pos(num(code))]),
         };

@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::engine::{Mismatch, Stop, lockstep};
+use nscheck_model::Dialect;
+
+use super::engine::{Mismatch, Stop, lockstep_in};
 use super::print::FILE;
 use crate::backend::{BackendKind, MakeBackend};
 use crate::conform;
@@ -15,6 +17,8 @@ use crate::script::Script;
 pub struct Found {
     /// The backend the model was checked against.
     pub against: BackendKind,
+    /// The dialect both followed.
+    pub dialect: Dialect,
     /// The lowered script up to the divergence.
     pub script: Script,
     pub mismatch: Mismatch,
@@ -48,17 +52,27 @@ impl Found {
             BackendKind::Model => "model_diff",
         };
         let name = format!("{target}-{:08x}", hash >> 32);
-        let how = format!(
-            "differential fuzzing of the model against {} (`{target}`)",
-            self.against.name()
-        );
+        let how = match self.dialect {
+            Dialect::Mainline => format!(
+                "differential fuzzing of the model against {} (`{target}`)",
+                self.against.name()
+            ),
+            d => format!(
+                "differential fuzzing of the model against {} in dialect {d} (`nscheck check`)",
+                self.against.name()
+            ),
+        };
         conform::write_regression(dir, &name, &how, &self.shrunk, &self.shrunk_mismatch)
     }
 
     /// The command that replays a saved script.
     pub fn replay_command(&self, path: &Path) -> String {
+        let dialect = match self.dialect {
+            Dialect::Mainline => String::new(),
+            d => format!(" --dialect {d}"),
+        };
         format!(
-            "cargo run --release -- diff --backend {} {}",
+            "cargo run --release -- diff --backend {}{dialect} {}",
             self.against.name(),
             path.display()
         )
@@ -105,6 +119,7 @@ impl std::fmt::Display for Failure {
 pub(super) fn stopped(
     stop: Stop,
     script: Script,
+    dialect: Dialect,
     against: BackendKind,
     make: &mut MakeBackend<'_>,
 ) -> Failure {
@@ -115,11 +130,11 @@ pub(super) fn stopped(
         Stop::Mismatch(quiet) => {
             // The quick check has no trace lines: run the script again with
             // them for the report.
-            let mismatch = match lockstep(&script, make) {
+            let mismatch = match lockstep_in(&script, dialect, make) {
                 Ok((_, Some(m))) => m,
                 _ => quiet,
             };
-            shrink_found(script, mismatch, against, make)
+            shrink_found(script, mismatch, dialect, against, make)
         }
     }
 }
@@ -128,19 +143,21 @@ pub(super) fn stopped(
 fn shrink_found(
     script: Script,
     mismatch: Mismatch,
+    dialect: Dialect,
     against: BackendKind,
     make: &mut MakeBackend<'_>,
 ) -> Failure {
     // Re-parse so that the shrinker's candidates carry source line numbers.
     let script = Script::parse(FILE, &script.to_source()).expect("a lowered script parses");
-    let mut fails = |s: &Script| matches!(lockstep(s, make), Ok((_, Some(_))));
+    let mut fails = |s: &Script| matches!(lockstep_in(s, dialect, make), Ok((_, Some(_))));
     let shrunk = conform::shrink(&script, &mut fails);
-    let shrunk_mismatch = match lockstep(&shrunk, make) {
+    let shrunk_mismatch = match lockstep_in(&shrunk, dialect, make) {
         Ok((_, Some(m))) => m,
         _ => mismatch.clone(),
     };
     Failure::Diverged(Box::new(Found {
         against,
+        dialect,
         script,
         mismatch,
         shrunk,

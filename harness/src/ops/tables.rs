@@ -75,3 +75,45 @@ pub(super) const SET_TIDS: &[&[i64]] = &[
 pub(super) const LAST_PIDS: &[i64] = &[0, 1, 4, 299, 300, 4_194_303, -1, 4_194_304];
 /// Values written to `kernel.pid_max`.
 pub(super) const PID_MAXES: &[i64] = &[301, 300, 1000, 4_194_304, 4_194_305, 512, 0, -1];
+
+/// The byte values from which a field that picks from a table picks an
+/// invalid value instead (`OUT_OF_RANGE..=255`, a few in 256 draws): the
+/// tables above hold valid values, and appending to them would change what
+/// most committed inputs decode to, while this changes only the inputs with
+/// these bytes.
+pub(super) const OUT_OF_RANGE: u8 = 252;
+
+/// Commands that `msgctl` does not know (EINVAL, msg R28).
+pub(super) const BAD_CMDS: &[i64] = &[-1, 4, 14, 100];
+/// Capabilities past `CAP_LAST_CAP` (EINVAL).
+pub(super) const BAD_CAPS: &[i64] = &[41, -1, 63, 1000];
+/// The uid or gid that `setuid` and `setgid` refuse (EINVAL).
+pub(super) const BAD_UID: i64 = -1;
+
+/// Numbers around the openvz2006 dialect's vpid range (global pid + 1024):
+/// written to `kernel.pid_max` or `kernel.ns_last_pid`, or asked for as a
+/// `set_tid` entry, by the bytes from [`OUT_OF_RANGE`] on. With `pid_max`
+/// 1029, a task asking for vpid 1028 makes the VPS sparse and leaves the
+/// next fork no vpid (B18).
+pub(super) const VPID_VALUES: &[i64] = &[1029, 1100, 1028, 1030];
+
+/// The most `set_tid` entries `clone3` takes (`MAX_PID_NS_LEVEL`).
+const MAX_SET_TID: usize = 32;
+
+/// The `set_tid` array of a byte `i` from [`OUT_OF_RANGE`] on: for 254
+/// and 255, a vpid of [`VPID_VALUES`]; else an array longer than a child
+/// at `level` (the script's first namespace is level 1) can take (pid
+/// R17): where the byte `i` is even,
+/// one entry more than the namespaces it would have a number in, the
+/// host's included; where it is odd, one more than `clone3` takes.
+pub(super) fn odd_set_tid(i: u8, level: usize) -> Vec<i64> {
+    if i % 4 >= 2 {
+        return vec![pick(VPID_VALUES, i)];
+    }
+    let len = if i.is_multiple_of(2) {
+        level + 2
+    } else {
+        MAX_SET_TID + 1
+    };
+    vec![1; len]
+}

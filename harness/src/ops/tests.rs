@@ -149,10 +149,19 @@ pub(super) fn random_inputs(n: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Decoded random inputs, then every recipe's ops (their special ops and
+/// out-of-range values included).
+fn inputs_to_lower() -> Vec<Vec<Op>> {
+    random_inputs(300)
+        .iter()
+        .map(|bytes| decode(bytes).expect("the version byte is right"))
+        .chain(RECIPES.iter().map(|r| (r.ops)()))
+        .collect()
+}
+
 #[test]
 fn lowered_scripts_round_trip_through_the_parser() {
-    for bytes in random_inputs(300) {
-        let ops = decode(&bytes).expect("the version byte is right");
+    for ops in inputs_to_lower() {
         for against in [BackendKind::Concurrent, BackendKind::Linux] {
             let script = to_script(&ops, against);
             let src = script.to_source();
@@ -168,8 +177,7 @@ fn lowered_scripts_round_trip_through_the_parser() {
 /// the tasks as a session does.
 #[test]
 fn lowered_calls_are_what_their_statements_make() {
-    for bytes in random_inputs(300) {
-        let ops = decode(&bytes).expect("the version byte is right");
+    for ops in inputs_to_lower() {
         for against in [BackendKind::Concurrent, BackendKind::Linux] {
             let (lower, lows, book) = lower_alone(&ops, against);
             let mut model = ModelBackend::new(Dialect::Mainline);
@@ -222,5 +230,61 @@ fn mixed_inputs_agree_with_the_concurrent_implementation() {
         if !["exit", "getpid", "getppid"].contains(&call) {
             assert!(0 < ok && ok < n, "{call}: {ok} of {n} succeeded");
         }
+    }
+}
+
+/// The bytes from `tables::OUT_OF_RANGE` on pick values that the kernel
+/// refuses: each such op, lowered and checked, takes the rule of its error.
+#[test]
+fn out_of_range_bytes_reach_their_errors() {
+    use nscheck_model::Rule;
+    let fork = Op::Fork {
+        task: 0,
+        new_ipc: false,
+    };
+    let child = |op| Op::Child { task: 1, op };
+    let clone = |set_tid| Op::Pid {
+        task: 0,
+        op: PidOp::Clone {
+            flags: 0,
+            set_tid: Some(set_tid),
+        },
+    };
+    let cases = [
+        (
+            vec![
+                Op::Get {
+                    task: 0,
+                    key: 0,
+                    flags: 1,
+                    mode: 1,
+                },
+                Op::Ctl {
+                    task: 0,
+                    queue: 0,
+                    cmd: CtlOp::Stat(253),
+                },
+            ],
+            Rule::MsgR28Cmd,
+        ),
+        (
+            vec![fork.clone(), child(ChildOp::Setuid(252))],
+            Rule::TaskSetidEinval,
+        ),
+        (
+            vec![fork.clone(), child(ChildOp::Setgid(255))],
+            Rule::TaskSetidEinval,
+        ),
+        (
+            vec![fork, child(ChildOp::Capdrop(253))],
+            Rule::TaskCapdropEinval,
+        ),
+        (vec![clone(252)], Rule::PidR17),
+        (vec![clone(253)], Rule::PidR17),
+    ];
+    for (ops, rule) in cases {
+        let (result, hits) = crate::coverage::measure(|| check_ops(&ops, BackendKind::Concurrent));
+        result.unwrap_or_else(|f| panic!("{f}"));
+        assert!(hits.get(rule) > 0, "{ops:?} does not take {rule:?}");
     }
 }
