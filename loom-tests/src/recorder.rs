@@ -60,6 +60,32 @@ impl<C: Clone, R: Clone> Recorder<C, R> {
         ret
     }
 
+    /// Thread `thread` runs `run`, which makes several calls at once (a
+    /// listing that reads each queue in turn): each call it returns is
+    /// recorded with its result, and with the window of the whole run, so
+    /// that the check may place them in any order within it.
+    pub fn record_many(&self, thread: usize, run: impl FnOnce() -> Vec<(C, R)>) {
+        let inv = {
+            let mut r = self.lock();
+            r.clock += 1;
+            r.clock
+        };
+        let calls = run();
+        let mut r = self.lock();
+        r.clock += 1;
+        let res = r.clock;
+        for (call, ret) in calls {
+            r.pending.push(None);
+            r.calls.push(Some(Entry {
+                thread,
+                call,
+                inv,
+                res,
+                ret,
+            }));
+        }
+    }
+
     /// Stamps the invocation of `call` by `thread` now: the call's window
     /// opens here, whenever it really starts. Returns the slot that
     /// [`Recorder::respond`] closes, and the call. A scenario stamps a

@@ -2,7 +2,7 @@
 //! task per thread, and their calls recorded as a history
 //! ([`Recorder`]).
 
-use nscheck_adapter::run_ipc;
+use nscheck_adapter::{ParkedCall, Started, model_stat, run_ipc, start_ipc};
 use nscheck_concurrent::ipc::IpcNamespace;
 use nscheck_concurrent::sync::Arc;
 use nscheck_concurrent::{Cred, Pid, Sleeper, Task};
@@ -75,6 +75,42 @@ impl World {
         // their low 32 bits).
         self.rec
             .record(thread, call, |call| run_ipc(&self.tasks[thread], call))
+    }
+
+    /// Thread `thread` makes `call`, as [`World::call`] does, except that
+    /// a call that sleeps is ended by `parked` (which may poll it before it
+    /// waits, as a driver of many tasks does); the call and its result are
+    /// recorded.
+    pub fn call_with(
+        &self,
+        thread: usize,
+        call: Syscall,
+        parked: impl FnOnce(ParkedCall) -> Outcome,
+    ) -> Outcome {
+        self.rec.record(thread, call, |call| {
+            match start_ipc(&self.tasks[thread], call) {
+                Started::Done(o) => o,
+                Started::Parked(p) => parked(p),
+            }
+        })
+    }
+
+    /// Thread `thread` lists the queues as `/proc/sysvipc/msg` does
+    /// (`IpcNamespace::for_each_queue`, a reader in the tasks' PID
+    /// namespace). Each queue listed is recorded as the `MSG_STAT_ANY` of
+    /// its index that would read it, all with the window of the listing:
+    /// the listing reads each queue under its lock, one after the other,
+    /// under one read lock of the registry.
+    pub fn list_queues(&self, thread: usize) {
+        let task = &self.tasks[thread];
+        self.rec.record_many(thread, || {
+            let mut calls = Vec::new();
+            task.ipc_ns.for_each_queue(task.pid.ns(), |id, st| {
+                let ret = Outcome::with(id, Detail::Stat(model_stat(&st)));
+                calls.push((ctl(id & 0x7fff, MSG_STAT_ANY, None), ret));
+            });
+            calls
+        });
     }
 
     /// The history so far (only calls that returned).

@@ -315,6 +315,18 @@ pub const LOCK_SCENARIOS: &[Scenario] = &[
         catches: &[],
     },
     Scenario {
+        name: "poll_handoff",
+        run: poll_handoff,
+        half: Half::Ipc,
+        catches: &[],
+    },
+    Scenario {
+        name: "listing_vs_changes",
+        run: listing_vs_changes,
+        half: Half::Ipc,
+        catches: &[],
+    },
+    Scenario {
         name: "task_creds_readers",
         run: tasks::task_creds_readers,
         half: Half::Tasks,
@@ -623,6 +635,76 @@ pub fn counters(s: Scale, m: Option<Mutant>) {
         })
         .collect();
     run(&w, vec![], workers);
+}
+
+/// Receives whose sleeps are polled (`Parked::poll`, as a driver of many
+/// tasks collects a result without blocking) while sends hand them their
+/// messages: the parking spot's `take` against a waker, which a sleeper
+/// that only waits never races.
+///
+/// Thread 0 receives every message (any type), polling each sleep twice
+/// before it waits; one worker (two at larger scales) sends `rounds`
+/// messages. No mutant lives there, so it is not in the catalogue;
+/// shuttle's lock-section table runs it ([`LOCK_SCENARIOS`]).
+pub fn poll_handoff(s: Scale, m: Option<Mutant>) {
+    let senders = if s.rounds > 2 { 2 } else { 1 };
+    let w = World::new(namespace(m), &roots(senders));
+    let q = queue(&w, 0o600);
+    let workers = (0..senders)
+        .map(|k| {
+            (0..s.rounds)
+                .map(|i| snd(q, 1 + k as i64, format!("{k}{i}").as_bytes(), 0))
+                .collect()
+        })
+        .collect();
+    run_with(&w, workers, || {
+        for _ in 0..senders * s.rounds {
+            w.call_with(0, rcv(q, 16, 0, 0), |p| poll_then_wait(p, 2));
+        }
+    });
+}
+
+/// Polls `p` up to `polls` times, yielding between polls, then waits.
+fn poll_then_wait(p: nscheck_adapter::ParkedCall, polls: usize) -> nscheck_model::Outcome {
+    for _ in 0..polls {
+        if let Some(o) = p.poll() {
+            return o;
+        }
+        thread::yield_now();
+    }
+    p.wait()
+}
+
+/// The listing of `/proc/sysvipc/msg` (`IpcNamespace::for_each_queue`,
+/// which the harness's digest reads) while other threads change the
+/// queues: every queue listed must read as `MSG_STAT_ANY` of its index
+/// would at some point of the listing ([`World::list_queues`]).
+///
+/// Thread 0 lists the queues `rounds` times. One worker sends to the first
+/// queue and takes the message back truncated (`rounds` times); the other
+/// removes the second queue and makes a new one, which may take its
+/// index. No mutant lives there, so it is not in the catalogue; shuttle's
+/// lock-section table runs it ([`LOCK_SCENARIOS`]).
+pub fn listing_vs_changes(s: Scale, m: Option<Mutant>) {
+    let w = World::new(namespace(m), &roots(2));
+    let qs = [queue(&w, 0o600), queue(&w, 0o600)];
+    let churn = (0..s.rounds)
+        .flat_map(|i| {
+            [
+                snd(qs[0], 1, format!("ab{i}").as_bytes(), NOWAIT),
+                rcv(qs[0], 1, 0, NOERROR | NOWAIT),
+            ]
+        })
+        .collect();
+    let workers = vec![
+        churn,
+        vec![ctl(qs[1], RMID, None), get(PRIVATE, CREAT | 0o600)],
+    ];
+    run_with(&w, workers, || {
+        for _ in 0..s.rounds {
+            w.list_queues(0);
+        }
+    });
 }
 
 /// The environment variable that turns on the bug zoo's runs (`ci/zoo.sh`):
