@@ -11,11 +11,11 @@ use nscheck_model::Dialect;
 
 use crate::backend::{self, BackendKind};
 use crate::conform::{Budget, Campaign, Progress, Report, Stats, campaign};
+use crate::fuzz_campaign::FuzzCampaign;
 use crate::generate::{Target, generate_for};
 use crate::ops::{Failure, OpStats};
 use crate::run::{RunError, run_partial};
 use crate::script::load_script;
-use crate::steer::Steering;
 
 mod survey;
 use survey::{diff_external, is_external, survey};
@@ -241,64 +241,40 @@ pub fn check(seed: u64, time: u64, regressions: PathBuf, steer: bool) -> i32 {
     fuzz_concurrent(seed, fuzz_time, &regressions, steer)
 }
 
-/// The dialects of the fuzzing half of `nscheck check` and their shares of
-/// its time, in tenths: mainline most, then the pid dialects, which the
-/// concurrent implementation follows too (it has no `rfc2012`).
-const DIALECT_SHARES: &[(Dialect, u32)] = &[
-    (Dialect::Mainline, 8),
-    (Dialect::Flat2007, 1),
-    (Dialect::Openvz2006, 1),
-];
-
 /// Differential fuzzing of the model against the concurrent implementation
-/// for `time`, split among [`DIALECT_SHARES`], each dialect over the inputs
-/// of [`Steering`]`::in_dialect(seed, steer, dialect)`.
+/// for `time`: a [`FuzzCampaign`] of `seed`, rule-steered when `steer`.
 fn fuzz_concurrent(seed: u64, time: Duration, regressions: &Path, steer: bool) -> i32 {
     let bar = Bar::new(Budget::Time(time)).bar;
     let start = Instant::now();
     let mut total = OpStats::default();
     let mut case = 0u64;
     let mut found = None;
-    let mut lines = Vec::new();
-    let mut end = Duration::ZERO;
-    for &(dialect, share) in DIALECT_SHARES {
-        end += time * share / 10;
-        let first = case;
-        let mut steering = Steering::in_dialect(seed, steer, dialect);
-        let mut make = || backend::make(BackendKind::Concurrent, dialect, None);
-        while start.elapsed() < end {
-            let (input, result) = steering.check(BackendKind::Concurrent, &mut make);
-            match result {
-                Ok(stats) => total.merge(&stats),
-                Err(Failure::Unavailable(why)) => {
-                    bar.finish_and_clear();
-                    eprintln!("nscheck: the concurrent backend: {why}");
-                    return 3;
-                }
-                Err(Failure::Diverged(f)) => {
-                    found = Some((dialect, input, f));
-                    break;
-                }
+    let mut campaign = FuzzCampaign::new(seed, steer, time);
+    let mut make = |dialect| backend::make(BackendKind::Concurrent, dialect, None);
+    while let Some(checked) = campaign.check(BackendKind::Concurrent, &mut make) {
+        match checked.result {
+            Ok(stats) => total.merge(&stats),
+            Err(Failure::Unavailable(why)) => {
+                bar.finish_and_clear();
+                eprintln!("nscheck: the concurrent backend: {why}");
+                return 3;
             }
-            case += 1;
-            if case.is_multiple_of(64) {
-                let elapsed = start.elapsed().as_secs_f64().max(1e-9);
-                bar.set_position(start.elapsed().as_secs());
-                bar.set_message(format!(
-                    "{dialect}: {case} inputs, {} ops, {:.0} execs/s, {:.0}% ok, 0 divergences",
-                    total.ops,
-                    case as f64 / elapsed,
-                    100.0 * total.success_share()
-                ));
+            Err(Failure::Diverged(f)) => {
+                found = Some((checked.dialect, checked.input, f));
+                break;
             }
         }
-        lines.push(format!(
-            "{dialect}: {} inputs; {}",
-            case - first,
-            steering.summary()
-        ));
-        if found.is_some() {
-            break;
+        case += 1;
+        if case.is_multiple_of(64) {
+            let elapsed = start.elapsed().as_secs_f64().max(1e-9);
+            bar.set_position(start.elapsed().as_secs());
+            bar.set_message(format!(
+                "{}: {case} inputs, {} ops, {:.0} execs/s, {:.0}% ok, 0 divergences",
+                checked.dialect,
+                total.ops,
+                case as f64 / elapsed,
+                100.0 * total.success_share()
+            ));
         }
     }
     bar.finish_and_clear();
@@ -311,7 +287,7 @@ fn fuzz_concurrent(seed: u64, time: Duration, regressions: &Path, steer: bool) -
         case as f64 / elapsed,
         total.stats.statements as f64 / case.max(1) as f64
     );
-    println!("{}", lines.join("\n"));
+    println!("{}", campaign.summary());
     println!(
         "successful calls: {:.1}%\n\n{}",
         100.0 * total.success_share(),

@@ -35,6 +35,7 @@ pub mod conform;
 pub mod ops;
 
 pub mod coverage;
+pub mod fuzz_campaign;
 pub mod steer;
 pub mod zoo;
 

@@ -282,8 +282,9 @@ pub fn mutants() -> Vec<MutantInfo> {
 /// A concurrent backend following `dialect` that carries `m` where `m`
 /// lives: in every IPC namespace (the msg mutants), in the task half
 /// (`Mutant::TASKS`) or in the tree of PID namespaces (`Mutant::PID` and
-/// `Mutant::PID_RACES`).
-#[cfg(feature = "mutants")]
+/// `Mutant::PID_RACES`). The unit tests have it too: they build with the
+/// implementation's mutants (a dev-dependency).
+#[cfg(any(test, feature = "mutants"))]
 pub fn mutated(
     m: nscheck_concurrent::mutants::Mutant,
     dialect: nscheck_model::Dialect,
@@ -403,32 +404,32 @@ fn all_mutants() -> &'static [nscheck_concurrent::mutants::Mutant] {
     })
 }
 
-/// The fuzzing column: for each mutant, [`check_ops_with`] on a concurrent
-/// backend that carries it ([`mutated`]), over the inputs of
-/// [`Steering`]`::new(seed, steer)` until the first divergence or `time`.
-/// The time to detection runs from the first input to the shrunk
-/// counterexample. Then the unmutated implementation must pass every input
-/// of the same stream up to the last one that caught a mutant; the second
-/// value is the failure if it does not.
+/// The fuzzing column: for each mutant, the campaign of `nscheck check`
+/// ([`FuzzCampaign`]`::new(seed, steer, time)`: mainline, then the pid
+/// dialects) on a concurrent backend that carries it ([`mutated`]) until
+/// the first divergence or `time`. The time to detection runs from the
+/// first input to the shrunk counterexample. Then the unmutated
+/// implementation must pass every input of each dialect's stream up to the
+/// last one that caught a mutant there; the second value is the failure if
+/// it does not.
 ///
-/// [`check_ops_with`]: crate::ops::check_ops_with
-/// [`Steering`]: crate::steer::Steering
+/// [`FuzzCampaign`]: crate::fuzz_campaign::FuzzCampaign
 #[cfg(feature = "mutants")]
 pub fn fuzz_column(seed: u64, time: std::time::Duration, steer: bool) -> (Column, Option<String>) {
     use std::time::Instant;
 
-    use crate::backend::concurrent::ConcurrentBackend;
     use crate::backend::{Backend, BackendError, BackendKind};
+    use crate::fuzz_campaign::{DIALECT_SHARES, FuzzCampaign};
     use crate::ops::Failure;
     use crate::steer::Steering;
     use nscheck_concurrent::mutants::Mutant;
     use nscheck_model::Dialect;
 
-    fn backend(m: Option<Mutant>) -> Result<Box<dyn Backend>, BackendError> {
-        Ok(Box::new(match m {
-            None => ConcurrentBackend::new(),
-            Some(m) => mutated(m, Dialect::Mainline),
-        }))
+    fn backend(m: Option<Mutant>, dialect: Dialect) -> Result<Box<dyn Backend>, BackendError> {
+        Ok(match m {
+            None => crate::backend::make(BackendKind::Concurrent, dialect, None)?,
+            Some(m) => Box::new(mutated(m, dialect)) as Box<dyn Backend>,
+        })
     }
 
     let steered = if steer { "steered" } else { "unsteered" };
@@ -440,29 +441,41 @@ pub fn fuzz_column(seed: u64, time: std::time::Duration, steer: bool) -> (Column
         ),
         ..Column::default()
     };
-    let mut last_catch = None;
+    // The last input of each dialect's stream that caught a mutant.
+    let mut last_catch: Vec<(Dialect, u64)> = Vec::new();
     for &m in all_mutants() {
         let start = Instant::now();
         let mut case = 0u64;
         let mut cell = None;
-        let mut steering = Steering::new(seed, steer);
-        while start.elapsed() < time {
-            match steering.check(BackendKind::Concurrent, &mut || backend(Some(m))) {
-                (_, Ok(_)) => case += 1,
-                (input, Err(Failure::Diverged(found))) => {
+        let mut campaign = FuzzCampaign::new(seed, steer, time);
+        while let Some(checked) =
+            campaign.check(BackendKind::Concurrent, &mut |d| backend(Some(m), d))
+        {
+            match checked.result {
+                Ok(_) => case += 1,
+                Err(Failure::Diverged(found)) => {
+                    let dialect = checked.dialect;
+                    let where_ = match dialect {
+                        Dialect::Mainline => String::new(),
+                        d => format!("{d}, "),
+                    };
                     cell = Some(Cell {
                         caught: true,
                         secs: start.elapsed().as_secs_f64(),
                         detail: format!(
-                            "{input}, {} statements shrunk to {}",
+                            "{where_}{}, {} statements shrunk to {}",
+                            checked.input,
                             found.script.stmts.len(),
                             found.shrunk.stmts.len()
                         ),
                     });
-                    last_catch = last_catch.max(Some(case));
+                    match last_catch.iter_mut().find(|(d, _)| *d == dialect) {
+                        Some((_, last)) => *last = (*last).max(checked.input.index),
+                        None => last_catch.push((dialect, checked.input.index)),
+                    }
                     break;
                 }
-                (_, Err(Failure::Unavailable(why))) => {
+                Err(Failure::Unavailable(why)) => {
                     panic!("the concurrent backend cannot run: {why}")
                 }
             }
@@ -475,12 +488,17 @@ pub fn fuzz_column(seed: u64, time: std::time::Duration, steer: bool) -> (Column
         eprintln!("fuzzing {m:?}: {}", cell.show());
         col.cells.insert(format!("{m:?}"), cell);
     }
-    let mut steering = Steering::new(seed, steer);
-    let baseline = (0..=last_catch.unwrap_or(0)).find_map(|_| {
-        match steering.check(BackendKind::Concurrent, &mut || backend(None)) {
-            (_, Ok(_)) => None,
-            (input, Err(f)) => Some(format!("the unmutated implementation fails {input}:\n{f}")),
-        }
+    let baseline = DIALECT_SHARES.iter().find_map(|&(dialect, _)| {
+        let &(_, last) = last_catch.iter().find(|(d, _)| *d == dialect)?;
+        let mut steering = Steering::in_dialect(seed, steer, dialect);
+        (0..=last).find_map(|_| {
+            match steering.check(BackendKind::Concurrent, &mut || backend(None, dialect)) {
+                (_, Ok(_)) => None,
+                (input, Err(f)) => Some(format!(
+                    "the unmutated implementation fails {input} in {dialect}:\n{f}"
+                )),
+            }
+        })
     });
     (col, baseline)
 }

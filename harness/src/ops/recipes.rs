@@ -10,7 +10,7 @@
 use nscheck_model::{Dialect, Rule};
 
 use super::input::{CtlOp, Op, PidOp};
-use super::tables::{KEYS, MODES, OUT_OF_RANGE, PID_MAXES, QBYTES, VPID_VALUES};
+use super::tables::{KEYS, LAST_PIDS, MODES, OUT_OF_RANGE, PID_MAXES, QBYTES, VPID_VALUES};
 
 /// A recipe: what it reaches and its ops.
 #[derive(Debug)]
@@ -39,6 +39,16 @@ pub const RECIPES: &[Recipe] = &[
         rule: Rule::MsgR7WokenSleeps,
         dialect: Dialect::Mainline,
         ops: woken_sender_sleeps_again,
+    },
+    Recipe {
+        rule: Rule::PidR23,
+        dialect: Dialect::Mainline,
+        ops: rollback_then_reuse,
+    },
+    Recipe {
+        rule: Rule::PidR12,
+        dialect: Dialect::Mainline,
+        ops: wrap_onto_held_group,
     },
     Recipe {
         rule: Rule::VpidExhausted,
@@ -160,6 +170,77 @@ fn pid_max(value: i64) -> Op {
     })
 }
 
+/// A fork by `t0`, or by the ready task of index `task`.
+fn fork_by(task: u8) -> Op {
+    Op::Pid {
+        task,
+        op: PidOp::Clone {
+            flags: 0,
+            set_tid: None,
+        },
+    }
+}
+
+/// A write of `kernel.ns_last_pid` by the ready task of index `task`:
+/// the next number its namespace hands out is the first free one after
+/// `value`.
+fn last_pid(task: u8, value: i64) -> Op {
+    Op::Pid {
+        task,
+        op: PidOp::Sysctl {
+            pid_max: false,
+            value: Some(index_of(LAST_PIDS, value)),
+        },
+    }
+}
+
+/// A number given back by a failed allocation (pid R23), then asked for
+/// again: `c1` is forked, `t0` unshares a PID namespace whose init `c2`
+/// exits at once, so `t0`'s next fork reserves a number at both levels and
+/// fails (ENOMEM) and gives both back; then `c1` points `ns_last_pid`
+/// before that number and forks, which must get it.
+fn rollback_then_reuse() -> Vec<Op> {
+    vec![
+        fork_by(0),
+        by_t0(PidOp::Unshare(false)),
+        fork_by(0),
+        // The ready children are c1 and c2: index 1 is c2, the init.
+        Op::Pid {
+            task: 1,
+            op: PidOp::Exit,
+        },
+        fork_by(0),
+        // The ready tasks are t0 and c1.
+        last_pid(1, 1),
+        fork_by(1),
+    ]
+}
+
+/// A cyclic search that runs onto a number a process group holds (pid
+/// R12): `c1` makes its own group and forks `c2` into it, exits and is
+/// reaped, so its number stays taken by the group alone; `t0` points
+/// `ns_last_pid` before it and forks, which must skip it.
+fn wrap_onto_held_group() -> Vec<Op> {
+    vec![
+        fork_by(0),
+        // The ready tasks are t0 and c1.
+        Op::Pid {
+            task: 1,
+            op: PidOp::Setpgid(0, 0),
+        },
+        fork_by(1),
+        // The ready children are c1 and c2: index 0 is c1.
+        Op::Pid {
+            task: 0,
+            op: PidOp::Exit,
+        },
+        // The pid operand 3 is the first child made, c1.
+        by_t0(PidOp::Waitpid(3)),
+        last_pid(0, 1),
+        fork_by(0),
+    ]
+}
+
 /// In the openvz2006 dialect (B18): with `pid_max` 1029, a child that asks
 /// for vpid 1028 makes the VPS sparse; the next fork's linear vpid is that
 /// one, so it searches, and finds no vpid below `pid_max`.
@@ -216,6 +297,39 @@ mod tests {
             assert!(
                 hits.get(recipe.rule) > 0,
                 "the recipe for {name} does not reach it"
+            );
+        }
+    }
+
+    /// A recipe alone catches the bug that lives in its state (and the
+    /// unmutated implementation passes it, as the test above shows).
+    #[test]
+    fn recipes_catch_the_bugs_of_their_states() {
+        use crate::ops::Failure;
+        use nscheck_concurrent::mutants::Mutant;
+        let cases = [
+            (Rule::PidR23, Mutant::RollbackInnermost, Dialect::Mainline),
+            (Rule::PidR12, Mutant::ReuseHeldPgid, Dialect::Mainline),
+            (
+                Rule::FlatGlobalFull,
+                Mutant::EnospcNotEagain,
+                Dialect::Mainline,
+            ),
+            (
+                Rule::VpidExhausted,
+                Mutant::VpidSearchNoExit,
+                Dialect::Openvz2006,
+            ),
+        ];
+        for (rule, mutant, dialect) in cases {
+            let recipe = RECIPES.iter().find(|r| r.rule == rule).expect("a recipe");
+            let mut make =
+                || Ok(Box::new(crate::zoo::mutated(mutant, dialect)) as Box<dyn backend::Backend>);
+            let result = check_ops_in(&(recipe.ops)(), dialect, BackendKind::Concurrent, &mut make);
+            assert!(
+                matches!(result, Err(Failure::Diverged(_))),
+                "the recipe for {} misses {mutant:?} in {dialect}",
+                RULES[rule as usize].name
             );
         }
     }
