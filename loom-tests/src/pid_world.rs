@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex as StdMutex;
 
 use nscheck_adapter::errno;
-use nscheck_concurrent::pid::{AllocError, PidNamespace, StructPid, alloc_pid};
+use nscheck_concurrent::pid::{AllocError, PidNamespace, StructPid, Variant, alloc_pid};
 use nscheck_concurrent::sync::Arc;
 use nscheck_model::Errno;
 
@@ -100,7 +100,11 @@ impl PidWorld {
                             .filter_map(|(k, p)| live.insert(k, p))
                             .collect()
                     };
-                    drop(replaced);
+                    // A number a live pid holds is never handed out again.
+                    assert!(
+                        replaced.is_empty(),
+                        "{call:?} gave {numbers:?}, a number of a live pid"
+                    );
                     PidRet::Pid(numbers)
                 }
                 Err(AllocError::Errno(e)) => PidRet::Err(errno(e)),
@@ -124,7 +128,10 @@ impl PidWorld {
                 PidRet::Done
             }
             PidCall::Find { ns, nr } => match self.nss[ns].find_pid(nr) {
-                Some(pid) => PidRet::Pid(pid.nspid(&self.nss[0])),
+                Some(pid) => {
+                    self.check_global_nr(ns, &pid);
+                    PidRet::Pid(pid.nspid(&self.nss[0]))
+                }
                 None => PidRet::Missing,
             },
             PidCall::LastPid { ns } => PidRet::Val(self.nss[ns].last_pid()),
@@ -139,6 +146,24 @@ impl PidWorld {
                 self.nss[ns].set_child_reaper();
                 PidRet::Done
             }
+        }
+    }
+
+    /// Under a historical design, reads the global number of `pid`, which
+    /// a lookup in namespace `ns` found (`PidNamespace::global_nr`, a
+    /// reader of the design's state): a pid has one until it is freed, and
+    /// the world forgets a pid before it frees it, so a pid without one
+    /// must be gone from the world.
+    fn check_global_nr(&self, ns: NsIdx, pid: &Arc<StructPid>) {
+        if self.nss[ns].variant() == Variant::Mainline {
+            return;
+        }
+        let global = self.nss[ns].global_nr(pid);
+        let own = &pid.numbers()[0];
+        let key = (self.index(&own.ns), own.nr);
+        let live = self.live().get(&key).is_some_and(|p| Arc::ptr_eq(p, pid));
+        if global.is_none() && live {
+            self.fail(&format!("a live pid {key:?} has no global number"));
         }
     }
 

@@ -327,6 +327,18 @@ pub const LOCK_SCENARIOS: &[Scenario] = &[
         catches: &[],
     },
     Scenario {
+        name: "pid_flat2007_alloc_free",
+        run: pid::pid_flat2007_alloc_free,
+        half: Half::Pid,
+        catches: &[],
+    },
+    Scenario {
+        name: "pid_openvz2006_alloc_free",
+        run: pid::pid_openvz2006_alloc_free,
+        half: Half::Pid,
+        catches: &[],
+    },
+    Scenario {
         name: "task_creds_readers",
         run: tasks::task_creds_readers,
         half: Half::Tasks,

@@ -80,6 +80,20 @@ fn run(
     workers: Vec<Vec<Op>>,
     after: Vec<PidCall>,
 ) {
+    race(w, setup, main, workers, after);
+    w.quiesce();
+    w.check_linearizable();
+    w.release();
+}
+
+/// The part of [`run`] before its checks.
+fn race(
+    w: &PidWorld,
+    setup: Vec<PidCall>,
+    main: Vec<Op>,
+    workers: Vec<Vec<Op>>,
+    after: Vec<PidCall>,
+) {
     for call in setup {
         w.call(0, call);
     }
@@ -96,9 +110,6 @@ fn run(
         h.join().expect("a worker panicked");
     }
     play(w, 0, after.into_iter().map(Call).collect());
-    w.quiesce();
-    w.check_linearizable();
-    w.release();
 }
 
 fn fork(ns: NsIdx) -> PidCall {
@@ -295,4 +306,59 @@ pub fn pid_last_pid_write_fork(s: Scale, m: Option<Mutant>) {
         vec![inner, outer],
         after,
     );
+}
+
+/// Alloc against alloc and free under a historical pid design
+/// (`Variant::Flat2007`, `Variant::Openvz2006`), against every other call
+/// of its one lock (`pid/variant.rs`): the reaper set again, a lookup,
+/// the sysctls, and init's death.
+///
+/// Two workers fork `rounds` times each and free every other pid they
+/// got; thread 0 sets the reaper, looks 2 up, reads and writes
+/// `ns_last_pid` and `pid_max`, then disables the namespace. The pid
+/// specification of this crate ([`PidSpec`]) and the quiescence check
+/// ([`PidWorld::quiesce`]) follow mainline (numbers a lookup and
+/// `set_tid` agree on, `EEXIST` before init's death), so neither judges
+/// it: every allocation must give a number no live pid holds, and no call
+/// may panic. The task scenarios `task_*_fork_reap` judge forks, reaps
+/// and the sysctls of these designs against the model's kernel of the
+/// same dialect.
+///
+/// [`PidSpec`]: nscheck_loom_tests::pid_spec::PidSpec
+fn variant_alloc_free(variant: Variant, s: Scale) {
+    let w = PidWorld::new(PidNamespace::new_root_variant(variant), &[]);
+    let worker = |r: usize| -> Vec<Op> {
+        let mut script = Vec::new();
+        for i in 0..r {
+            script.push(Call(fork(0)));
+            if i % 2 == 0 {
+                script.push(Op::FreeOwn { ns: 0 });
+            }
+        }
+        script
+    };
+    let main = vec![
+        Call(PidCall::SetReaper { ns: 0 }),
+        Call(find(0, 2)),
+        Call(PidCall::LastPid { ns: 0 }),
+        Call(PidCall::SetLastPid { ns: 0, v: 10 }),
+        Call(PidCall::PidMax { ns: 0 }),
+        Call(PidCall::SetPidMax { ns: 0, v: 4096 }),
+        Call(PidCall::Disable { ns: 0 }),
+    ];
+    let workers = vec![worker(s.rounds), worker(s.rounds)];
+    race(&w, init(0).to_vec(), main, workers, vec![]);
+    w.release();
+}
+
+/// [`variant_alloc_free`] under `flat2007`, in the lock-section table's
+/// runs (`LOCK_SCENARIOS`).
+pub fn pid_flat2007_alloc_free(s: Scale, _: Option<Mutant>) {
+    variant_alloc_free(Variant::Flat2007, s);
+}
+
+/// [`variant_alloc_free`] under `openvz2006`, in the lock-section
+/// table's runs (`LOCK_SCENARIOS`).
+pub fn pid_openvz2006_alloc_free(s: Scale, _: Option<Mutant>) {
+    variant_alloc_free(Variant::Openvz2006, s);
 }

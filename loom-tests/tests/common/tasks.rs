@@ -10,7 +10,7 @@ use nscheck_concurrent::proc::System;
 use nscheck_loom_tests::task_world::TaskWorld;
 use nscheck_loom_tests::world::{CREAT, NOWAIT, PRIVATE, SET, ctl, get, rcv, snd, val};
 use nscheck_model::abi::{CLONE_NEWIPC, CLONE_NEWPID};
-use nscheck_model::{Dialect, MsgSet, Syscall};
+use nscheck_model::{Dialect, MsgSet, Syscall, Sysctl};
 
 use super::{Scale, namespace, thread};
 
@@ -241,8 +241,10 @@ pub fn task_creds_readers(s: Scale, _: Option<Mutant>) {
 /// which the mainline scenarios never take.
 ///
 /// `t3`, a child of `t0`, has exited. `t1` and `t2` fork (alloc against
-/// alloc) while `t0` reaps `t3` (free against alloc); then `t0` forks
-/// again. At shuttle's scale each forks twice.
+/// alloc) while `t0` reaps `t3` (free against alloc), then reads and
+/// writes `kernel.ns_last_pid` and `kernel.pid_max` (the variant's cursor
+/// and limit against alloc); then `t0` forks again. At shuttle's scale
+/// each worker forks twice.
 fn variant_fork_reap(variant: Variant, dialect: Dialect, s: Scale) {
     let sys = System::with_variant(variant, Box::new(IpcNamespace::new));
     let prelude = [(0, Syscall::Fork), (3, Syscall::Exit { code: 0 })];
@@ -252,6 +254,15 @@ fn variant_fork_reap(variant: Variant, dialect: Dialect, s: Scale) {
     let handles = spawn(&w, workers);
     let pid = w.pid(0, 3);
     w.call(0, Syscall::Waitpid { pid });
+    let sysctl = |name, value| Syscall::Sysctl { name, value };
+    for call in [
+        sysctl(Sysctl::NsLastPid, None),
+        sysctl(Sysctl::NsLastPid, Some(100)),
+        sysctl(Sysctl::PidMax, None),
+        sysctl(Sysctl::PidMax, Some(4096)),
+    ] {
+        w.call(0, call);
+    }
     for h in handles {
         h.join().expect("a worker panicked");
     }
