@@ -4,7 +4,10 @@
 //! sequentially: System V message queues in IPC namespaces, with blocking,
 //! direct hand-off and `MSG_COPY`, and tasks in PID namespaces (fork,
 //! exit, waitpid, sessions, process groups, credentials), following Linux
-//! 6.18. Run one task per thread and the calls block for real; driven one
+//! 6.18, or a historical design where the harness's `--dialect` names one:
+//! the `MSG_COPY` of an IPC namespace follows [`ipc::Variant`] (`rfc2012`'s
+//! copy counter), the pid numbers of a tree of PID namespaces follow
+//! [`pid::Variant`] (`flat2007`, `openvz2006`). Run one task per thread and the calls block for real; driven one
 //! call at a time, it gives exactly the model's results. A driver that
 //! runs many tasks on one thread starts the calls that may sleep with
 //! `ipc::start_msgsnd`, `ipc::start_msgrcv` and
@@ -27,7 +30,8 @@
 //!   namespace), credentials, IPC namespace and parking spot ([`Sleeper`]),
 //!   with the [`SleepObserver`] hook a driver uses to learn, without
 //!   timing, that a call went to sleep;
-//! - [`ipc`]: namespaces and queues, and the four calls;
+//! - [`ipc`]: namespaces and queues, and the four calls (and the
+//!   `MSG_COPY` variants);
 //! - [`pid`]: the PID half, beside `ipc/`: `struct pid`, PID namespaces and
 //!   the allocation of their numbers (its module documentation says what
 //!   is not implemented);

@@ -132,6 +132,13 @@ pub enum Mutant {
     /// scenarios that kill a sleeper); the harness cancels a killed
     /// task's call before it polls any.
     CancelDropsWakeup,
+    /// `rfc2012` (the 2012 `q_copy_cnt` RFC, `msg-semantics.md` §7.1): a
+    /// receive that takes a message off the queue leaves the copy counter
+    /// where it was instead of moving it down, so the next copy skips a
+    /// message. Only a namespace of [`Variant::Rfc2012`] shows it.
+    ///
+    /// [`Variant::Rfc2012`]: crate::ipc::Variant::Rfc2012
+    CopyCountKept,
 }
 
 impl Mutant {
@@ -170,6 +177,7 @@ impl Mutant {
             Mutant::ReuseHeldPgid => "B12",
             Mutant::StatRmidRace => "B9 (IPC_STAT)",
             Mutant::CancelDropsWakeup => "R9/R26 (kill)",
+            Mutant::CopyCountKept => "rfc2012 (q_copy_cnt)",
         }
     }
 
@@ -183,6 +191,11 @@ impl Mutant {
         Mutant::StatRmidRace,
         Mutant::CancelDropsWakeup,
     ];
+
+    /// The mutants of the `rfc2012` copy counter, which a sequential run
+    /// in a namespace of that variant shows (not in the zoo, whose checks
+    /// run the other dialects).
+    pub const RFC2012: &[Mutant] = &[Mutant::CopyCountKept];
 
     /// The mutants of the task half (`crate::proc`), which a sequential
     /// run of a script with process groups shows.

@@ -16,13 +16,13 @@ use nscheck_concurrent::{Cred, Errno, IpcNamespace, Pid, SleepObserver, Sleeper,
 
 /// Counts the tasks asleep right now.
 #[derive(Default)]
-struct Parked {
+pub(crate) struct Parked {
     count: Mutex<i64>,
     changed: Condvar,
 }
 
 impl Parked {
-    fn wait_for(&self, n: i64) {
+    pub(crate) fn wait_for(&self, n: i64) {
         let mut c = self.count.lock().unwrap();
         while *c != n {
             c = self.changed.wait(c).unwrap();
@@ -50,7 +50,7 @@ const ROOT: Cred = Cred {
     caps: u64::MAX,
 };
 
-fn task(ns: &Arc<IpcNamespace>, pid: i64, watch: Option<&Arc<Parked>>) -> Task {
+pub(crate) fn task(ns: &Arc<IpcNamespace>, pid: i64, watch: Option<&Arc<Parked>>) -> Task {
     let observer = watch.map(|w| Box::new(Watch(w.clone())) as Box<dyn SleepObserver>);
     Task {
         pid: Arc::new(Pid::single(pid)),
@@ -70,7 +70,7 @@ fn new_queue(t: &Task, qbytes: i64) -> i32 {
     q
 }
 
-fn stat(t: &Task, q: i32) -> (i64, i64) {
+pub(crate) fn stat(t: &Task, q: i32) -> (i64, i64) {
     match ipc::msgctl(t, q, IPC_STAT, None).unwrap() {
         Ctl::Stat(_, s) => (s.qnum, s.cbytes),
         c => panic!("{c:?}"),

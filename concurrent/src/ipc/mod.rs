@@ -4,7 +4,9 @@
 //! - `queue.rs`: one queue, its messages and its sleepers, and the hand-off
 //!   and wake-up logic that runs under the queue lock;
 //! - `ops.rs`: `msgget`, `msgsnd`, `msgrcv` and `msgctl`, in the kernel's
-//!   check order.
+//!   check order;
+//! - `variant.rs`: the `MSG_COPY` designs a namespace can follow (Linux
+//!   6.18's, or the copy counter of the 2012 RFC).
 //!
 //! Locking: the registry is a read-mostly `RwLock` from index to
 //! `Arc<Queue>`; `msgsnd`, `msgrcv` and `IPC_SET` find their queue in one of
@@ -20,9 +22,11 @@
 mod ns;
 mod ops;
 mod queue;
+mod variant;
 
 pub use ns::{IpcNamespace, MsgSysctl};
 pub use ops::{Parked, Started, msgctl, msgget, msgrcv, msgsnd, start_msgrcv, start_msgsnd};
+pub use variant::Variant;
 
 /// `IPC_PRIVATE`.
 pub const IPC_PRIVATE: i32 = 0;

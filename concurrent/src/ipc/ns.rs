@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use super::queue::Queue;
+use super::variant::Variant;
 use super::{INT_MAX, IPCMNI, IPCMNI_SHIFT, MSGMAX, MSGMNB, MSGMNI, QueueStat};
 use crate::errno::Errno;
 use crate::sync::{Arc, AtomicI64, Ordering, RwLock, RwLockReadGuard, read, write};
@@ -186,6 +187,8 @@ pub struct IpcNamespace {
     pub(crate) ids: RwLock<Ids>,
     /// Copies of `ids.slots` for the lookups of the hot calls.
     lookup: [Shard; SHARDS],
+    /// The `MSG_COPY` design of this namespace and its queues.
+    pub(crate) variant: Variant,
     /// The deliberate bug of this namespace's queues, if any.
     #[cfg(feature = "mutants")]
     pub(crate) mutant: Option<crate::mutants::Mutant>,
@@ -200,6 +203,11 @@ impl Default for IpcNamespace {
 impl IpcNamespace {
     /// A namespace as `unshare(CLONE_NEWIPC)` creates it.
     pub fn new() -> IpcNamespace {
+        IpcNamespace::with_variant(Variant::Mainline)
+    }
+
+    /// A new namespace whose `MSG_COPY` follows `variant`.
+    pub fn with_variant(variant: Variant) -> IpcNamespace {
         IpcNamespace {
             msgmax: AtomicI64::new(MSGMAX),
             msgmnb: AtomicI64::new(MSGMNB),
@@ -215,6 +223,7 @@ impl IpcNamespace {
                 cursor: 0,
             }),
             lookup: std::array::from_fn(|_| Shard(RwLock::new(Vec::new()))),
+            variant,
             #[cfg(feature = "mutants")]
             mutant: None,
         }
@@ -223,9 +232,16 @@ impl IpcNamespace {
     /// A new namespace whose queues carry the deliberate bug `m`.
     #[cfg(feature = "mutants")]
     pub fn with_mutant(m: crate::mutants::Mutant) -> IpcNamespace {
+        IpcNamespace::with_variant_and_mutant(Variant::Mainline, m)
+    }
+
+    /// A new namespace of `variant` whose queues carry the deliberate bug
+    /// `m`.
+    #[cfg(feature = "mutants")]
+    pub fn with_variant_and_mutant(variant: Variant, m: crate::mutants::Mutant) -> IpcNamespace {
         IpcNamespace {
             mutant: Some(m),
-            ..IpcNamespace::new()
+            ..IpcNamespace::with_variant(variant)
         }
     }
 

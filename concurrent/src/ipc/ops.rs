@@ -6,6 +6,7 @@ use super::ns::{Ids, IpcNamespace};
 use super::queue::{
     Locked, Mode, Msg, Perm, Queue, RecvReq, RecvWaiter, S_IRUGO, S_IWUGO, SendWaiter,
 };
+use super::variant::Variant;
 use super::{
     Ctl, INT_MAX, IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_NOWAIT, IPC_PRIVATE, IPC_RMID, IPC_SET,
     IPC_STAT, IPCMNI, MSG_COPY, MSG_EXCEPT, MSG_INFO, MSG_NOERROR, MSG_STAT, MSG_STAT_ANY, MSGPOOL,
@@ -62,7 +63,7 @@ pub fn msgget(task: &Task, key: i32, msgflg: i32) -> Result<i32, Errno> {
         mode: i64::from(msgflg & 0o777),
     };
     #[cfg_attr(not(feature = "mutants"), allow(unused_mut))]
-    let mut q = Queue::new(key, idx, seq, perm, ns.msgmnb());
+    let mut q = Queue::new(key, idx, seq, perm, ns.msgmnb(), ns.variant);
     #[cfg(feature = "mutants")]
     {
         q.mutant = ns.mutant;
@@ -206,6 +207,10 @@ fn send_or_park(
     }
     if q.fits(text.len() as i64) {
         q.send(&task.pid, msg);
+        if ns.variant == Variant::Rfc2012 {
+            // The sleeping copies the message woke look again.
+            q.run_woken(ns.msgmax());
+        }
         return Ok(Started::Done(Ok(())));
     }
     if msgflg & IPC_NOWAIT != 0 {
@@ -265,7 +270,10 @@ fn receive_or_park(
     if msqid < 0 || msgsz < 0 {
         return Err(Errno::EINVAL);
     }
-    let copy = msgflg & MSG_COPY != 0;
+    // Only `Variant::Rfc2012` changes `MSG_COPY`: its copy selects as a
+    // receive does and may sleep; Linux 6.18's copies by index.
+    let counted = msgflg & MSG_COPY != 0 && ns.variant == Variant::Rfc2012;
+    let copy = msgflg & MSG_COPY != 0 && !counted;
     let blocking_copy = msgflg & IPC_NOWAIT == 0 && !mutant!(ns, BlockingCopyConsumes);
     if copy && (msgflg & MSG_EXCEPT != 0 || blocking_copy) {
         return Err(Errno::EINVAL);
@@ -288,6 +296,7 @@ fn receive_or_park(
         msgtyp,
         msgsz,
         noerror: msgflg & MSG_NOERROR != 0,
+        counted,
     };
     let queue = find(task, msqid)?;
     let mut q = queue.lock();

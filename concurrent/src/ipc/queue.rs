@@ -7,12 +7,14 @@
 //! receiver (or fails it with `E2BIG`); a receive that makes room completes
 //! the senders whose message now fits; `IPC_SET` re-checks every receiver's
 //! permission and the waiting senders; `IPC_RMID` fails them all with
-//! `EIDRM`. Woken calls are finished in the order they were woken, which is
-//! the order a sequential kernel would run them in, so the outcome does not
-//! depend on the scheduler.
+//! `EIDRM`; under [`Variant::Rfc2012`], a message that is queued makes every
+//! sleeping copy look again. Woken calls are finished in the order they were
+//! woken, which is the order a sequential kernel would run them in, so the
+//! outcome does not depend on the scheduler.
 
 use std::collections::VecDeque;
 
+use super::variant::Variant;
 use super::{INT_MAX, IPCMNI_SHIFT, QueueStat, Received};
 use crate::errno::Errno;
 use crate::sync::{Arc, AtomicI64, Mutex, MutexGuard, Ordering, lock};
@@ -76,6 +78,9 @@ pub(crate) struct RecvReq {
     /// The size of the caller's buffer.
     pub msgsz: i64,
     pub noerror: bool,
+    /// A copy of [`Variant::Rfc2012`]: the copy counter's message among
+    /// those `mode` selects, never handed a message by a send.
+    pub counted: bool,
 }
 
 impl RecvReq {
@@ -163,6 +168,8 @@ pub(crate) struct Queue {
     pub seq: i64,
     pub idx: i64,
     pub counters: Counters,
+    /// The `MSG_COPY` design of the queue's namespace.
+    variant: Variant,
     state: Mutex<QueueState>,
     /// The deliberate bug of this queue, if any (`mutants.rs`).
     #[cfg(feature = "mutants")]
@@ -190,6 +197,9 @@ pub(crate) struct QueueState {
     /// here, not in [`Locked`], so that taking the lock builds and drops
     /// nothing.
     runq: VecDeque<Rerun>,
+    /// `q_copy_cnt` of [`Variant::Rfc2012`]: how many copies the counter
+    /// has moved past; always 0 under [`Variant::Mainline`].
+    copy_cnt: usize,
 }
 
 /// `ipc_update_pid`: records `pid` in `slot`, touching no reference count
@@ -201,8 +211,8 @@ fn update_pid(slot: &mut Option<Arc<Pid>>, pid: &Arc<Pid>) {
 }
 
 impl Queue {
-    /// A new, empty queue.
-    pub fn new(key: i64, idx: i64, seq: i64, perm: Perm, qbytes: i64) -> Queue {
+    /// A new, empty queue whose `MSG_COPY` follows `variant`.
+    pub fn new(key: i64, idx: i64, seq: i64, perm: Perm, qbytes: i64, variant: Variant) -> Queue {
         Queue {
             key,
             seq,
@@ -211,6 +221,7 @@ impl Queue {
                 bytes: AtomicI64::new(0),
                 hdrs: AtomicI64::new(0),
             },
+            variant,
             state: Mutex::new(QueueState {
                 deleted: false,
                 perm,
@@ -222,6 +233,7 @@ impl Queue {
                 receivers: VecDeque::new(),
                 senders: VecDeque::new(),
                 runq: VecDeque::new(),
+                copy_cnt: 0,
             }),
             #[cfg(feature = "mutants")]
             mutant: None,
@@ -296,13 +308,14 @@ impl Locked<'_> {
     }
 
     /// A successful send by `pid` (the message fits): `pipelined_send`, or
-    /// else the message is queued.
+    /// else the message is queued (and, under [`Variant::Rfc2012`], the
+    /// sleeping copies are woken, for [`Locked::run_woken`]).
     pub fn send(&mut self, pid: &Arc<Pid>, msg: Msg) {
         update_pid(&mut self.st.lspid, pid);
         let mut i = 0;
         while i < self.st.receivers.len() {
             let r = &self.st.receivers[i];
-            if !r.req.mode.matches(msg.mtype, r.req.msgtyp) {
+            if r.req.counted || !r.req.mode.matches(msg.mtype, r.req.msgtyp) {
                 i += 1;
                 continue;
             }
@@ -320,6 +333,25 @@ impl Locked<'_> {
             return;
         }
         self.enqueue(msg);
+        if self.q.variant == Variant::Rfc2012 {
+            self.wake_copies();
+        }
+    }
+
+    /// [`Variant::Rfc2012`]'s wake-up after a message was queued: every
+    /// sleeping copy looks again, in the order they went to sleep; the other
+    /// receivers keep their order. Mainline never calls it; kept out of
+    /// line, it leaves mainline's send path as short as it was.
+    #[cold]
+    fn wake_copies(&mut self) {
+        if !self.st.receivers.iter().any(|r| r.req.counted) {
+            return;
+        }
+        let (copies, others) = std::mem::take(&mut self.st.receivers)
+            .into_iter()
+            .partition::<VecDeque<_>, _>(|r| r.req.counted);
+        self.st.receivers = others;
+        self.st.runq.extend(copies.into_iter().map(Rerun::Recv));
     }
 
     /// `find_msg`: the position of the message a receive selects.
@@ -360,6 +392,9 @@ impl Locked<'_> {
         req: &RecvReq,
         msgmax: i64,
     ) -> Option<Result<Received, Errno>> {
+        if req.counted {
+            return self.counted_copy(req);
+        }
         let pos = self.find(req)?;
         let m = &self.st.messages[pos];
         if req.msgsz < m.size() && !req.noerror {
@@ -373,11 +408,36 @@ impl Locked<'_> {
         }
         let m = self.unlink(pos);
         update_pid(&mut self.st.lrpid, pid);
+        if self.q.variant == Variant::Rfc2012 && !mutant!(self.q, CopyCountKept) {
+            self.st.copy_cnt = self.st.copy_cnt.saturating_sub(1);
+        }
         if mutant!(self.q, CbytesDrift) {
             self.st.cbytes += (m.size() - req.msgsz).max(0);
         }
         self.wake_senders();
         Some(Ok(m.deliver(req.msgsz)))
+    }
+
+    /// [`Variant::Rfc2012`]'s copy: the copy counter's message among those
+    /// the request selects, by type as a receive selects (`EINVAL` for one
+    /// longer than the buffer, whatever `MSG_NOERROR` says), which moves the
+    /// counter up; `None` when there is none. Mainline never calls it;
+    /// kept out of line, it leaves mainline's receive path as short as it
+    /// was.
+    #[cold]
+    fn counted_copy(&mut self, req: &RecvReq) -> Option<Result<Received, Errno>> {
+        let m = self
+            .st
+            .messages
+            .iter()
+            .filter(|m| req.mode.matches(m.mtype, req.msgtyp))
+            .nth(self.st.copy_cnt)?;
+        if m.size() > req.msgsz {
+            return Some(Err(Errno::EINVAL));
+        }
+        let out = m.deliver(req.msgsz);
+        self.st.copy_cnt += 1;
+        Some(Ok(out))
     }
 
     /// The mutant `CopyAliasing`'s copy-out: `copied`'s text read again
