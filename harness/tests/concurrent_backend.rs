@@ -21,7 +21,7 @@ fn compare(script: &Script) -> Result<(), String> {
 /// divergence.
 fn compare_in(script: &Script, dialect: Dialect) -> Result<(), String> {
     let (expected, model_err) = run_partial(script, &mut ModelBackend::new(dialect));
-    let mut conc = make(BackendKind::Concurrent, dialect, None).expect("a pid dialect");
+    let mut conc = make(BackendKind::Concurrent, dialect, None).expect("every dialect");
     let (actual, conc_err) = run_partial(script, conc.as_mut());
     let n = expected.lines.len().max(actual.lines.len());
     if let Some(i) = (0..n).find(|&i| expected.lines.get(i) != actual.lines.get(i)) {
@@ -86,11 +86,52 @@ fn pid_dialect_scripts_give_the_models_traces_in_every_pid_dialect() {
     assert!(same >= 12, "only {same} dialect runs");
 }
 
-/// The first 500 cases of seed 1 under each historical pid design.
+/// The msg dialect `rfc2012` (a variant of the implementation's IPC half):
+/// the copy-counter scripts, and every conformance and dialect script,
+/// whose other calls are mainline's, give the model's traces.
 #[test]
-fn generated_scripts_give_the_models_traces_in_every_pid_dialect() {
+fn corpus_scripts_give_the_models_traces_in_rfc2012() {
+    let rfc2012 = [Dialect::Rfc2012];
+    let (same, failures) = compare_corpus(&["dialects"], "copy-counter-", &rfc2012);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(same >= 5, "only {same} copy-counter scripts ran");
+    let (same, failures) = compare_corpus(&["conformance", "dialects"], "", &rfc2012);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(same >= 121, "only {same} corpus scripts ran");
+}
+
+/// The inputs of seed 1 of the fuzzing half of `nscheck check`
+/// (`check_input`) under `rfc2012`: the model and the implementation's IPC
+/// variant agree in lockstep, the IPC state compared after every
+/// statement, on inputs that copy and wake sleeping copies.
+#[test]
+fn check_inputs_agree_in_rfc2012() {
+    use nscheck::ops::{Failure, check_input, check_ops_in};
+    use nscheck_model::Rule;
+    use nscheck_model::rules::{reset, snapshot};
+
+    reset();
+    let mut make = || make(BackendKind::Concurrent, Dialect::Rfc2012, None);
+    for case in 0..4000 {
+        let ops = check_input(1, case);
+        match check_ops_in(&ops, Dialect::Rfc2012, BackendKind::Concurrent, &mut make) {
+            Ok(_) => {}
+            Err(Failure::Diverged(found)) => panic!("input {case}: {found}"),
+            Err(Failure::Unavailable(why)) => panic!("input {case}: {why}"),
+        }
+    }
+    let hits = snapshot();
+    for rule in [Rule::RfcCopy, Rule::RfcCopyEinval, Rule::RfcCopyWake] {
+        assert!(hits.get(rule) > 0, "no input takes {rule:?}");
+    }
+}
+
+/// The first 500 cases of seed 1 under each historical design (the IPC
+/// half's `rfc2012`, the PID half's `flat2007` and `openvz2006`).
+#[test]
+fn generated_scripts_give_the_models_traces_in_every_historical_dialect() {
     let mut failures = Vec::new();
-    for dialect in [Dialect::Flat2007, Dialect::Openvz2006] {
+    for dialect in [Dialect::Rfc2012, Dialect::Flat2007, Dialect::Openvz2006] {
         for case in 0..500 {
             let src = generate(1, case);
             let script = Script::parse("gen", &src).expect("generated scripts parse");
@@ -122,8 +163,10 @@ fn generated_scripts_give_the_models_traces() {
 /// `msgrcv` on small queues, while the others send, receive, change the
 /// queue with `IPC_SET` (waking several sleepers at once), remove it, and
 /// sometimes exit. Every wake-up order here is the model's blocking order,
-/// so the concurrent implementation must reproduce it exactly.
-fn blocking_script(case: u64) -> String {
+/// so the concurrent implementation must reproduce it exactly. Under
+/// `rfc2012` the copies select by type and may sleep too (mainline's
+/// scripts are the same whatever that dialect draws).
+fn blocking_script(case: u64, dialect: Dialect) -> String {
     let mut rng = nscheck::generate::case_rng(0xb10c, case);
     let mut below = |n: u64| rng.next_u64() % n;
     let mut lines = vec![
@@ -143,7 +186,7 @@ fn blocking_script(case: u64) -> String {
     for _ in 0..(20 + below(40)) {
         let src: String = lines.iter().map(|l| format!("{l}\n")).collect();
         let script = Script::parse("blocking", &src).expect("the script parses");
-        let trace = nscheck::run::run(&script, &mut ModelBackend::new(Dialect::Mainline))
+        let trace = nscheck::run::run(&script, &mut ModelBackend::new(dialect))
             .expect("the script runs on the model");
         let free: Vec<usize> = (0..=children)
             .filter(|&t| !exited[t] && !trace.blocked.iter().any(|(n, _)| *n == name(t)))
@@ -182,6 +225,14 @@ fn blocking_script(case: u64) -> String {
                     ["0", "1", "2", "3", "-2", "LONG_MIN"][below(6) as usize]
                 )
             }
+            10 if dialect == Dialect::Rfc2012 => {
+                let flags = ["", "|MSG_NOERROR", "|MSG_EXCEPT"][below(3) as usize];
+                format!(
+                    "msgrcv({q}, {}, {}, {wait}|MSG_COPY{flags})",
+                    [0, 2, 4, 100][below(4) as usize],
+                    ["0", "1", "2", "-2"][below(4) as usize]
+                )
+            }
             10 => format!("msgrcv({q}, 100, {}, IPC_NOWAIT|MSG_COPY)", below(3)),
             11 => format!(
                 "msgctl({q}, IPC_SET, {{{}}})",
@@ -216,17 +267,18 @@ fn name(t: usize) -> String {
     if t == 0 { "t0".into() } else { format!("c{t}") }
 }
 
-#[test]
-fn blocking_heavy_scripts_give_the_models_traces() {
+/// Runs 400 blocking scripts in `dialect` on both backends: how many
+/// tasks were resumed or killed. Fails on a divergence.
+fn blocking_scripts_agree(dialect: Dialect) -> usize {
     let mut failures = Vec::new();
     let mut resumed = 0;
     for case in 0..400 {
-        let src = blocking_script(case);
+        let src = blocking_script(case, dialect);
         let script = Script::parse("blocking", &src).expect("the script parses");
-        if let Err(d) = compare(&script) {
-            failures.push(format!("case {case}: {d}\n{src}"));
+        if let Err(d) = compare_in(&script, dialect) {
+            failures.push(format!("case {case} ({dialect}): {d}\n{src}"));
         }
-        let trace = nscheck::run::run(&script, &mut ModelBackend::new(Dialect::Mainline)).unwrap();
+        let trace = nscheck::run::run(&script, &mut ModelBackend::new(dialect)).unwrap();
         resumed += trace
             .lines
             .iter()
@@ -234,12 +286,34 @@ fn blocking_heavy_scripts_give_the_models_traces() {
             .count();
         assert!(failures.len() < 5, "{}", failures.join("\n"));
     }
-    eprintln!("blocking scripts: {resumed} resumed or killed tasks");
+    eprintln!("blocking scripts ({dialect}): {resumed} resumed or killed tasks");
     assert!(
         resumed > 400,
         "the scripts hardly block ({resumed} wake-ups)"
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    resumed
+}
+
+#[test]
+fn blocking_heavy_scripts_give_the_models_traces() {
+    blocking_scripts_agree(Dialect::Mainline);
+}
+
+/// The blocking scripts under `rfc2012`, whose copies sleep: the model's
+/// rules of a sleeping copy (woken by a send, copied or refused, woken by
+/// `IPC_SET`) are taken, and the implementation agrees on every script.
+#[test]
+fn blocking_heavy_scripts_give_the_models_traces_in_rfc2012() {
+    use nscheck_model::Rule;
+    use nscheck_model::rules::{reset, snapshot};
+
+    reset();
+    blocking_scripts_agree(Dialect::Rfc2012);
+    let hits = snapshot();
+    for rule in [Rule::RfcCopyWake, Rule::RfcCopy, Rule::RfcCopyEinval] {
+        assert!(hits.get(rule) > 0, "no blocking script takes {rule:?}");
+    }
 }
 
 /// Prints one blocking script's model trace: `CASE=N cargo test -p nscheck
@@ -247,7 +321,10 @@ fn blocking_heavy_scripts_give_the_models_traces() {
 #[test]
 #[ignore]
 fn show_blocking_script() {
-    let src = blocking_script(std::env::var("CASE").map_or(3, |c| c.parse().unwrap()));
+    let src = blocking_script(
+        std::env::var("CASE").map_or(3, |c| c.parse().unwrap()),
+        Dialect::Mainline,
+    );
     let script = Script::parse("blocking", &src).unwrap();
     let trace = nscheck::run::run(&script, &mut ModelBackend::new(Dialect::Mainline)).unwrap();
     eprintln!("{}", trace.text());

@@ -235,3 +235,50 @@ fn every_pid_mutant_fails_a_pid_script() {
         }
     }
 }
+
+/// Every mutant of the `rfc2012` copy counter (`Mutant::RFC2012`, carried
+/// by the queues of an IPC namespace of that variant) makes a copy-counter
+/// script of `corpus/dialects/` diverge from the model in `rfc2012`, the
+/// IPC state compared after every statement, which the unmutated variant
+/// passes.
+#[test]
+fn every_copy_counter_mutant_fails_a_copy_counter_script() {
+    use nscheck::backend::make;
+    use nscheck_concurrent::ipc::Variant;
+    use nscheck_model::Dialect;
+
+    let mut paths = crate::common::scripts("dialects");
+    paths.retain(|p| crate::common::stem(p).starts_with("copy-counter-"));
+    assert!(paths.len() >= 5, "the copy-counter scripts are missing");
+    // The unmutated variant passes them all.
+    for path in &paths {
+        let script = nscheck::script::load_script(path).expect("the script loads");
+        let mut plain = || make(BackendKind::Concurrent, Dialect::Rfc2012, None);
+        match nscheck::ops::lockstep_in(&script, Dialect::Rfc2012, &mut plain) {
+            Ok((_, None)) => {}
+            Ok((_, Some(mismatch))) => panic!("{}: {mismatch}", path.display()),
+            Err(e) => panic!("{}: {e}", path.display()),
+        }
+    }
+    for &m in Mutant::RFC2012 {
+        let mut mutated = || -> Result<Box<dyn Backend>, BackendError> {
+            let maker = move || IpcNamespace::with_variant_and_mutant(Variant::Rfc2012, m);
+            Ok(Box::new(ConcurrentBackend::with_namespaces(Arc::new(
+                maker,
+            ))))
+        };
+        let caught = paths.iter().find_map(|path| {
+            let script = nscheck::script::load_script(path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            match nscheck::ops::lockstep_in(&script, Dialect::Rfc2012, &mut mutated) {
+                Ok((_, Some(mismatch))) => Some(format!("{}: {mismatch}", path.display())),
+                Ok((_, None)) => None,
+                Err(e) => panic!("{m:?}: {}: {e}", path.display()),
+            }
+        });
+        match caught {
+            Some(how) => eprintln!("{m:?}: {how}"),
+            None => panic!("{m:?} passes every copy-counter script"),
+        }
+    }
+}

@@ -97,7 +97,15 @@ impl ConcurrentBackend {
     /// As [`ConcurrentBackend::new`], with the pid design `variant` (the
     /// implementation's name for the dialects `flat2007` and `openvz2006`).
     pub fn with_variant(variant: Variant) -> ConcurrentBackend {
-        ConcurrentBackend::with_system(System::with_variant(variant, Box::new(IpcNamespace::new)))
+        ConcurrentBackend::with_variants(variant, ipc::Variant::Mainline)
+    }
+
+    /// As [`ConcurrentBackend::new`], with the pid design `pid` and every
+    /// IPC namespace's `MSG_COPY` design `msg` (the implementation's name
+    /// for the dialect `rfc2012`).
+    pub fn with_variants(pid: Variant, msg: ipc::Variant) -> ConcurrentBackend {
+        let maker = Box::new(move || IpcNamespace::with_variant(msg));
+        ConcurrentBackend::with_system(System::with_variant(pid, maker))
     }
 
     /// Drives `sys`, a machine where only `t0` has run. This is how a test

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use nscheck_concurrent::pid::Variant;
+use nscheck_concurrent::{ipc, pid};
 use nscheck_model::{Dialect, DigestWords, Event, IpcDigest, Step, Syscall, TaskId};
 
 pub mod concurrent;
@@ -96,10 +96,10 @@ impl BackendKind {
 /// script it runs.
 pub type MakeBackend<'a> = dyn FnMut() -> Result<Box<dyn Backend>, BackendError> + 'a;
 
-/// Makes a fresh backend of `kind` following `dialect`: the model follows
-/// every dialect, the concurrent implementation the pid dialects too
-/// (`flat2007` and `openvz2006`, as variants of its PID half), the kernel
-/// mainline only. The linux backend's agent is `agent`, or else the one
+/// Makes a fresh backend of `kind` following `dialect`: the model and the
+/// concurrent implementation follow every dialect (the latter `rfc2012` as
+/// a variant of its IPC half, `flat2007` and `openvz2006` as variants of
+/// its PID half), the kernel mainline only. The linux backend's agent is `agent`, or else the one
 /// [`linux::agent_path`] finds. Every error is
 /// [`BackendError::Unavailable`]: the backend cannot run here.
 pub fn make(
@@ -107,32 +107,23 @@ pub fn make(
     dialect: Dialect,
     agent: Option<&Path>,
 ) -> Result<Box<dyn Backend>, BackendError> {
-    let variant = match dialect {
-        Dialect::Mainline => Some(Variant::Mainline),
-        Dialect::Flat2007 => Some(Variant::Flat2007),
-        Dialect::Openvz2006 => Some(Variant::Openvz2006),
-        Dialect::Rfc2012 => None,
-    };
-    let runs = match kind {
-        BackendKind::Model => None,
-        BackendKind::Concurrent => variant
-            .is_none()
-            .then_some("mainline, flat2007 and openvz2006"),
-        BackendKind::Linux | BackendKind::Gvisor => {
-            (dialect != Dialect::Mainline).then_some("mainline semantics")
-        }
-    };
-    if let Some(runs) = runs {
+    if kind.is_real() && dialect != Dialect::Mainline {
         return Err(BackendError::Unavailable(format!(
-            "the {} backend runs {runs} only, not --dialect {dialect}",
+            "the {} backend runs mainline semantics only, not --dialect {dialect}",
             kind.name()
         )));
     }
     Ok(match kind {
         BackendKind::Model => Box::new(model::ModelBackend::new(dialect)),
-        BackendKind::Concurrent => Box::new(concurrent::ConcurrentBackend::with_variant(
-            variant.unwrap_or_default(),
-        )),
+        BackendKind::Concurrent => {
+            let (pid, msg) = match dialect {
+                Dialect::Mainline => (pid::Variant::Mainline, ipc::Variant::Mainline),
+                Dialect::Rfc2012 => (pid::Variant::Mainline, ipc::Variant::Rfc2012),
+                Dialect::Flat2007 => (pid::Variant::Flat2007, ipc::Variant::Mainline),
+                Dialect::Openvz2006 => (pid::Variant::Openvz2006, ipc::Variant::Mainline),
+            };
+            Box::new(concurrent::ConcurrentBackend::with_variants(pid, msg))
+        }
         BackendKind::Linux | BackendKind::Gvisor => {
             let found;
             let agent = match agent {
