@@ -14,8 +14,9 @@
 #   NSCHECK_GEN_SEED (default 1), each explored at the bound (seed 1 at
 #   bound 2: 327 to 546 executions a case, 4,977 in all, 3.5 s);
 # - nscheck-concurrent's own loom test (concurrent/tests/loom.rs): the queue
-#   protocol's hand-off, sleeping senders and removal racing a receiver,
-#   checked by assertions.
+#   protocol's hand-off, sleeping senders, removal racing a receiver and an
+#   rfc2012 copy that may sleep racing a send and a receive, checked by
+#   assertions.
 #
 # LOOM_MAX_PREEMPTIONS sets the bound (default 2; ci/nightly.sh passes 3 for
 # a deeper, much slower run). loom reads an unset or empty bound as
@@ -25,8 +26,8 @@
 # 80 s for nscheck-loom-tests (plus the mutant runs), of which the six pid
 # scenarios and the task scenario take about 3 s (146 to 665 executions
 # each, 1,963 in all; the counts follow the implementation's
-# synchronization points, so they move when it changes); 0.2 s and 1,557
-# executions for concurrent/tests/loom.rs (at bound 3: 2.3 s, 17,604).
+# synchronization points, so they move when it changes); 0.3 s and 1,596
+# executions for concurrent/tests/loom.rs (at bound 3: 1.6 s, 17,741).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

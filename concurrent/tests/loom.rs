@@ -1,5 +1,5 @@
 //! Model-checked interleavings of the queue protocol (hand-off, sleeping
-//! senders, removal racing with a receiver).
+//! senders, removal racing with a receiver, a sleeping `rfc2012` copy).
 //!
 //! Run with:
 //! `LOOM_MAX_PREEMPTIONS=2 RUSTFLAGS="--cfg nscheck_loom" CARGO_TARGET_DIR=target/loom
@@ -9,7 +9,8 @@
 
 use loom::thread;
 use nscheck_concurrent::ipc::{
-    self, Ctl, IPC_CREAT, IPC_NOWAIT, IPC_PRIVATE, IPC_RMID, IPC_SET, IPC_STAT, MSG_INFO, MsgSet,
+    self, Ctl, IPC_CREAT, IPC_NOWAIT, IPC_PRIVATE, IPC_RMID, IPC_SET, IPC_STAT, MSG_COPY, MSG_INFO,
+    MsgSet, Variant,
 };
 use nscheck_concurrent::sync::Arc;
 use nscheck_concurrent::{Cred, Errno, IpcNamespace, Pid, Sleeper, Task};
@@ -105,5 +106,32 @@ fn removal_fails_a_racing_receiver_cleanly() {
             panic!("MSG_INFO failed");
         };
         assert_eq!((i.msgpool, i.msgmap, i.msgtql), (0, 0, 0));
+    });
+}
+
+/// Under `rfc2012`, a copy that may sleep races with a send, a receive that
+/// takes the message and a second send: it copies one of the two messages,
+/// without taking it, and the copy counter it leaves agrees with which:
+/// after "a" the receive moved the counter back, so the next copy is "b";
+/// after "b" the counter stands past the one message left.
+#[test]
+fn a_sleeping_copy_and_the_copy_counter() {
+    loom::model(|| {
+        let ns = Arc::new(IpcNamespace::with_variant(Variant::Rfc2012));
+        let admin = task(&ns, 1);
+        let q = ipc::msgget(&admin, IPC_PRIVATE, IPC_CREAT | 0o600).unwrap();
+        let copier = task(&ns, 2);
+        let th = thread::spawn(move || ipc::msgrcv(&copier, q, 10, 0, MSG_COPY).map(|m| m.text));
+        ipc::msgsnd(&admin, q, 1, b"a", 0).unwrap();
+        assert_eq!(ipc::msgrcv(&admin, q, 10, 0, 0).unwrap().text, b"a");
+        ipc::msgsnd(&admin, q, 1, b"b", 0).unwrap();
+        let copied = th.join().unwrap().unwrap();
+        let next = ipc::msgrcv(&admin, q, 10, 0, MSG_COPY | IPC_NOWAIT).map(|m| m.text);
+        match copied.as_slice() {
+            b"a" => assert_eq!(next, Ok(b"b".to_vec())),
+            b"b" => assert_eq!(next, Err(Errno::ENOMSG)),
+            other => panic!("copied {other:?}"),
+        }
+        assert_eq!(counters(&admin, q), (1, 1, 1, 1));
     });
 }
