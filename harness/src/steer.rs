@@ -14,10 +14,13 @@
 //! inputs before it. A kept input gets [`ENERGY`] mutations: op-level edits
 //! (insert, replace, duplicate, delete or swap ops, or splice it with
 //! another kept input), a few stacked, with new ops drawn from the
-//! steering's own seeded stream. One mutation in [`RECIPE_ODDS`] also puts
-//! a recipe in front (`ops::RECIPES`): a block of ops that reaches a state
-//! random ops almost never reach (a wrap of the queue index space, the
-//! deepest PID namespace, a woken sender that sleeps again).
+//! steering's own seeded stream. When steering starts, each recipe of the
+//! stream's dialect runs once by itself first. One mutation in [`RECIPE_ODDS`] also puts
+//! a recipe in front (`ops::RECIPES`, those of the stream's dialect and the
+//! mainline ones): a block of ops that reaches a state random ops almost
+//! never reach (a wrap of the queue index space, the deepest PID namespace,
+//! a woken sender that sleeps again, a number given back by a failed
+//! allocation, a dialect's exhausted pid space).
 //!
 //! Steered inputs start once the base stream has stalled: [`STALL`] base
 //! inputs in a row brought nothing new. Before that the base stream finds
@@ -46,7 +49,7 @@ use rand_core::{Rng, SeedableRng};
 
 use crate::backend::{BackendKind, MakeBackend};
 use crate::coverage::measure;
-use crate::ops::{Failure, Mixed, Op, OpStats, RECIPES, check_input, check_ops_in};
+use crate::ops::{Failure, Mixed, Op, OpStats, RECIPES, Recipe, check_input, check_ops_in};
 
 /// A rule taken fewer times than this by all the inputs so far is rare: an
 /// input that takes it is kept.
@@ -74,6 +77,9 @@ pub enum Origin {
     Base(u64),
     /// A mutation of the kept input with this number (in keeping order).
     Steered(usize),
+    /// The ops of `RECIPES[i]` alone: each recipe of the stream's dialect
+    /// is tried once, first thing when steering starts.
+    Recipe(usize),
 }
 
 /// One input of the stream.
@@ -95,6 +101,12 @@ impl fmt::Display for Input {
             Origin::Steered(from) => {
                 write!(f, "input {} (steered, from kept input {from})", self.index)
             }
+            Origin::Recipe(i) => write!(
+                f,
+                "input {} (the recipe for {})",
+                self.index,
+                nscheck_model::rules::RULES[RECIPES[i].rule as usize].name
+            ),
         }
     }
 }
@@ -132,6 +144,9 @@ pub struct Steering {
     total: Hits,
     /// How many steered inputs were drawn.
     steered: u64,
+    /// The recipes of the stream's dialect not tried yet, as indices into
+    /// [`RECIPES`].
+    sweep: Vec<usize>,
 }
 
 impl Steering {
@@ -164,13 +179,18 @@ impl Steering {
             buckets: vec![0; nscheck_model::rules::RULES.len()],
             total: Hits::default(),
             steered: 0,
+            sweep: (0..RECIPES.len())
+                .filter(|&i| recipe_applies(&RECIPES[i], dialect))
+                .collect(),
         }
     }
 
     /// The next input.
     pub fn next_input(&mut self) -> Input {
+        let steer_now = self.after_base && self.started;
         let origin = match self.queue.front_mut() {
-            Some((from, energy)) if self.after_base && self.started => {
+            _ if steer_now && !self.sweep.is_empty() => Origin::Recipe(self.sweep.remove(0)),
+            Some((from, energy)) if steer_now => {
                 let from = *from;
                 *energy -= 1;
                 if *energy == 0 {
@@ -192,6 +212,10 @@ impl Steering {
             Origin::Steered(from) => {
                 self.steered += 1;
                 self.mutate(from)
+            }
+            Origin::Recipe(i) => {
+                self.steered += 1;
+                (RECIPES[i].ops)()
             }
         };
         self.index += 1;
@@ -280,8 +304,12 @@ impl Steering {
             self.edit(&mut ops);
         }
         if self.below(RECIPE_ODDS) == 0 {
-            let recipe = &RECIPES[self.below(RECIPES.len())];
-            ops.splice(0..0, (recipe.ops)());
+            let dialect = self.dialect;
+            let mut recipes = RECIPES.iter().filter(|r| recipe_applies(r, dialect));
+            let n = recipes.clone().count();
+            if let Some(recipe) = recipes.nth(self.below(n)) {
+                ops.splice(0..0, (recipe.ops)());
+            }
         }
         ops.truncate(MAX_LEN);
         ops
@@ -348,6 +376,12 @@ impl Steering {
     fn below(&mut self, n: usize) -> usize {
         (self.rng.next_u64() % n.max(1) as u64) as usize
     }
+}
+
+/// Whether a stream of `dialect` uses `recipe`: those for the dialect's own
+/// states, and the mainline ones, which every dialect shares.
+fn recipe_applies(recipe: &Recipe, dialect: Dialect) -> bool {
+    recipe.dialect == Dialect::Mainline || recipe.dialect == dialect
 }
 
 /// libFuzzer's bucket of a hit count: 1, 2, 3, 4-7, 8-15, 16-31, 32-127,
@@ -421,7 +455,7 @@ mod tests {
             .iter()
             .filter_map(|i| match i.origin {
                 Origin::Base(c) => Some(c),
-                Origin::Steered(_) => None,
+                Origin::Steered(_) | Origin::Recipe(_) => None,
             })
             .collect();
         assert_eq!(bases, (0..bases.len() as u64).collect::<Vec<_>>());
@@ -433,6 +467,26 @@ mod tests {
             );
         }
         assert!(inputs.iter().all(|i| i.ops.len() <= MAX_LEN));
+    }
+
+    /// The first inputs steering draws are the recipes of the stream's
+    /// dialect, each once, in order.
+    #[test]
+    fn steering_starts_with_every_recipe_once() {
+        let (inputs, _, _) = run(1, true, 500);
+        let recipes: Vec<usize> = inputs
+            .iter()
+            .filter(|i| !matches!(i.origin, Origin::Base(_)))
+            .take_while(|i| matches!(i.origin, Origin::Recipe(_)))
+            .map(|i| match i.origin {
+                Origin::Recipe(r) => r,
+                _ => unreachable!("only recipes are taken"),
+            })
+            .collect();
+        let mainline: Vec<usize> = (0..RECIPES.len())
+            .filter(|&r| RECIPES[r].dialect == Dialect::Mainline)
+            .collect();
+        assert_eq!(recipes, mainline);
     }
 
     #[test]

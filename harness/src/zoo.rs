@@ -5,18 +5,16 @@
 //! `mutants` of this crate). The matrix says, for every mutant and every
 //! checker, whether the checker catches it and how long it takes:
 //!
-//! - **fuzzing**: [`check_ops`](crate::ops::check_ops_with) over the
-//!   deterministic input stream of `nscheck check` (the rule-steered
-//!   [`Steering`](crate::steer::Steering) stream, or with `--no-steer` the
-//!   base stream [`check_input`](crate::ops::check_input); msg and pid
-//!   ops, mainline), input after input until the first divergence (shrunk)
-//!   or the time budget; this column is computed here;
+//! - **fuzzing**: the fuzzing half of `nscheck check`
+//!   ([`FuzzCampaign`](crate::fuzz_campaign::FuzzCampaign): the
+//!   deterministic rule-steered stream of each dialect in turn, or with
+//!   `--no-steer` the base stream [`check_input`](crate::ops::check_input);
+//!   msg and pid ops), input after input until the first divergence
+//!   (shrunk) or the time budget; this column is computed here;
 //! - **corpus**: the scripts of `corpus/conformance/` (mainline) and
-//!   `corpus/dialects/` (in mainline, `flat2007` and `openvz2006`, the pid
-//!   designs the implementation has) in lockstep with the model, script
-//!   after script until the first divergence: what `cargo test` replays,
-//!   and the only column that reaches the historical dialects; computed
-//!   here too;
+//!   `corpus/dialects/` (in every dialect) in lockstep with the model,
+//!   script after script until the first divergence: what `cargo test`
+//!   replays; computed here too;
 //! - **loom** and **shuttle**: every scenario of `nscheck-loom-tests`
 //!   against the mutant, each run in a child process; those runs need
 //!   builds with their own `RUSTFLAGS`, so `ci/zoo.sh` runs them first and
@@ -292,36 +290,28 @@ pub fn mutated(
     use crate::backend::concurrent::ConcurrentBackend;
     use nscheck_concurrent::IpcNamespace;
     use nscheck_concurrent::mutants::Mutant;
-    use nscheck_concurrent::pid::{PidNamespace, Variant};
+    use nscheck_concurrent::pid::PidNamespace;
     use nscheck_concurrent::proc::System;
 
-    let variant = match dialect {
-        nscheck_model::Dialect::Flat2007 => Variant::Flat2007,
-        nscheck_model::Dialect::Openvz2006 => Variant::Openvz2006,
-        _ => Variant::Mainline,
-    };
-    let ipc = move || IpcNamespace::with_mutant(m);
+    let (pid, msg) = crate::backend::concurrent_variants(dialect);
+    let plain = Box::new(move || IpcNamespace::with_variant(msg));
     let sys = if Mutant::TASKS.contains(&m) {
-        System::with_mutant(Box::new(IpcNamespace::new), m)
+        System::with_root_and_mutant(PidNamespace::new_root_variant(pid), plain, m)
     } else if Mutant::PID.contains(&m) || Mutant::PID_RACES.contains(&m) {
-        System::with_root(
-            PidNamespace::new_root_with_mutant(variant, m),
-            Box::new(IpcNamespace::new),
-        )
+        System::with_root(PidNamespace::new_root_with_mutant(pid, m), plain)
     } else {
-        System::with_root(PidNamespace::new_root_variant(variant), Box::new(ipc))
+        System::with_root(
+            PidNamespace::new_root_variant(pid),
+            Box::new(move || IpcNamespace::with_variant_and_mutant(msg, m)),
+        )
     };
     ConcurrentBackend::with_system(sys)
 }
 
-/// The dialects the corpus column replays `corpus/dialects/` in: those
-/// whose pid design the implementation has.
+/// The dialects the corpus column replays `corpus/dialects/` in: every
+/// one, as the implementation follows them all.
 #[cfg(feature = "mutants")]
-const CORPUS_DIALECTS: &[nscheck_model::Dialect] = &[
-    nscheck_model::Dialect::Mainline,
-    nscheck_model::Dialect::Flat2007,
-    nscheck_model::Dialect::Openvz2006,
-];
+const CORPUS_DIALECTS: &[nscheck_model::Dialect] = nscheck_model::Dialect::ALL;
 
 /// The corpus column: for each mutant, the scripts of `corpus/conformance/`
 /// in mainline, then those of `corpus/dialects/` in each of
@@ -397,6 +387,7 @@ fn all_mutants() -> &'static [nscheck_concurrent::mutants::Mutant] {
             Mutant::ALL,
             Mutant::TASKS,
             Mutant::PID,
+            Mutant::RFC2012,
             Mutant::RACES,
             Mutant::PID_RACES,
         ]
@@ -405,8 +396,8 @@ fn all_mutants() -> &'static [nscheck_concurrent::mutants::Mutant] {
 }
 
 /// The fuzzing column: for each mutant, the campaign of `nscheck check`
-/// ([`FuzzCampaign`]`::new(seed, steer, time)`: mainline, then the pid
-/// dialects) on a concurrent backend that carries it ([`mutated`]) until
+/// ([`FuzzCampaign`]`::new(seed, steer, time)`: mainline, then the
+/// historical dialects) on a concurrent backend that carries it ([`mutated`]) until
 /// the first divergence or `time`. The time to detection runs from the
 /// first input to the shrunk counterexample. Then the unmutated
 /// implementation must pass every input of each dialect's stream up to the

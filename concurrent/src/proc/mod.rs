@@ -201,7 +201,18 @@ impl System {
     /// `mutant` (one of [`crate::mutants::Mutant::TASKS`]).
     #[cfg(feature = "mutants")]
     pub fn with_mutant(maker: IpcNsMaker, mutant: crate::mutants::Mutant) -> Arc<System> {
-        let mut sys = System::build(PidNamespace::new_root(), maker);
+        System::with_root_and_mutant(PidNamespace::new_root(), maker, mutant)
+    }
+
+    /// As [`System::with_mutant`], with `root` as `t0`'s namespace (one
+    /// of a historical pid design, say).
+    #[cfg(feature = "mutants")]
+    pub fn with_root_and_mutant(
+        root: Arc<PidNamespace>,
+        maker: IpcNsMaker,
+        mutant: crate::mutants::Mutant,
+    ) -> Arc<System> {
+        let mut sys = System::build(root, maker);
         sys.mutant = Some(mutant);
         Arc::new(sys)
     }

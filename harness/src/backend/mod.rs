@@ -96,6 +96,17 @@ impl BackendKind {
 /// script it runs.
 pub type MakeBackend<'a> = dyn FnMut() -> Result<Box<dyn Backend>, BackendError> + 'a;
 
+/// The variants of the concurrent implementation's PID and IPC halves
+/// that follow `dialect`.
+pub fn concurrent_variants(dialect: Dialect) -> (pid::Variant, ipc::Variant) {
+    match dialect {
+        Dialect::Mainline => (pid::Variant::Mainline, ipc::Variant::Mainline),
+        Dialect::Rfc2012 => (pid::Variant::Mainline, ipc::Variant::Rfc2012),
+        Dialect::Flat2007 => (pid::Variant::Flat2007, ipc::Variant::Mainline),
+        Dialect::Openvz2006 => (pid::Variant::Openvz2006, ipc::Variant::Mainline),
+    }
+}
+
 /// Makes a fresh backend of `kind` following `dialect`: the model and the
 /// concurrent implementation follow every dialect (the latter `rfc2012` as
 /// a variant of its IPC half, `flat2007` and `openvz2006` as variants of
@@ -116,12 +127,7 @@ pub fn make(
     Ok(match kind {
         BackendKind::Model => Box::new(model::ModelBackend::new(dialect)),
         BackendKind::Concurrent => {
-            let (pid, msg) = match dialect {
-                Dialect::Mainline => (pid::Variant::Mainline, ipc::Variant::Mainline),
-                Dialect::Rfc2012 => (pid::Variant::Mainline, ipc::Variant::Rfc2012),
-                Dialect::Flat2007 => (pid::Variant::Flat2007, ipc::Variant::Mainline),
-                Dialect::Openvz2006 => (pid::Variant::Openvz2006, ipc::Variant::Mainline),
-            };
+            let (pid, msg) = concurrent_variants(dialect);
             Box::new(concurrent::ConcurrentBackend::with_variants(pid, msg))
         }
         BackendKind::Linux | BackendKind::Gvisor => {

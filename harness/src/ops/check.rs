@@ -33,8 +33,8 @@ pub fn check_ops_with(
 }
 
 /// [`check_ops_with`] with the model following `dialect`; the backend
-/// from `make` must follow it too (the concurrent implementation does for
-/// the pid dialects, `flat2007` and `openvz2006`).
+/// from `make` must follow it too (the concurrent implementation follows
+/// every dialect, the kernel mainline only).
 pub fn check_ops_in(
     ops: &[Op],
     dialect: Dialect,

@@ -41,6 +41,11 @@ pub const RECIPES: &[Recipe] = &[
         ops: woken_sender_sleeps_again,
     },
     Recipe {
+        rule: Rule::PidR4,
+        dialect: Dialect::Mainline,
+        ops: no_number_from_the_floor,
+    },
+    Recipe {
         rule: Rule::PidR23,
         dialect: Dialect::Mainline,
         ops: rollback_then_reuse,
@@ -194,6 +199,13 @@ fn last_pid(task: u8, value: i64) -> Op {
     }
 }
 
+/// The smallest pid space with the cursor at its end (pid R4): with
+/// `pid_max` 301, once the cursor passes 300 only 300 itself may be handed
+/// out, so the second fork after `ns_last_pid` 299 finds no number.
+fn no_number_from_the_floor() -> Vec<Op> {
+    vec![pid_max(301), last_pid(0, 299), fork_by(0), fork_by(0)]
+}
+
 /// A number given back by a failed allocation (pid R23), then asked for
 /// again: `c1` is forked, `t0` unshares a PID namespace whose init `c2`
 /// exits at once, so `t0`'s next fork reserves a number at both levels and
@@ -310,11 +322,7 @@ mod tests {
         let cases = [
             (Rule::PidR23, Mutant::RollbackInnermost, Dialect::Mainline),
             (Rule::PidR12, Mutant::ReuseHeldPgid, Dialect::Mainline),
-            (
-                Rule::FlatGlobalFull,
-                Mutant::EnospcNotEagain,
-                Dialect::Mainline,
-            ),
+            (Rule::PidR4, Mutant::EnospcNotEagain, Dialect::Mainline),
             (
                 Rule::VpidExhausted,
                 Mutant::VpidSearchNoExit,
