@@ -14,13 +14,15 @@
 //! inputs before it. A kept input gets [`ENERGY`] mutations: op-level edits
 //! (insert, replace, duplicate, delete or swap ops, or splice it with
 //! another kept input), a few stacked, with new ops drawn from the
-//! steering's own seeded stream. When steering starts, each recipe of the
-//! stream's dialect runs once by itself first. One mutation in [`RECIPE_ODDS`] also puts
-//! a recipe in front (`ops::RECIPES`, those of the stream's dialect and the
-//! mainline ones): a block of ops that reaches a state random ops almost
-//! never reach (a wrap of the queue index space, the deepest PID namespace,
-//! a woken sender that sleeps again, a number given back by a failed
-//! allocation, a dialect's exhausted pid space).
+//! steering's own seeded stream.
+//!
+//! Recipes (`ops::RECIPES`) are blocks of ops that reach states random ops
+//! almost never reach (a wrap of the queue index space, the deepest PID
+//! namespace, a woken sender that sleeps again, a number given back by a
+//! failed allocation, a dialect's exhausted pid space). A stream uses those
+//! of its dialect and the mainline ones: when steering starts, each runs
+//! once by itself first, and after that one mutation in [`RECIPE_ODDS`]
+//! puts a random one in front.
 //!
 //! Steered inputs start once the base stream has stalled: [`STALL`] base
 //! inputs in a row brought nothing new. Before that the base stream finds

@@ -571,7 +571,9 @@ impl Lowering {
                             clone_flags |= CLONE_NEWIPC;
                         }
                         // No entry for the host's level above the script's,
-                        // unless the array is too long for any level.
+                        // except in the odd arrays of the bytes from
+                        // OUT_OF_RANGE on (too long for any level, or one
+                        // vpid-range entry).
                         let set_tid = set_tid.map_or(Vec::new(), |i| {
                             if i >= OUT_OF_RANGE {
                                 return odd_set_tid(i, level);

@@ -103,9 +103,8 @@ const MAX_SET_TID: usize = 32;
 /// The `set_tid` array of a byte `i` from [`OUT_OF_RANGE`] on: for 254
 /// and 255, a vpid of [`VPID_VALUES`]; else an array longer than a child
 /// at `level` (the script's first namespace is level 1) can take (pid
-/// R17): where the byte `i` is even,
-/// one entry more than the namespaces it would have a number in, the
-/// host's included; where it is odd, one more than `clone3` takes.
+/// R17): for 252, one entry more than the namespaces it would have a
+/// number in, the host's included; for 253, one more than `clone3` takes.
 pub(super) fn odd_set_tid(i: u8, level: usize) -> Vec<i64> {
     if i % 4 >= 2 {
         return vec![pick(VPID_VALUES, i)];
