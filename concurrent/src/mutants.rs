@@ -114,6 +114,12 @@ pub enum Mutant {
     /// critical section of its own, so a pid can be published after
     /// `disable` has returned.
     AddingCheckEarly,
+    /// pid R20 (`set_tid`'s "is it free" check): the number a `set_tid`
+    /// entry asks for is looked up and taken in two critical sections of
+    /// the allocation lock, so a fork's cyclic search can take it in
+    /// between and two pids hold it (Linux checks and takes it in one
+    /// `idr_alloc` under `pidmap_lock`).
+    SetTidCheckThenTake,
     /// `IPC_STAT` does not check, once it holds the queue lock, whether
     /// `IPC_RMID` removed the queue after it found it (the race that
     /// Linux closed by re-checking the object under its lock,
@@ -174,6 +180,7 @@ impl Mutant {
             Mutant::LastPidRace => "pid B4",
             Mutant::PublishPerLevel => "pid B17",
             Mutant::AddingCheckEarly => "pid H4",
+            Mutant::SetTidCheckThenTake => "pid R20 (set_tid)",
             Mutant::ReuseHeldPgid => "B12",
             Mutant::StatRmidRace => "B9 (IPC_STAT)",
             Mutant::CancelDropsWakeup => "R9/R26 (kill)",
@@ -216,5 +223,6 @@ impl Mutant {
         Mutant::LastPidRace,
         Mutant::PublishPerLevel,
         Mutant::AddingCheckEarly,
+        Mutant::SetTidCheckThenTake,
     ];
 }

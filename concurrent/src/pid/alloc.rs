@@ -120,6 +120,15 @@ fn reserve_tid(
     if !privileged(ns) {
         return Err(Errno::EPERM.into()); // R21: after the range checks.
     }
+    if mutant!(ns, SetTidCheckThenTake) {
+        // The check and the take in two critical sections: a fork can take
+        // the number in between, and then two pids hold it.
+        if ns.alloc_lock().taken.first_free(tid, tid + 1).is_none() {
+            return Err(Errno::EEXIST.into());
+        }
+        ns.alloc_lock().taken.insert(tid);
+        return Ok(tid);
+    }
     // R20: a number in use, published or only reserved, is EEXIST;
     // R22: the cursor does not move.
     if !ns.alloc_lock().taken.insert(tid) {

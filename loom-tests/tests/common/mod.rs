@@ -156,6 +156,7 @@ macro_rules! mutant_tests {
             pid_last_pid_write_fork_catches_last_pid_race: "pid_last_pid_write_fork" LastPidRace;
             pid_nested_fork_lookup_catches_publish_per_level: "pid_nested_fork_lookup" PublishPerLevel;
             pid_init_death_fork_catches_adding_check_early: "pid_init_death_fork" AddingCheckEarly;
+            pid_set_tid_fork_catches_set_tid_check_then_take: "pid_set_tid_fork" SetTidCheckThenTake;
             task_setsid_leader_exit_catches_reuse_held_pgid: "task_setsid_leader_exit" ReuseHeldPgid;
             task_kill_receiver_handoff_catches_cancel_drops_wakeup: "task_kill_receiver_handoff" CancelDropsWakeup;
             task_kill_sender_room_catches_cancel_drops_wakeup: "task_kill_sender_room" CancelDropsWakeup;
@@ -264,7 +265,7 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "pid_set_tid_fork",
         run: pid::pid_set_tid_fork,
         half: Half::Pid,
-        catches: &[],
+        catches: &[Mutant::SetTidCheckThenTake],
     },
     Scenario {
         name: "pid_init_death_fork",
@@ -831,8 +832,9 @@ pub fn run_limited(
 }
 
 /// Why a checker's child failed, in a few words: loom's deadlock, the
-/// linearizability checker's verdict, the counters at quiescence, or the
-/// first line of another panic's message.
+/// linearizability checker's verdict, the counters or taken numbers at
+/// quiescence, a live pid's number handed out again, or the first line of
+/// another panic's message.
 pub fn zoo_why(stderr: &str) -> String {
     if stderr.contains("deadlock") {
         "deadlock".into()
@@ -842,6 +844,8 @@ pub fn zoo_why(stderr: &str) -> String {
         "counters at quiescence".into()
     } else if stderr.contains("taken and published differ") {
         "taken numbers at quiescence".into()
+    } else if stderr.contains("a number of a live pid") {
+        "a live pid's number handed out".into()
     } else {
         let mut lines = stderr.lines().skip_while(|l| !l.contains("panicked at"));
         lines.next();
