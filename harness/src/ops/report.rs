@@ -51,15 +51,24 @@ impl Found {
             // No fuzz target checks the model against itself.
             BackendKind::Model => "model_diff",
         };
-        let name = format!("{target}-{:08x}", hash >> 32);
-        let how = match self.dialect {
-            Dialect::Mainline => format!(
-                "differential fuzzing of the model against {} (`{target}`)",
-                self.against.name()
+        // The regression tests replay mainline only: a dialect's find says
+        // so in its name and header, to be moved to `corpus/dialects/`.
+        let (name, how) = match self.dialect {
+            Dialect::Mainline => (
+                format!("{target}-{:08x}", hash >> 32),
+                format!(
+                    "differential fuzzing of the model against {} (`{target}`)",
+                    self.against.name()
+                ),
             ),
-            d => format!(
-                "differential fuzzing of the model against {} in dialect {d} (`nscheck check`)",
-                self.against.name()
+            d => (
+                format!("{d}-{:08x}", hash >> 32),
+                format!(
+                    "differential fuzzing of the model against {} in dialect {d} \
+                     (`nscheck check`); it needs `--dialect {d}`, so keep it in \
+                     corpus/dialects/, which is replayed in every dialect",
+                    self.against.name()
+                ),
             ),
         };
         conform::write_regression(dir, &name, &how, &self.shrunk, &self.shrunk_mismatch)
@@ -171,4 +180,49 @@ pub fn regressions_dir() -> PathBuf {
     std::env::var_os("NSCHECK_REGRESSIONS")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/regressions"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Backend;
+    use crate::ops::{RECIPES, check_ops_in};
+    use nscheck_concurrent::mutants::Mutant;
+    use nscheck_model::Rule;
+
+    /// A find in a dialect is saved under a name and with a header that say
+    /// which dialect it needs, and its replay command passes `--dialect`.
+    #[test]
+    fn a_dialect_find_names_its_dialect() {
+        let recipe = RECIPES
+            .iter()
+            .find(|r| r.rule == Rule::VpidExhausted)
+            .expect("the vpid recipe");
+        let dialect = Dialect::Openvz2006;
+        let mut make = || {
+            Ok(
+                Box::new(crate::zoo::mutated(Mutant::VpidSearchNoExit, dialect))
+                    as Box<dyn Backend>,
+            )
+        };
+        let found = match check_ops_in(&(recipe.ops)(), dialect, BackendKind::Concurrent, &mut make)
+        {
+            Err(Failure::Diverged(found)) => found,
+            other => panic!("the mutant is not caught: {other:?}"),
+        };
+        let dir = std::env::temp_dir().join(format!("nscheck-report-{}", std::process::id()));
+        let path = found.save(&dir).expect("saved");
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).expect("readable");
+        std::fs::remove_dir_all(&dir).expect("removed");
+        assert!(name.starts_with("openvz2006-"), "{name}");
+        assert!(text.contains("needs `--dialect openvz2006`"), "{text}");
+        assert!(
+            found
+                .replay_command(&path)
+                .contains("--backend concurrent --dialect openvz2006 "),
+            "{}",
+            found.replay_command(&path)
+        );
+    }
 }
