@@ -107,7 +107,7 @@ impl fmt::Display for Input {
                 f,
                 "input {} (the recipe for {})",
                 self.index,
-                nscheck_model::rules::RULES[RECIPES[i].rule as usize].name
+                RECIPES[i].rule.info().name
             ),
         }
     }
@@ -158,9 +158,9 @@ impl Steering {
         Steering::in_dialect(seed, on, Dialect::Mainline)
     }
 
-    /// The stream of `seed` checked in `dialect`: the same inputs as
-    /// [`Steering::new`] until the feedback, which is the dialect's,
-    /// differs.
+    /// The stream of `seed` checked in `dialect`: the base inputs of
+    /// [`Steering::new`]; the steered ones follow the dialect's feedback
+    /// and its recipes.
     pub fn in_dialect(seed: u64, on: bool, dialect: Dialect) -> Steering {
         let mut key = [0u8; 32];
         key[..8].copy_from_slice(&seed.to_le_bytes());
@@ -281,6 +281,11 @@ impl Steering {
             self.record(&input, &hits);
         }
         (input, result)
+    }
+
+    /// How many inputs the stream has drawn.
+    pub fn inputs(&self) -> u64 {
+        self.index
     }
 
     /// One line on what steering did: the inputs kept and the steered

@@ -209,8 +209,9 @@ pub(super) struct Lowering {
     namespaces: usize,
     /// The level of each task's active PID namespace and of the one its
     /// children are made in (1 for the script's first), as far as the
-    /// model's results show: a `set_tid` array is never longer than the
-    /// level of the namespace it names numbers in.
+    /// model's results show: a `set_tid` array from the table is never
+    /// longer than the level of the namespace it names numbers in (the
+    /// out-of-range bytes' arrays are, on purpose).
     pid_level: Vec<(usize, usize)>,
     /// Scratch lists of queue indices.
     live: Vec<usize>,

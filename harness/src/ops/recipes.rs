@@ -288,14 +288,13 @@ mod tests {
     use crate::backend::{self, BackendKind};
     use crate::coverage::measure;
     use crate::ops::check_ops_in;
-    use nscheck_model::rules::RULES;
 
     /// Each recipe, alone, reaches its rule on the model in its dialect,
     /// and the concurrent implementation agrees with the model on it.
     #[test]
     fn every_recipe_reaches_its_rule() {
         for recipe in RECIPES {
-            let name = RULES[recipe.rule as usize].name;
+            let name = recipe.rule.info().name;
             let mut make = || backend::make(BackendKind::Concurrent, recipe.dialect, None);
             let (result, hits) = measure(|| {
                 check_ops_in(
@@ -337,7 +336,7 @@ mod tests {
             assert!(
                 matches!(result, Err(Failure::Diverged(_))),
                 "the recipe for {} misses {mutant:?} in {dialect}",
-                RULES[rule as usize].name
+                rule.info().name
             );
         }
     }
